@@ -1,0 +1,337 @@
+/* The simulated machine: configuration, create/destroy, the HAL table,
+ * buffer pools, memory status and the secondary data sources. */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "hal/sim/sim_internal.h"
+
+void ld_sim_config_init(ld_sim_config *cfg)
+{
+    if (!cfg)
+        return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->memory_bytes = 512ull << 20;
+    cfg->cpus = 2;
+    cfg->hot_set_bytes = 64ull << 20;
+}
+
+/* ---- memory status and pools ---- */
+
+/* What the machine has free: the free and zero pages. */
+static uint64_t free_bytes(const ld_sim *sim)
+{
+    const ldi_sim_layout *l = &sim->layout;
+    return (l->kind_pages[LD_PAGE_FREE] + l->kind_pages[LD_PAGE_ZERO]) * LDI_SIM_PAGE_SIZE;
+}
+
+static ld_status sim_mem_status(void *ctx, uint64_t *available, uint64_t *total)
+{
+    ld_sim *sim = ctx;
+    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_MEM_STATUS);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    if (!available || !total)
+        return LD_STATUS_INVALID_PARAMETER;
+    uint64_t held = __atomic_load_n(&sim->pool_used[LD_POOL_SYSTEM_PARTITION], __ATOMIC_RELAXED);
+    uint64_t avail = free_bytes(sim);
+    *available = sim->cfg.available_bytes ? sim->cfg.available_bytes : (avail > held ? avail - held : 0);
+    *total = sim->cfg.memory_bytes;
+    return LD_STATUS_SUCCESS;
+}
+
+/* Capacity of a pool; 0: the pool does not exist. The system pool without
+ * a configured capacity takes from the machine's free memory. */
+static uint64_t pool_capacity(const ld_sim *sim, ld_pool pool)
+{
+    uint64_t cap = sim->cfg.pool_bytes[pool];
+    if (cap == 0 && pool == LD_POOL_SYSTEM_PARTITION)
+        return free_bytes(sim);
+    return cap;
+}
+
+static ld_status sim_pool_open(void *ctx, ld_pool pool)
+{
+    ld_sim *sim = ctx;
+    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_POOL_OPEN);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    if ((unsigned)pool >= LD_POOL_COUNT)
+        return LD_STATUS_INVALID_PARAMETER;
+    return pool_capacity(sim, pool) ? LD_STATUS_SUCCESS : LD_STATUS_NOT_SUPPORTED;
+}
+
+static ld_status sim_pool_alloc(void *ctx, ld_pool pool, uint64_t bytes, void **mem)
+{
+    ld_sim *sim = ctx;
+    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_POOL_ALLOC);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    if (!mem)
+        return LD_STATUS_INVALID_PARAMETER;
+    *mem = NULL;
+    if ((unsigned)pool >= LD_POOL_COUNT || bytes == 0 || bytes % LDI_SIM_PAGE_SIZE || (size_t)bytes != bytes)
+        return LD_STATUS_INVALID_PARAMETER;
+    uint64_t cap = pool_capacity(sim, pool);
+    if (cap == 0)
+        return LD_STATUS_NOT_SUPPORTED;
+
+    uv_mutex_lock(&sim->pool_lock);
+    if (sim->pool_used[pool] > cap || bytes > cap - sim->pool_used[pool]) {
+        st = LD_STATUS_INSUFFICIENT_RESOURCES;
+    } else if (sim->pool_alloc_count == sim->pool_alloc_cap) {
+        size_t ncap = sim->pool_alloc_cap ? sim->pool_alloc_cap * 2 : 64;
+        ldi_sim_pool_alloc *grown = realloc(sim->pool_allocs, ncap * sizeof *grown);
+        if (!grown) {
+            st = LD_STATUS_INSUFFICIENT_RESOURCES;
+        } else {
+            sim->pool_allocs = grown;
+            sim->pool_alloc_cap = ncap;
+        }
+    }
+    if (st == LD_STATUS_SUCCESS) {
+        void *p = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) {
+            st = LD_STATUS_INSUFFICIENT_RESOURCES;
+        } else {
+            ldi_sim_populate(p, bytes); /* the engine fills every slot it asks for */
+            sim->pool_allocs[sim->pool_alloc_count++] = (ldi_sim_pool_alloc){p, bytes, (uint32_t)pool};
+            __atomic_store_n(&sim->pool_used[pool], sim->pool_used[pool] + bytes, __ATOMIC_RELAXED);
+            *mem = p;
+        }
+    }
+    uv_mutex_unlock(&sim->pool_lock);
+    return st;
+}
+
+/* Frees only what pool_alloc gave out (same pool, same size): anything
+ * else is ignored rather than unmapping a stranger's memory. */
+static void sim_pool_free(void *ctx, ld_pool pool, void *mem, uint64_t bytes)
+{
+    ld_sim *sim = ctx;
+    (void)ldi_sim_fault_apply(sim, LD_HAL_OP_POOL_FREE); /* a free cannot fail; it may stall */
+    if (!mem)
+        return;
+    uv_mutex_lock(&sim->pool_lock);
+    for (size_t i = sim->pool_alloc_count; i-- > 0;) {
+        ldi_sim_pool_alloc *a = &sim->pool_allocs[i];
+        if (a->mem != mem)
+            continue;
+        if (a->bytes == bytes && a->pool == (uint32_t)pool) {
+            munmap(a->mem, (size_t)a->bytes);
+            __atomic_store_n(&sim->pool_used[pool], sim->pool_used[pool] - bytes, __ATOMIC_RELAXED);
+            *a = sim->pool_allocs[--sim->pool_alloc_count];
+        }
+        break;
+    }
+    uv_mutex_unlock(&sim->pool_lock);
+}
+
+uint64_t ld_sim_pool_used(ld_sim *sim, ld_pool pool)
+{
+    if (!sim || (unsigned)pool >= LD_POOL_COUNT)
+        return 0;
+    return __atomic_load_n(&sim->pool_used[pool], __ATOMIC_RELAXED);
+}
+
+/* ---- secondary data ---- */
+
+#define HV_SALT 0x4856000000000000ull  /* "HV" */
+#define IPT_SALT 0x4950540000000000ull /* "IPT" */
+
+static ld_status sim_hv_size(void *ctx, uint64_t *secondary_bytes)
+{
+    ld_sim *sim = ctx;
+    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_HV_SIZE);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    if (!secondary_bytes)
+        return LD_STATUS_INVALID_PARAMETER;
+    *secondary_bytes = LDI_SIM_HV_BYTES;
+    return LD_STATUS_SUCCESS;
+}
+
+static ld_status sim_hv_prepare(void *ctx)
+{
+    ld_sim *sim = ctx;
+    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_HV_PREPARE);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    __atomic_store_n(&sim->hv_prepared, true, __ATOMIC_RELEASE);
+    return LD_STATUS_SUCCESS;
+}
+
+/* Secondary data is collected only with the machine stopped, as the
+ * hypervisor and the trace units would need. */
+static ld_status check_collect(ld_sim *sim, const void *dst, uint64_t cap, const uint64_t *len)
+{
+    if (!len || (!dst && cap))
+        return LD_STATUS_INVALID_PARAMETER;
+    if (!__atomic_load_n(&sim->corralled, __ATOMIC_ACQUIRE))
+        return LD_STATUS_INVALID_DEVICE_STATE;
+    return LD_STATUS_SUCCESS;
+}
+
+static ld_status sim_hv_collect(void *ctx, void *dst, uint64_t cap, uint64_t *len)
+{
+    ld_sim *sim = ctx;
+    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_HV_COLLECT);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    if ((st = check_collect(sim, dst, cap, len)) != LD_STATUS_SUCCESS)
+        return st;
+    if (!__atomic_load_n(&sim->hv_prepared, __ATOMIC_ACQUIRE))
+        return LD_STATUS_INVALID_DEVICE_STATE;
+    uint64_t n = cap < LDI_SIM_HV_BYTES ? cap : LDI_SIM_HV_BYTES;
+    ldi_sim_fill_bytes(sim->cfg.seed, HV_SALT, dst, n);
+    *len = n;
+    return LD_STATUS_SUCCESS;
+}
+
+static ld_status sim_ipt_size(void *ctx, uint64_t *bytes)
+{
+    ld_sim *sim = ctx;
+    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_IPT_SIZE);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    if (!bytes)
+        return LD_STATUS_INVALID_PARAMETER;
+    *bytes = (uint64_t)LDI_SIM_IPT_BYTES_PER_CPU * sim->cpu_count;
+    return LD_STATUS_SUCCESS;
+}
+
+static ld_status sim_ipt_collect(void *ctx, void *dst, uint64_t cap, uint64_t *len)
+{
+    ld_sim *sim = ctx;
+    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_IPT_COLLECT);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    if ((st = check_collect(sim, dst, cap, len)) != LD_STATUS_SUCCESS)
+        return st;
+    /* One trace buffer per vCPU, back to back. */
+    uint64_t done = 0;
+    for (uint32_t i = 0; i < sim->cpu_count && done < cap; i++) {
+        uint64_t n = cap - done < LDI_SIM_IPT_BYTES_PER_CPU ? cap - done : LDI_SIM_IPT_BYTES_PER_CPU;
+        ldi_sim_fill_bytes(sim->cfg.seed, IPT_SALT + i, (uint8_t *)dst + done, n);
+        done += n;
+    }
+    *len = done;
+    return LD_STATUS_SUCCESS;
+}
+
+/* ---- create / destroy ---- */
+
+static void build_hal(ld_sim *sim)
+{
+    const ld_sim_config *c = &sim->cfg;
+    ld_hal *h = &sim->hal;
+    memset(h, 0, sizeof *h);
+    h->version = LD_HAL_VERSION;
+    h->caps = LD_HAL_CAP_CPU_CONTEXT | LD_HAL_CAP_QUIESCE | LD_HAL_CAP_POOLS | LD_HAL_CAP_MEM_STATUS;
+    h->name = "sim";
+    h->ctx = sim;
+    h->platform = &sim->platform;
+    h->page_size = LDI_SIM_PAGE_SIZE;
+    h->mem_ranges = ldi_sim_mem_ranges;
+    h->mem_kinds = ldi_sim_mem_kinds;
+    h->mem_read = ldi_sim_mem_read;
+    h->mem_status = sim_mem_status;
+    if (!c->no_dirty_log) {
+        h->caps |= LD_HAL_CAP_DIRTY_LOG;
+        h->dirty_start = ldi_sim_dirty_start;
+        h->dirty_fetch = ldi_sim_dirty_fetch;
+        h->dirty_stop = ldi_sim_dirty_stop;
+    }
+    h->pool_open = sim_pool_open;
+    h->pool_alloc = sim_pool_alloc;
+    h->pool_free = sim_pool_free;
+    h->cpu_count = ldi_sim_cpu_count;
+    h->quiesce = ldi_sim_quiesce;
+    h->cpu_context = ldi_sim_cpu_context;
+    if (c->hypervisor) {
+        h->caps |= LD_HAL_CAP_HYPERVISOR;
+        h->hv_size = sim_hv_size;
+        h->hv_prepare = sim_hv_prepare;
+        h->hv_collect = sim_hv_collect;
+    }
+    if (c->ipt) {
+        h->caps |= LD_HAL_CAP_IPT;
+        h->ipt_size = sim_ipt_size;
+        h->ipt_collect = sim_ipt_collect;
+    }
+    if (c->secure_kernel)
+        h->caps |= LD_HAL_CAP_SECURE_KERNEL;
+}
+
+void ld_sim_destroy(ld_sim *sim)
+{
+    if (!sim)
+        return;
+    ldi_sim_vcpus_stop(sim);
+    free(sim->cpus);
+    /* Pool memory the caller never gave back goes with the machine. */
+    for (size_t i = 0; i < sim->pool_alloc_count; i++)
+        munmap(sim->pool_allocs[i].mem, (size_t)sim->pool_allocs[i].bytes);
+    free(sim->pool_allocs);
+    if (sim->pool_lock_ready)
+        uv_mutex_destroy(&sim->pool_lock);
+    ldi_sim_memory_release(sim);
+    free(sim);
+}
+
+ld_status ld_sim_create(const ld_sim_config *cfg, ld_sim **out)
+{
+    if (!out)
+        return LD_STATUS_INVALID_PARAMETER;
+    *out = NULL;
+    if (!cfg)
+        return LD_STATUS_INVALID_PARAMETER;
+    ld_sim_config c = *cfg;
+    c.memory_bytes &= ~(uint64_t)(LDI_SIM_PAGE_SIZE - 1);
+    if (c.memory_bytes < LDI_SIM_MIN_MEMORY || c.memory_bytes > LDI_SIM_MAX_MEMORY || c.cpus < 1 ||
+        c.cpus > LDI_SIM_MAX_CPUS || c.hot_set_bytes == 0 || c.hot_set_bytes > c.memory_bytes / 2)
+        return LD_STATUS_INVALID_PARAMETER;
+    uint64_t hot_pages = (c.hot_set_bytes + LDI_SIM_PAGE_SIZE - 1) / LDI_SIM_PAGE_SIZE;
+
+    ld_sim *sim = calloc(1, sizeof *sim);
+    if (!sim)
+        return LD_STATUS_NO_MEMORY;
+    sim->cfg = c;
+    if (!ldi_sim_layout_build(&sim->layout, c.memory_bytes, c.cpus, hot_pages, c.hypervisor, c.secure_kernel)) {
+        free(sim);
+        return LD_STATUS_INVALID_PARAMETER;
+    }
+    ldi_sim_platform_init(sim);
+    build_hal(sim);
+    ld_status st = LD_STATUS_SUCCESS;
+    if (uv_mutex_init(&sim->pool_lock) != 0)
+        st = LD_STATUS_INSUFFICIENT_RESOURCES;
+    else
+        sim->pool_lock_ready = true;
+    if (st == LD_STATUS_SUCCESS)
+        st = ldi_sim_memory_init(sim);
+    if (st == LD_STATUS_SUCCESS)
+        st = ldi_sim_vcpus_start(sim);
+    if (st != LD_STATUS_SUCCESS) {
+        ld_sim_destroy(sim);
+        return st;
+    }
+    *out = sim;
+    return LD_STATUS_SUCCESS;
+}
+
+const ld_hal *ld_sim_hal(ld_sim *sim)
+{
+    return sim ? &sim->hal : NULL;
+}
+
+const void *ld_sim_page(ld_sim *sim, uint64_t pfn)
+{
+    if (!sim)
+        return NULL;
+    uint8_t *p = ldi_sim_page_ptr(sim, pfn);
+    if (p)
+        ldi_sim_materialize(sim, pfn, 1);
+    return p;
+}

@@ -1,0 +1,227 @@
+/* The simulated machine's physical memory map and page classification.
+ *
+ * Ranges follow a PC: RAM below 3 GiB (with legacy device memory at
+ * 640 KiB-1 MiB inside it), an MMIO hole from 3 GiB to 4 GiB, the rest of
+ * RAM from 4 GiB. Each page kind gets one contiguous region of RAM, in a
+ * fixed order, so the classification is a short list of runs. */
+#include <string.h>
+
+#include "hal/sim/sim_internal.h"
+
+typedef struct region {
+    ld_page_kind kind;
+    uint64_t pages;
+} region;
+
+uint64_t ldi_sim_ram_pfn(const ldi_sim_layout *l, uint64_t ram_index)
+{
+    if (ram_index < LDI_SIM_LEGACY_IO_PFN)
+        return ram_index;
+    if (ram_index < l->low_ram_pages)
+        return ram_index + LDI_SIM_LEGACY_IO_PAGES;
+    return LDI_SIM_HIGH_RAM_PFN + (ram_index - l->low_ram_pages);
+}
+
+bool ldi_sim_kind_has_content(uint32_t kind)
+{
+    return kind != LD_PAGE_FREE && kind != LD_PAGE_ZERO && kind != LD_PAGE_IO_SPACE && kind != LD_PAGE_UNKNOWN &&
+           kind < LD_PAGE_KIND_COUNT;
+}
+
+static bool add_run(ldi_sim_layout *l, uint64_t pfn, uint64_t pages, ld_page_kind kind)
+{
+    if (pages == 0)
+        return true;
+    if (l->run_count > 0) {
+        ld_kind_range *last = &l->runs[l->run_count - 1];
+        if (last->kind == (uint32_t)kind && last->first_pfn + last->page_count == pfn) {
+            last->page_count += pages;
+            return true;
+        }
+    }
+    if (l->run_count == LDI_SIM_MAX_RUNS)
+        return false;
+    l->runs[l->run_count++] = (ld_kind_range){pfn, pages, (uint32_t)kind};
+    return true;
+}
+
+/* Emit the runs of RAM indexes [first, first + pages), split where the
+ * RAM index to PFN mapping jumps (the legacy IO pages, the MMIO hole). */
+static bool add_region_runs(ldi_sim_layout *l, uint64_t first, uint64_t pages, ld_page_kind kind)
+{
+    const uint64_t breaks[] = {LDI_SIM_LEGACY_IO_PFN, l->low_ram_pages};
+    uint64_t at = first, end = first + pages;
+    while (at < end) {
+        uint64_t piece_end = end;
+        for (size_t i = 0; i < sizeof breaks / sizeof breaks[0]; i++)
+            if (breaks[i] > at && breaks[i] < piece_end)
+                piece_end = breaks[i];
+        if (!add_run(l, ldi_sim_ram_pfn(l, at), piece_end - at, kind))
+            return false;
+        if (piece_end == LDI_SIM_LEGACY_IO_PFN &&
+            !add_run(l, LDI_SIM_LEGACY_IO_PFN, LDI_SIM_LEGACY_IO_PAGES, LD_PAGE_IO_SPACE))
+            return false;
+        at = piece_end;
+    }
+    return true;
+}
+
+bool ldi_sim_layout_build(ldi_sim_layout *l, uint64_t memory_bytes, uint32_t cpus, uint64_t hot_pages,
+                          bool hypervisor, bool secure_kernel)
+{
+    memset(l, 0, sizeof *l);
+    uint64_t r = memory_bytes / LDI_SIM_PAGE_SIZE;
+    if (memory_bytes < LDI_SIM_MIN_MEMORY || memory_bytes > LDI_SIM_MAX_MEMORY || cpus == 0 ||
+        cpus > LDI_SIM_MAX_CPUS || hot_pages == 0)
+        return false;
+    l->ram_pages = r;
+    uint64_t low_max = LDI_SIM_MMIO_HOLE_PFN - LDI_SIM_LEGACY_IO_PAGES;
+    l->low_ram_pages = r < low_max ? r : low_max;
+    l->low_range_pages = l->low_ram_pages + LDI_SIM_LEGACY_IO_PAGES;
+    l->high_pages = r - l->low_ram_pages;
+    l->ranges[0] = (ld_phys_range){0, l->low_range_pages};
+    l->range_count = 1;
+    if (l->high_pages)
+        l->ranges[l->range_count++] = (ld_phys_range){LDI_SIM_HIGH_RAM_PFN, l->high_pages};
+    l->max_pfn = l->high_pages ? LDI_SIM_HIGH_RAM_PFN + l->high_pages : l->low_range_pages;
+
+    /* Conventional memory below 640 KiB is free, as after boot; the kernel
+     * loads at 1 MiB. Kernel-other, file cache and user are adjacent so the
+     * hot set (which spills from one into the next) is one span. */
+    region regions[] = {
+        {LD_PAGE_FREE, LDI_SIM_LEGACY_IO_PFN},
+        {LD_PAGE_KERNEL_IMAGE, (8u << 20) / LDI_SIM_PAGE_SIZE},
+        {LD_PAGE_HAL_IMAGE, (1u << 20) / LDI_SIM_PAGE_SIZE},
+        {LD_PAGE_DEBUGGER_DATA, 1},
+        {LD_PAGE_LOADED_MODULES, 4},
+        {LD_PAGE_SHARED_USER_DATA, 1},
+        {LD_PAGE_PROCESSOR_BLOCKS, cpus},
+        {LD_PAGE_PAGE_TABLES, r / 64},
+        {LD_PAGE_KERNEL_STACKS, ((uint64_t)cpus + LDI_SIM_OTHER_STACKS) * LDI_SIM_STACK_PAGES},
+        {LD_PAGE_HV_ESSENTIAL, hypervisor ? r / 64 : 0},
+        {LD_PAGE_HV_NONESSENTIAL, hypervisor ? r / 64 : 0},
+        {LD_PAGE_SECURE_KERNEL, secure_kernel ? r / 128 : 0},
+        {LD_PAGE_KERNEL_OTHER, r / 8 + 1}, /* + the probe page */
+        {LD_PAGE_FILE_CACHE, r / 8},
+        {LD_PAGE_USER, r / 4},
+        {LD_PAGE_ZERO, r / 16},
+        {LD_PAGE_FREE, 0}, /* the rest */
+    };
+    size_t nregions = sizeof regions / sizeof regions[0];
+    uint64_t used = 0;
+    for (size_t i = 0; i + 1 < nregions; i++)
+        used += regions[i].pages;
+    if (used >= r)
+        return false;
+    regions[nregions - 1].pages = r - used;
+
+    uint64_t at = 0;
+    for (size_t i = 0; i < nregions; i++) {
+        region *g = &regions[i];
+        uint64_t pfn = ldi_sim_ram_pfn(l, at);
+        switch (g->kind) {
+        case LD_PAGE_KERNEL_IMAGE:
+            l->kernel_image_pfn = pfn;
+            l->kernel_image_pages = g->pages;
+            break;
+        case LD_PAGE_PROCESSOR_BLOCKS:
+            l->processor_blocks_pfn = pfn;
+            break;
+        case LD_PAGE_PAGE_TABLES:
+            l->page_tables_pfn = pfn;
+            l->page_tables_pages = g->pages;
+            break;
+        case LD_PAGE_KERNEL_STACKS:
+            l->stacks_pfn = pfn;
+            l->stacks_pages = g->pages;
+            break;
+        case LD_PAGE_KERNEL_OTHER:
+            l->probe_pfn = pfn;
+            l->hot_first_index = at + 1;
+            break;
+        default:
+            break;
+        }
+        if (!add_region_runs(l, at, g->pages, g->kind))
+            return false;
+        l->kind_pages[g->kind] += g->pages;
+        if (ldi_sim_kind_has_content(g->kind))
+            l->content_pages += g->pages;
+        at += g->pages;
+    }
+    l->kind_pages[LD_PAGE_IO_SPACE] = LDI_SIM_LEGACY_IO_PAGES;
+
+    /* The hot set fills kernel-other (after the probe page), then spills
+     * into the file cache and user pages that follow it. */
+    uint64_t hot_capacity = l->kind_pages[LD_PAGE_KERNEL_OTHER] - 1 + l->kind_pages[LD_PAGE_FILE_CACHE] +
+                            l->kind_pages[LD_PAGE_USER];
+    l->hot_pages = hot_pages < hot_capacity ? hot_pages : hot_capacity;
+
+    /* The fixed regions must not straddle the MMIO hole (see
+     * LDI_SIM_MAX_MEMORY): a stack is read as contiguous frames. */
+    return l->stacks_pfn + l->stacks_pages <= l->low_range_pages;
+}
+
+int ldi_sim_range_of(const ldi_sim_layout *l, uint64_t pfn, uint64_t count)
+{
+    if (count == 0 || pfn + count < pfn)
+        return -1;
+    for (size_t i = 0; i < l->range_count; i++) {
+        const ld_phys_range *g = &l->ranges[i];
+        if (pfn >= g->first_pfn && pfn + count <= g->first_pfn + g->page_count)
+            return (int)i;
+    }
+    return -1;
+}
+
+ld_page_kind ldi_sim_kind_of(const ldi_sim_layout *l, uint64_t pfn)
+{
+    size_t lo = 0, hi = l->run_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const ld_kind_range *k = &l->runs[mid];
+        if (pfn < k->first_pfn)
+            hi = mid;
+        else if (pfn >= k->first_pfn + k->page_count)
+            lo = mid + 1;
+        else
+            return (ld_page_kind)k->kind;
+    }
+    return LD_PAGE_UNKNOWN;
+}
+
+/* The two-call convention of mem_ranges and mem_kinds. */
+static ld_status copy_table(const void *table, size_t n, size_t elem, void *out, size_t *count)
+{
+    if (!count)
+        return LD_STATUS_INVALID_PARAMETER;
+    if (!out) {
+        *count = n;
+        return LD_STATUS_SUCCESS;
+    }
+    if (*count < n) {
+        *count = n;
+        return LD_STATUS_BUFFER_TOO_SMALL;
+    }
+    memcpy(out, table, n * elem);
+    *count = n;
+    return LD_STATUS_SUCCESS;
+}
+
+ld_status ldi_sim_mem_ranges(void *ctx, ld_phys_range *ranges, size_t *count)
+{
+    ld_sim *sim = ctx;
+    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_MEM_RANGES);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    return copy_table(sim->layout.ranges, sim->layout.range_count, sizeof *ranges, ranges, count);
+}
+
+ld_status ldi_sim_mem_kinds(void *ctx, ld_kind_range *runs, size_t *count)
+{
+    ld_sim *sim = ctx;
+    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_MEM_KINDS);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    return copy_table(sim->layout.runs, sim->layout.run_count, sizeof *runs, runs, count);
+}

@@ -1,0 +1,280 @@
+/* RAM of the simulated machine: backing store, generated content, reads
+ * and the dirty log.
+ *
+ * RAM is one lazily committed anonymous mapping. Page content is a pure
+ * function of (seed, pfn); it is written into RAM per 2 MiB chunk, either
+ * at create (small machines) or on the first access through mem_read or
+ * ld_sim_page (large ones), which is indistinguishable from outside and
+ * keeps a 16 GiB machine cheap. Chunks the vCPUs write are always
+ * generated at create, so a lazily generated chunk is never written. */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "hal/sim/sim_internal.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+enum { CHUNK_EMPTY = 0, CHUNK_FILLING = 1, CHUNK_READY = 2 };
+
+void ldi_sim_fill_bytes(uint64_t seed, uint64_t salt, void *dst, uint64_t len)
+{
+    uint8_t *out = dst;
+    uint64_t state = seed ^ (salt * 0xd1b54a32d192ed03ull);
+    while (len >= 8) {
+        uint64_t v = ldi_sim_splitmix64(&state);
+        memcpy(out, &v, 8);
+        out += 8;
+        len -= 8;
+    }
+    if (len) {
+        uint64_t v = ldi_sim_splitmix64(&state);
+        memcpy(out, &v, (size_t)len);
+    }
+}
+
+void ldi_sim_populate(void *mem, uint64_t bytes)
+{
+    /* Best effort: older kernels refuse it and the writes fault as usual. */
+    (void)madvise(mem, (size_t)bytes, MADV_POPULATE_WRITE);
+}
+
+/* Content is generated before its chunk is published (release store of
+ * CHUNK_READY), so nothing can race with it; leaving it uninstrumented
+ * keeps ThreadSanitizer builds fast. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define NO_TSAN __attribute__((no_sanitize("thread")))
+#endif
+#endif
+#if !defined(NO_TSAN) && defined(__SANITIZE_THREAD__)
+#define NO_TSAN __attribute__((no_sanitize_thread))
+#endif
+#ifndef NO_TSAN
+#define NO_TSAN
+#endif
+
+NO_TSAN static void fill_page(uint64_t seed, uint64_t pfn, uint64_t *page)
+{
+    uint64_t state = seed ^ (pfn * 0xd1b54a32d192ed03ull);
+    for (size_t i = 0; i < LDI_SIM_PAGE_SIZE / 8; i++)
+        page[i] = ldi_sim_splitmix64(&state);
+}
+
+static uint64_t backing_page(const ldi_sim_layout *l, uint64_t pfn, bool *ok)
+{
+    *ok = true;
+    if (pfn < l->low_range_pages)
+        return pfn;
+    if (pfn >= LDI_SIM_HIGH_RAM_PFN && pfn - LDI_SIM_HIGH_RAM_PFN < l->high_pages)
+        return l->low_range_pages + (pfn - LDI_SIM_HIGH_RAM_PFN);
+    *ok = false;
+    return 0;
+}
+
+uint8_t *ldi_sim_page_ptr(ld_sim *sim, uint64_t pfn)
+{
+    bool ok;
+    uint64_t page = backing_page(&sim->layout, pfn, &ok);
+    return ok ? sim->ram + page * LDI_SIM_PAGE_SIZE : NULL;
+}
+
+static bool is_legacy_io(uint64_t pfn)
+{
+    return pfn >= LDI_SIM_LEGACY_IO_PFN && pfn < LDI_SIM_LEGACY_IO_PFN + LDI_SIM_LEGACY_IO_PAGES;
+}
+
+/* Write the content of every content page of one chunk. Runs while the
+ * chunk is marked FILLING, so nobody else touches these pages. */
+static void fill_chunk(ld_sim *sim, size_t chunk)
+{
+    const ldi_sim_layout *l = &sim->layout;
+    uint64_t first = (uint64_t)chunk * LDI_SIM_CHUNK_PAGES, end = first + LDI_SIM_CHUNK_PAGES;
+    for (size_t i = 0; i < l->run_count; i++) {
+        const ld_kind_range *k = &l->runs[i];
+        if (!ldi_sim_kind_has_content(k->kind))
+            continue;
+        uint64_t from = k->first_pfn > first ? k->first_pfn : first;
+        uint64_t to = k->first_pfn + k->page_count < end ? k->first_pfn + k->page_count : end;
+        if (from >= to)
+            continue;
+        ldi_sim_populate(ldi_sim_page_ptr(sim, from), (to - from) * LDI_SIM_PAGE_SIZE);
+        for (uint64_t pfn = from; pfn < to; pfn++)
+            fill_page(sim->cfg.seed, pfn, (uint64_t *)ldi_sim_page_ptr(sim, pfn));
+    }
+}
+
+static void materialize_chunk(ld_sim *sim, size_t chunk)
+{
+    uint8_t *state = &sim->chunk_state[chunk];
+    if (__atomic_load_n(state, __ATOMIC_ACQUIRE) == CHUNK_READY)
+        return;
+    uint8_t expected = CHUNK_EMPTY;
+    if (__atomic_compare_exchange_n(state, &expected, CHUNK_FILLING, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        fill_chunk(sim, chunk);
+        __atomic_store_n(state, CHUNK_READY, __ATOMIC_RELEASE);
+        return;
+    }
+    /* Another thread is generating it: a few milliseconds at most. */
+    while (__atomic_load_n(state, __ATOMIC_ACQUIRE) != CHUNK_READY)
+        sched_yield();
+}
+
+void ldi_sim_materialize(ld_sim *sim, uint64_t pfn, uint64_t count)
+{
+    if (count == 0)
+        return;
+    size_t first = (size_t)(pfn / LDI_SIM_CHUNK_PAGES), last = (size_t)((pfn + count - 1) / LDI_SIM_CHUNK_PAGES);
+    for (size_t c = first; c <= last && c < sim->chunk_count; c++)
+        materialize_chunk(sim, c);
+}
+
+ld_status ldi_sim_memory_init(ld_sim *sim)
+{
+    const ldi_sim_layout *l = &sim->layout;
+    uint64_t bytes = (l->low_range_pages + l->high_pages) * LDI_SIM_PAGE_SIZE;
+    if ((size_t)bytes != bytes)
+        return LD_STATUS_NO_MEMORY;
+    void *ram = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (ram == MAP_FAILED)
+        return LD_STATUS_NO_MEMORY;
+    sim->ram = ram;
+    sim->ram_bytes = (size_t)bytes;
+    sim->chunk_count = (size_t)((l->max_pfn + LDI_SIM_CHUNK_PAGES - 1) / LDI_SIM_CHUNK_PAGES);
+    sim->chunk_state = calloc(sim->chunk_count, 1);
+    sim->dirty_word_count = (size_t)((l->max_pfn + 63) / 64);
+    sim->dirty_words = calloc(sim->dirty_word_count, sizeof(uint64_t));
+    if (!sim->chunk_state || !sim->dirty_words)
+        return LD_STATUS_NO_MEMORY;
+
+    /* Legacy device memory reads as all ones, like a bus with nothing
+     * behind it. */
+    memset(ldi_sim_page_ptr(sim, LDI_SIM_LEGACY_IO_PFN), 0xff, LDI_SIM_LEGACY_IO_PAGES * LDI_SIM_PAGE_SIZE);
+
+    if (l->content_pages * LDI_SIM_PAGE_SIZE <= LDI_SIM_EAGER_CONTENT_MAX) {
+        ldi_sim_materialize(sim, 0, l->max_pfn);
+    } else {
+        /* Everything the vCPUs write: the probe page, the current stacks,
+         * the hot set (one span of RAM indexes, possibly split by the
+         * MMIO hole). */
+        ldi_sim_materialize(sim, l->probe_pfn, 1);
+        ldi_sim_materialize(sim, l->stacks_pfn, l->stacks_pages);
+        uint64_t hot_first = ldi_sim_ram_pfn(l, l->hot_first_index);
+        uint64_t hot_last = ldi_sim_ram_pfn(l, l->hot_first_index + l->hot_pages - 1);
+        if (hot_last - hot_first + 1 == l->hot_pages) {
+            ldi_sim_materialize(sim, hot_first, l->hot_pages);
+        } else {
+            uint64_t low_part = l->low_ram_pages - l->hot_first_index;
+            ldi_sim_materialize(sim, hot_first, low_part);
+            ldi_sim_materialize(sim, LDI_SIM_HIGH_RAM_PFN, l->hot_pages - low_part);
+        }
+    }
+    return LD_STATUS_SUCCESS;
+}
+
+void ldi_sim_memory_release(ld_sim *sim)
+{
+    if (sim->ram)
+        munmap(sim->ram, sim->ram_bytes);
+    sim->ram = NULL;
+    free(sim->chunk_state);
+    sim->chunk_state = NULL;
+    free(sim->dirty_words);
+    sim->dirty_words = NULL;
+}
+
+/* Relaxed 8-byte loads: the vCPUs store with relaxed 8-byte atomics, so a
+ * copy of a running machine is torn only between words (and the dirty log
+ * repairs it), and ThreadSanitizer sees no data race. */
+static void copy_page(const uint8_t *src, uint8_t *dst)
+{
+    const uint64_t *words = (const uint64_t *)src;
+    for (size_t i = 0; i < LDI_SIM_PAGE_SIZE / 8; i++) {
+        uint64_t v = __atomic_load_n(&words[i], __ATOMIC_RELAXED);
+        memcpy(dst + i * 8, &v, 8);
+    }
+}
+
+ld_status ldi_sim_mem_read(void *ctx, uint64_t pfn, uint64_t count, void *dst)
+{
+    ld_sim *sim = ctx;
+    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_MEM_READ);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    if (count == 0)
+        return LD_STATUS_SUCCESS;
+    if (!dst || ldi_sim_range_of(&sim->layout, pfn, count) < 0)
+        return LD_STATUS_INVALID_PARAMETER;
+    ldi_sim_materialize(sim, pfn, count);
+    uint8_t *out = dst;
+    for (uint64_t i = 0; i < count; i++, out += LDI_SIM_PAGE_SIZE) {
+        if (is_legacy_io(pfn + i))
+            memset(out, 0xff, LDI_SIM_PAGE_SIZE);
+        else
+            copy_page(ldi_sim_page_ptr(sim, pfn + i), out);
+    }
+    return LD_STATUS_SUCCESS;
+}
+
+/* The vCPUs set bits whether or not the log is enabled (one atomic OR per
+ * write); start clears what accumulated before it. */
+ld_status ldi_sim_dirty_start(void *ctx)
+{
+    ld_sim *sim = ctx;
+    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_DIRTY_START);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    __atomic_store_n(&sim->dirty_enabled, true, __ATOMIC_RELEASE);
+    /* An acquiring exchange, not a store: a write whose bit is cleared
+     * here happens-before every copy made after start returns, so losing
+     * its bit loses nothing. */
+    for (size_t i = 0; i < sim->dirty_word_count; i++)
+        (void)__atomic_exchange_n(&sim->dirty_words[i], 0, __ATOMIC_ACQ_REL);
+    return LD_STATUS_SUCCESS;
+}
+
+ld_status ldi_sim_dirty_fetch(void *ctx, uint64_t *bits, uint64_t nbits, uint64_t *dirty_count)
+{
+    ld_sim *sim = ctx;
+    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_DIRTY_FETCH);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    if (!bits && nbits)
+        return LD_STATUS_INVALID_PARAMETER;
+    if (!__atomic_load_n(&sim->dirty_enabled, __ATOMIC_ACQUIRE))
+        return LD_STATUS_INVALID_DEVICE_STATE;
+    uint64_t limit = nbits < sim->layout.max_pfn ? nbits : sim->layout.max_pfn;
+    uint64_t fetched = 0;
+    size_t full = (size_t)(limit / 64);
+    for (size_t w = 0; w < full; w++) {
+        /* Acquire pairs with the vCPU's release OR: a copy made after this
+         * sees at least the write that set the bit. */
+        uint64_t v = __atomic_exchange_n(&sim->dirty_words[w], 0, __ATOMIC_ACQ_REL);
+        bits[w] |= v;
+        fetched += (uint64_t)__builtin_popcountll(v);
+    }
+    if (limit % 64) {
+        /* Only the caller's bits: the ones above stay for a later fetch. */
+        uint64_t mask = (1ull << (limit % 64)) - 1;
+        uint64_t v = __atomic_fetch_and(&sim->dirty_words[full], ~mask, __ATOMIC_ACQ_REL) & mask;
+        bits[full] |= v;
+        fetched += (uint64_t)__builtin_popcountll(v);
+    }
+    if (dirty_count)
+        *dirty_count = fetched;
+    return LD_STATUS_SUCCESS;
+}
+
+ld_status ldi_sim_dirty_stop(void *ctx)
+{
+    ld_sim *sim = ctx;
+    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_DIRTY_STOP);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    __atomic_store_n(&sim->dirty_enabled, false, __ATOMIC_RELEASE);
+    return LD_STATUS_SUCCESS;
+}

@@ -1,0 +1,194 @@
+/* livedump: the live dump engine.
+ *
+ * Pipeline of one capture (docs/architecture.md):
+ *   request -> policy gate -> sizing (quiesce, bitmap, estimate, buffers)
+ *   -> capture pages (mirroring, quiesce, copy) -> format writer -> sink
+ *
+ * One engine drives one machine (one HAL) and runs one live dump at a time.
+ * Ownership: ld_engine_create returns an engine the caller frees with
+ * ld_engine_destroy (which also discards a deferred dump). Sinks passed to
+ * capture/write calls are consumed: the engine always finishes or aborts
+ * them. Names and GUIDs given to register calls are copied.
+ */
+#ifndef LIVEDUMP_ENGINE_H
+#define LIVEDUMP_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "livedump/status.h"
+#include "livedump/hal.h"
+#include "livedump/events.h"
+#include "livedump/writer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LD_BUGCHECK_LIVE_SYSTEM_DUMP 0x161u
+/* Task Manager's bug check parameter 1: the ASCII of "Taskmgr". */
+#define LD_BUGCHECK_PARAM_TASKMGR 0x005461736b6d6772ull
+
+typedef enum ld_dump_type {
+    LD_DUMP_FULL_KERNEL = 0,   /* full live kernel dump */
+    LD_DUMP_KERNEL_STACKS = 1, /* processor states and all kernel thread stacks */
+    LD_DUMP_MINI = 2           /* required data only */
+} ld_dump_type;
+
+/* Extra pages (Task Manager's "capture user / hypervisor pages"). */
+#define LD_ADD_USER_PAGES             0x1u
+#define LD_ADD_HV_PAGES               0x2u
+#define LD_ADD_HV_NONESSENTIAL_PAGES  0x4u /* needs LD_ADD_HV_PAGES */
+
+/* Capture flags. */
+#define LD_FLAG_ABORT_IF_MEMORY_PRESSURE 0x1u
+#define LD_FLAG_SELECTIVE_DUMP           0x2u /* leave the file cache out */
+#define LD_FLAG_USE_MIRRORING            0x4u /* pre-copy while running */
+#define LD_FLAG_DEFER                    0x8u /* keep the dump in memory for a later write */
+
+#define LD_CAPTURE_REQUEST_VERSION 1
+
+typedef struct ld_capture_request {
+    uint32_t version;
+    uint32_t bugcheck_code;        /* default LD_BUGCHECK_LIVE_SYSTEM_DUMP */
+    uint64_t bugcheck_params[4];
+    ld_dump_type type;
+    uint32_t add_pages;            /* LD_ADD_* */
+    uint32_t flags;                /* LD_FLAG_* ; default USE_MIRRORING */
+    uint64_t corral_timeout_ns;    /* default 2 s */
+    uint64_t mirror_budget_ns;     /* time limit of mirroring phase 1; default 2 s */
+    uint32_t mirror_max_passes;    /* phase-1 passes at most; default 8 */
+    const char *comment;           /* extra text for the dump's comment, may be NULL */
+    ld_progress_fn progress;       /* may be NULL */
+    void *progress_arg;
+} ld_capture_request;
+
+LD_EXTERN void ld_capture_request_init(ld_capture_request *req);
+/* Set type and add_pages from a DTrace lkd() option: 0x0 full kernel,
+ * 0x1 user + kernel, 0x2 minidump, 0x4 hypervisor + kernel, 0x5 user +
+ * kernel + hypervisor. Other values: LD_STATUS_INVALID_PARAMETER. */
+LD_EXTERN ld_status ld_capture_request_from_lkd(ld_capture_request *req, uint32_t lkd_option);
+LD_EXTERN const char *ld_dump_type_name(ld_dump_type type);
+
+/* What a capture (or deferred write) did. Durations in nanoseconds. */
+typedef struct ld_result {
+    ld_status status;
+
+    /* pages and bytes */
+    uint64_t pages_by_kind[LD_PAGE_KIND_COUNT]; /* pages in the dump, by kind */
+    uint64_t pages;                 /* pages in the dump */
+    uint64_t pages_required;        /* of which required data */
+    uint64_t pages_removed_by_callbacks;
+    uint64_t pages_left_out;        /* selected but not captured: buffers ran out (partial dump) */
+    uint64_t pages_estimated;       /* event 113 */
+    uint64_t pages_allocated;
+    uint64_t pool_pages[LD_POOL_COUNT];
+    uint64_t header_bytes, primary_bytes, secondary_bytes, total_bytes, file_bytes;
+    uint32_t blobs;                 /* secondary blobs included */
+
+    /* memory pressure */
+    uint64_t available_bytes, physical_bytes, low_memory_threshold;
+    bool io_space_enabled;
+
+    /* mirroring */
+    bool mirrored;                  /* false: every page was copied while stopped */
+    uint32_t mirror_passes;         /* phase-1 passes */
+    uint64_t mirror_phase0_pages;   /* pages copied while running, phase 0 */
+    uint64_t mirror_phase1_pages;   /* pages recopied while running, phase 1 */
+    uint64_t quiesce_copied_pages;  /* pages copied while stopped */
+
+    /* durations of the sizing workflow */
+    uint64_t sizing_mirror_ns;
+    ld_quiesce_times sizing_quiesce;
+    uint64_t sizing_stopped_ns;     /* wall time of its whole quiesce call */
+    uint64_t populate_bitmap_ns, remove_cache_ns;
+    uint64_t remove_pages_callbacks_ns;
+    uint64_t estimation_ns, allocation_ns;
+
+    /* durations of the capture-pages workflow */
+    uint64_t mirror_phase0_ns, mirror_phase1_ns;
+    ld_quiesce_times capture_quiesce;
+    uint64_t capture_stopped_ns;    /* wall time of its whole quiesce call */
+    uint64_t copy_ns;               /* copy of pages while stopped */
+    uint64_t hv_collect_ns;
+    uint64_t memory_capture_ns;     /* the whole capture-pages workflow */
+
+    /* totals */
+    uint64_t capture_ns;            /* request to captured data */
+    uint64_t write_ns;              /* format writer + sink */
+} ld_result;
+
+typedef struct ld_engine ld_engine;
+
+typedef struct ld_engine_options {
+    uint32_t version;
+    bool allow_live_dump;       /* policy AllowLiveDump; default true */
+    uint32_t max_deferred;      /* deferred dumps held at once; default 1 */
+    /* A first subscriber, so the policy events raised by create (271, 273)
+     * are seen. May be NULL. */
+    ld_event_fn on_event;
+    void *on_event_arg;
+    uint32_t on_event_mask;     /* LD_CHANNEL_BIT mask; default all */
+} ld_engine_options;
+
+LD_EXTERN void ld_engine_options_init(ld_engine_options *opts);
+
+/* opts may be NULL for the defaults. The HAL must outlive the engine. */
+LD_EXTERN ld_status ld_engine_create(const ld_hal *hal, const ld_engine_options *opts,
+                                     ld_engine **out);
+LD_EXTERN void ld_engine_destroy(ld_engine *engine);
+
+/* Events: fn gets every event of the channels in mask (LD_CHANNEL_BIT), on
+ * the capturing thread. Events raised while the machine is stopped are
+ * delivered after it resumes. Up to 8 subscribers. */
+LD_EXTERN ld_status ld_engine_subscribe(ld_engine *engine, uint32_t channel_mask,
+                                        ld_event_fn fn, void *arg);
+LD_EXTERN ld_status ld_engine_unsubscribe(ld_engine *engine, ld_event_fn fn, void *arg);
+
+/* RemovePages callbacks run in the sizing workflow; they may remove pages
+ * from the dump with ld_page_set_remove. Required pages stay regardless.
+ * A failing callback is logged (event 112) and the dump goes on. */
+typedef struct ld_page_set ld_page_set;
+LD_EXTERN void ld_page_set_remove(ld_page_set *set, uint64_t first_pfn, uint64_t count);
+LD_EXTERN bool ld_page_set_contains(const ld_page_set *set, uint64_t pfn);
+typedef ld_status (*ld_remove_pages_fn)(void *arg, ld_page_set *set);
+LD_EXTERN ld_status ld_engine_add_remove_pages(ld_engine *engine, const char *name,
+                                               ld_remove_pages_fn fn, void *arg);
+
+/* Secondary-data callouts add a tagged blob of at most max_bytes. They are
+ * asked during sizing (event 125) and filled after the capture (169); a
+ * failing one is left out and the dump goes on. */
+typedef ld_status (*ld_callout_fn)(void *arg, void *buf, uint64_t cap, uint64_t *len);
+LD_EXTERN ld_status ld_engine_add_callout(ld_engine *engine, const char *name,
+                                          const uint8_t guid[16], uint64_t max_bytes,
+                                          ld_callout_fn fn, void *arg);
+
+/* Policy: AllowLiveDump (event 272). While 0, captures fail with
+ * LD_STATUS_ACCESS_DENIED. */
+LD_EXTERN ld_status ld_engine_set_allow_live_dump(ld_engine *engine, bool allow);
+
+/* Take a live dump. With LD_FLAG_DEFER the data stays in the engine (format
+ * and sink must be NULL) for ld_engine_write_deferred or
+ * ld_engine_discard_deferred; otherwise it is written with `format` to
+ * `sink` (consumed) and freed. result may be NULL. Returns result->status.
+ * While a capture runs or a deferred dump is held, LD_STATUS_DEVICE_BUSY. */
+LD_EXTERN ld_status ld_engine_capture(ld_engine *engine, const ld_capture_request *req,
+                                      const ld_format *format, ld_sink *sink,
+                                      ld_result *result);
+
+/* Write the held dump (events 201-204). On success it is freed; on failure
+ * it stays held, so it can be written elsewhere. LD_STATUS_INVALID_DEVICE_STATE
+ * if none is held. */
+LD_EXTERN ld_status ld_engine_write_deferred(ld_engine *engine, const ld_format *format,
+                                             ld_sink *sink, ld_result *result);
+/* Free the held dump (events 251-252). LD_STATUS_INVALID_DEVICE_STATE if
+ * none is held. */
+LD_EXTERN ld_status ld_engine_discard_deferred(ld_engine *engine);
+/* The held dump, or NULL. Valid until it is written or discarded. */
+LD_EXTERN const ld_dump *ld_engine_deferred(const ld_engine *engine);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,27 @@
+/* livedump: user-mode runtime (libc + libuv): the default platform and sinks.
+ * Not available to kernel-mode builds of the core. */
+#ifndef LIVEDUMP_RUNTIME_H
+#define LIVEDUMP_RUNTIME_H
+
+#include "livedump/platform.h"
+#include "livedump/writer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* malloc/free, uv_hrtime, wall clock and uv_mutex_t. A static table. */
+LD_EXTERN const ld_platform *ld_platform_default(void);
+
+/* A sink writing to a new file at `path`, created 0600 with O_EXCL and
+ * O_NOFOLLOW. Bytes go to "<path>.partial" (also 0600, also exclusive) and
+ * the file is renamed to `path` only by a successful finish, after fsync;
+ * abort (or a failed finish) unlinks it. So no half-written dump ever has
+ * the final name. ENOSPC and EFBIG map to LD_STATUS_DISK_FULL. The sink is
+ * freed by finish or abort. */
+LD_EXTERN ld_status ld_sink_file_open(const char *path, ld_sink **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,110 @@
+/* livedump: the simulated machine (user mode, libuv threads).
+ *
+ * A machine with RAM backed by lazily committed anonymous memory, N virtual
+ * CPUs each run by a real thread that writes memory and keeps a register
+ * file, a memory layout with every page kind, a dirty log and a real
+ * stop-the-world corral. Every unit test runs the engine against it, and
+ * users can test their agents with it. Faults can be injected into every HAL
+ * operation.
+ *
+ * Ownership: ld_sim_create returns a machine the caller frees with
+ * ld_sim_destroy. ld_sim_hal returns a table owned by the machine, valid
+ * until ld_sim_destroy.
+ */
+#ifndef LIVEDUMP_SIM_H
+#define LIVEDUMP_SIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "livedump/hal.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ld_sim ld_sim;
+
+typedef struct ld_sim_config {
+    uint64_t memory_bytes;     /* RAM; default 512 MiB; at least 64 MiB */
+    uint32_t cpus;             /* vCPU threads; default 2; 1..64 */
+    uint64_t dirty_rate;       /* bytes of pages dirtied per second by all vCPUs together; 0 = idle */
+    uint64_t hot_set_bytes;    /* size of the region the workload writes to; default 64 MiB */
+    uint64_t seed;             /* deterministic layout, content and workload */
+    bool hypervisor;           /* machine runs under a hypervisor: HV pages and LD_HAL_CAP_HYPERVISOR */
+    bool secure_kernel;        /* secure kernel running: SK pages and LD_HAL_CAP_SECURE_KERNEL */
+    bool ipt;                  /* Intel PT secondary data available */
+    bool no_dirty_log;         /* hide the dirty log (LD_HAL_CAP_DIRTY_LOG off) */
+    uint64_t pool_bytes[LD_POOL_COUNT]; /* capacity of each buffer pool; 0 = pool absent,
+                                           except the system pool where 0 = bounded by
+                                           the machine's free memory */
+    uint64_t available_bytes;  /* reported available memory; 0 = computed from free pages */
+} ld_sim_config;
+
+/* Fill cfg with the defaults above. */
+LD_EXTERN void ld_sim_config_init(ld_sim_config *cfg);
+
+/* Build the machine and start its vCPUs (they run until destroy).
+ * platform may be NULL for ld_platform_default(). */
+LD_EXTERN ld_status ld_sim_create(const ld_sim_config *cfg, ld_sim **out);
+LD_EXTERN void ld_sim_destroy(ld_sim *sim);
+
+/* The HAL of this machine. Its platform is a counting wrapper of the default
+ * platform, so tests can see leaks (ld_sim_outstanding_allocs) and inject
+ * allocation failures (LD_HAL_OP_PLATFORM_ALLOC). */
+LD_EXTERN const ld_hal *ld_sim_hal(ld_sim *sim);
+
+/* ---- fault injection ----
+ * Make the nth call (1-based, counted from now) of `op` fail with `status`
+ * (LD_STATUS_SUCCESS: do not fail) after stalling `stall_ns`. For
+ * LD_HAL_OP_QUIESCE a stall delays one vCPU's arrival at the corral, so a
+ * stall longer than the timeout tests the processor-timeout path. One rule
+ * per op; a new rule replaces the old. `repeat` true: every call from the
+ * nth on. */
+typedef struct ld_sim_fault {
+    ld_hal_op op;
+    uint64_t nth;
+    ld_status status;
+    uint64_t stall_ns;
+    bool repeat;
+} ld_sim_fault;
+
+LD_EXTERN ld_status ld_sim_inject(ld_sim *sim, const ld_sim_fault *fault);
+LD_EXTERN void ld_sim_clear_faults(ld_sim *sim);
+/* Calls of `op` since create (or since the last clear). */
+LD_EXTERN uint64_t ld_sim_calls(ld_sim *sim, ld_hal_op op);
+
+/* ---- observation, for tests ---- */
+
+/* True while the vCPUs are parked in a corral. */
+LD_EXTERN bool ld_sim_corralled(ld_sim *sim);
+/* Platform allocations not yet freed. */
+LD_EXTERN int64_t ld_sim_outstanding_allocs(ld_sim *sim);
+/* Bytes currently held by each pool. */
+LD_EXTERN uint64_t ld_sim_pool_used(ld_sim *sim, ld_pool pool);
+/* Direct pointer to the machine's RAM for one page (NULL outside RAM).
+ * Racy while vCPUs run; for tests that compare after a capture. */
+LD_EXTERN const void *ld_sim_page(ld_sim *sim, uint64_t pfn);
+/* Total pages written by the workload so far. */
+LD_EXTERN uint64_t ld_sim_pages_written(ld_sim *sim);
+/* Pause / resume the workload (vCPUs idle at their safe point; not a corral). */
+LD_EXTERN void ld_sim_pause(ld_sim *sim, bool paused);
+
+/* ---- the consistency probe ----
+ * Each vCPU i runs a sequence counter. At every step it writes the new value
+ * to a slot in a kernel-data page (A), then to its current kernel stack page
+ * (B), then into its register file (rax), in that order, and only then may
+ * it park. A dump taken at one instant therefore has A == B == rax for every
+ * vCPU. The probe's addresses: */
+typedef struct ld_sim_probe {
+    uint64_t a_pfn, a_offset; /* where vCPU i's A counter lives (8 bytes, little endian) */
+    uint64_t b_pfn, b_offset; /* where its B counter lives */
+} ld_sim_probe;
+
+LD_EXTERN ld_status ld_sim_probe_of(ld_sim *sim, uint32_t cpu, ld_sim_probe *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

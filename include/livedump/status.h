@@ -1,0 +1,58 @@
+/* livedump: status codes.
+ *
+ * Every function that can fail returns an ld_status. The values are the
+ * Windows NTSTATUS values for the same condition, so a status printed by
+ * livedump means the same as one in a Windows Kernel-LiveDump event
+ * (e.g. 0xC000007F is "disk full" in both). LD_STATUS_SUCCESS is the only
+ * success value livedump returns; test with ld_ok().
+ */
+#ifndef LIVEDUMP_STATUS_H
+#define LIVEDUMP_STATUS_H
+
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "livedump/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef uint32_t ld_status;
+
+#define LD_STATUS_SUCCESS                0x00000000u /* STATUS_SUCCESS */
+#define LD_STATUS_TIMEOUT                0x00000102u /* STATUS_TIMEOUT: processors did not arrive */
+#define LD_STATUS_DEVICE_BUSY            0x80000011u /* STATUS_DEVICE_BUSY: a live dump is already running or held */
+#define LD_STATUS_PARTIAL_COPY           0x8000000Du /* STATUS_PARTIAL_COPY: dump written without some pages */
+#define LD_STATUS_UNSUCCESSFUL           0xC0000001u /* STATUS_UNSUCCESSFUL */
+#define LD_STATUS_NOT_IMPLEMENTED        0xC0000002u /* STATUS_NOT_IMPLEMENTED */
+#define LD_STATUS_INVALID_PARAMETER      0xC000000Du /* STATUS_INVALID_PARAMETER */
+#define LD_STATUS_NO_SUCH_FILE           0xC000000Fu /* STATUS_NO_SUCH_FILE */
+#define LD_STATUS_END_OF_FILE            0xC0000011u /* STATUS_END_OF_FILE */
+#define LD_STATUS_NO_MEMORY              0xC0000017u /* STATUS_NO_MEMORY */
+#define LD_STATUS_ACCESS_DENIED          0xC0000022u /* STATUS_ACCESS_DENIED */
+#define LD_STATUS_BUFFER_TOO_SMALL       0xC0000023u /* STATUS_BUFFER_TOO_SMALL */
+#define LD_STATUS_OBJECT_NAME_COLLISION  0xC0000035u /* STATUS_OBJECT_NAME_COLLISION: file exists */
+#define LD_STATUS_DISK_FULL              0xC000007Fu /* STATUS_DISK_FULL */
+#define LD_STATUS_INSUFFICIENT_RESOURCES 0xC000009Au /* STATUS_INSUFFICIENT_RESOURCES */
+#define LD_STATUS_NOT_SUPPORTED          0xC00000BBu /* STATUS_NOT_SUPPORTED */
+#define LD_STATUS_FILE_CORRUPT           0xC0000102u /* STATUS_FILE_CORRUPT_ERROR */
+#define LD_STATUS_CANCELLED              0xC0000120u /* STATUS_CANCELLED */
+#define LD_STATUS_INVALID_DEVICE_STATE   0xC0000184u /* STATUS_INVALID_DEVICE_STATE: wrong state for this call */
+#define LD_STATUS_IO_DEVICE_ERROR        0xC0000185u /* STATUS_IO_DEVICE_ERROR */
+#define LD_STATUS_NOT_FOUND              0xC0000225u /* STATUS_NOT_FOUND */
+
+/* True only for LD_STATUS_SUCCESS. */
+static inline bool ld_ok(ld_status s) { return s == LD_STATUS_SUCCESS; }
+
+/* The NTSTATUS symbolic name ("STATUS_DISK_FULL"), or NULL for a value
+ * livedump does not know. Never fails; the string is static. */
+LD_EXTERN const char *ld_status_name(ld_status s);
+
+/* A short English description ("disk full"), or "unknown status". */
+LD_EXTERN const char *ld_status_describe(ld_status s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,312 @@
+/* The capture-pages workflow (events 151-169).
+ *
+ * Mirroring is pre-copy: phase 0 copies every page of the dump into its
+ * buffer slot while the machine runs; phase 1 recopies the pages the dirty
+ * log reports, pass after pass, while that set shrinks; the quiesce then
+ * copies only what was dirtied since the last pass. So the time the machine
+ * is stopped follows the dirty set, not the memory size. Without a dirty
+ * log every page is copied while the machine is stopped. */
+#include "src/core/engine_internal.h"
+
+#define COPY_MAX_RUN 256u
+
+/* Copy every page of `set` from the machine into its slot. Consecutive
+ * pages whose slots are adjacent go in one HAL read. */
+static ld_status copy_set(ld_engine *e, ldi_session *s, const ldi_bitmap *set, const char *phase,
+                          uint64_t *copied)
+{
+    const ld_hal *hal = e->hal;
+    ld_dump *d = s->dump;
+    uint64_t ps = hal->page_size;
+    uint64_t total = phase ? ldi_bitmap_count(set) : 0, done = 0;
+    uint64_t pfn = ldi_bitmap_next_set(set, 0);
+    while (pfn != LDI_NO_PFN) {
+        uint8_t *dst = ldi_dump_slot(d, pfn);
+        if (!dst)
+            return LD_STATUS_INVALID_DEVICE_STATE; /* a page without a slot: engine bug */
+        uint64_t n = 1;
+        while (n < COPY_MAX_RUN && ldi_bitmap_test(set, pfn + n) && ldi_dump_slot(d, pfn + n) == dst + n * ps)
+            n++;
+        ld_status st = hal->mem_read(hal->ctx, pfn, n, dst);
+        if (st != LD_STATUS_SUCCESS)
+            return st;
+        done += n;
+        if (phase && (done % 16384 < n || done == total))
+            ldi_progress(s, phase, done, total);
+        pfn = ldi_bitmap_next_set(set, pfn + n);
+    }
+    *copied += done;
+    return LD_STATUS_SUCCESS;
+}
+
+/* Fetch the dirty log into s->dirty (cleared first), restricted to `keep`. */
+static ld_status fetch_dirty(ld_engine *e, ldi_session *s, const ldi_bitmap *keep, uint64_t *count)
+{
+    uint64_t raw = 0;
+    ldi_bitmap_clear_all(&s->dirty);
+    ld_status st = e->hal->dirty_fetch(e->hal->ctx, s->dirty.words, s->dirty.nbits, &raw);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    ldi_bitmap_and(&s->dirty, keep);
+    *count = ldi_bitmap_count(&s->dirty);
+    return LD_STATUS_SUCCESS;
+}
+
+static void mirror_failed(ld_engine *e, ldi_session *s, ld_status st)
+{
+    ld_event ev;
+    ldi_ev(&ev, e, 168);
+    ldi_ev_u64(&ev, "NTStatus", st);
+    ldi_ev_u64(&ev, "MirrorInProgress", 1);
+    ldi_emit(e, &ev);
+    (void)e->hal->dirty_stop(e->hal->ctx);
+    s->mirroring = false;
+}
+
+/* Phase 0 and phase 1. A failure of the dirty log ends mirroring (the
+ * quiesce then copies everything); a failure to read memory ends the dump. */
+static ld_status mirror(ld_engine *e, ldi_session *s)
+{
+    ld_dump *d = s->dump;
+    ld_result *res = s->res;
+    const ld_capture_request *req = s->req;
+    s->mirror_start_ns = ldi_now(e);
+    ldi_emit_simple(e, 151);
+
+    if (!ldi_transition(e, LDI_CAPTURE_PHASE0))
+        return LD_STATUS_INVALID_DEVICE_STATE;
+    /* Pages dirtied before this point are covered by the full copy. */
+    uint64_t ignored;
+    ld_status st = fetch_dirty(e, s, &d->slots_map, &ignored);
+    if (st != LD_STATUS_SUCCESS) {
+        mirror_failed(e, s, st);
+    } else {
+        uint64_t t0 = ldi_now(e);
+        st = copy_set(e, s, &d->slots_map, "mirror", &res->mirror_phase0_pages);
+        res->mirror_phase0_ns = ldi_now(e) - t0;
+        if (st != LD_STATUS_SUCCESS)
+            return st;
+    }
+    ldi_emit_simple(e, 152);
+
+    if (!ldi_transition(e, LDI_CAPTURE_PHASE1))
+        return LD_STATUS_INVALID_DEVICE_STATE;
+    uint64_t t1 = ldi_now(e);
+    uint64_t prev = UINT64_MAX;
+    /* Stop once what is left is small enough to copy stopped in well under
+     * a millisecond, once a pass no longer shrinks the set by a tenth, or
+     * at the pass or time budget. */
+    uint64_t target = LDI_MAX(64u, d->slot_pages / 4096u);
+    while (s->mirroring && res->mirror_passes < req->mirror_max_passes) {
+        uint64_t n = 0;
+        st = fetch_dirty(e, s, &d->slots_map, &n);
+        if (st != LD_STATUS_SUCCESS) {
+            mirror_failed(e, s, st);
+            break;
+        }
+        res->mirror_passes++;
+        st = copy_set(e, s, &s->dirty, 0, &res->mirror_phase1_pages);
+        if (st != LD_STATUS_SUCCESS)
+            return st;
+        if (n <= target || (prev != UINT64_MAX && n * 10 > prev * 9) || ldi_now(e) - t1 > req->mirror_budget_ns)
+            break;
+        prev = n;
+    }
+    res->mirror_phase1_ns = ldi_now(e) - t1;
+    ldi_emit_simple(e, 153);
+    s->mirror_bytes = (res->mirror_phase0_pages + res->mirror_phase1_pages) * e->hal->page_size;
+    return LD_STATUS_SUCCESS;
+}
+
+typedef struct capture_ctx {
+    ld_engine *e;
+    ldi_session *s;
+} capture_ctx;
+
+static ld_status collect_into(ld_dump *d, ld_status (*fn)(void *, void *, uint64_t, uint64_t *), void *ctx,
+                              uint64_t cap, const char *name, const uint8_t guid[16])
+{
+    if (!cap || d->secondary_used + cap > d->secondary_cap || d->info.blob_count >= d->blob_cap)
+        return LD_STATUS_BUFFER_TOO_SMALL;
+    uint64_t len = 0;
+    ld_status st = fn(ctx, d->secondary + d->secondary_used, cap, &len);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    if (len > cap)
+        len = cap;
+    ld_blob *b = &d->blobs[d->info.blob_count++];
+    memcpy(b->guid, guid, 16);
+    b->name = name;
+    b->data = d->secondary + d->secondary_used;
+    b->size = len;
+    d->secondary_used += len;
+    d->info.blobs = d->blobs;
+    return LD_STATUS_SUCCESS;
+}
+
+/* livedump's own tags for the HAL's secondary data. */
+static const uint8_t hv_guid[16] = {0x6c, 0x64, 0x68, 0x76, 0x8e, 0x2f, 0x4b, 0x41,
+                                    0x9a, 0x43, 0x11, 0x6a, 0x1f, 0x5d, 0x70, 0x01};
+static const uint8_t ipt_guid[16] = {0x6c, 0x64, 0x69, 0x70, 0x74, 0x2f, 0x4b, 0x41,
+                                     0x9a, 0x43, 0x11, 0x6a, 0x1f, 0x5d, 0x70, 0x02};
+
+static ld_status capture_quiesced(void *arg)
+{
+    capture_ctx *c = arg;
+    ld_engine *e = c->e;
+    ldi_session *s = c->s;
+    ld_dump *d = s->dump;
+    const ld_hal *hal = e->hal;
+
+    ld_status st = ldi_capture_contexts(e, s);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    ldi_emit_simple(e, 158);
+
+    /* Required data: stacks that became current since sizing take spare
+     * slots (allocated then; nothing is allocated here). */
+    ldi_mark_required(e, s);
+    ldi_bitmap_copy(&s->recopy, &s->required);
+    ldi_bitmap_andnot(&s->recopy, &d->slots_map);
+    for (uint64_t pfn = ldi_bitmap_next_set(&s->recopy, 0); pfn != LDI_NO_PFN;
+         pfn = ldi_bitmap_next_set(&s->recopy, pfn + 1))
+        if (ldi_dump_spare(d, pfn) != LD_STATUS_SUCCESS)
+            ldi_bitmap_clear(&s->required, pfn);
+    ldi_emit_simple(e, 159);
+    ldi_emit_simple(e, 160);
+
+    /* The final bitmap: what the kinds select now, within what has slots
+     * (callbacks and trimming removed the rest), plus the required pages. */
+    uint64_t t0 = ldi_now(e);
+    uint64_t cache_ns = ldi_populate_bitmap(e, s);
+    ldi_bitmap_copy(&d->present, &s->select);
+    ldi_bitmap_and(&d->present, &d->slots_map);
+    ldi_bitmap_or(&d->present, &s->required);
+    {
+        ld_event ev;
+        ldi_ev(&ev, e, 161);
+        ldi_ev_u64(&ev, "PopulateBitmapForDumpDuration_ms", ldi_ms(ldi_now(e) - t0));
+        ldi_ev_u64(&ev, "RemoveSystemCacheFromDumpDuration_ms", ldi_ms(cache_ns));
+        ldi_emit(e, &ev);
+    }
+
+    if (s->hv) {
+        uint64_t h0 = ldi_now(e);
+        st = collect_into(d, hal->hv_collect, hal->ctx, s->hv_secondary_bytes, "hypervisor", hv_guid);
+        s->res->hv_collect_ns = ldi_now(e) - h0;
+        if (st != LD_STATUS_SUCCESS)
+            s->hv = false; /* reported after the quiesce */
+        ldi_emit_simple(e, 162);
+    }
+    if (s->ipt) {
+        st = collect_into(d, hal->ipt_collect, hal->ctx, s->ipt_bytes, "ipt", ipt_guid);
+        if (st != LD_STATUS_SUCCESS)
+            s->ipt = false;
+        ldi_emit_simple(e, 163);
+    }
+
+    /* The instant of the dump: take the last dirty set. What it names (and
+     * the new required pages) is copied now; everything else already holds
+     * its current content. */
+    if (s->mirroring) {
+        uint64_t n = 0;
+        ldi_bitmap_copy(&s->recopy, &s->required);
+        ldi_bitmap_andnot(&s->recopy, &d->slots_map);
+        st = fetch_dirty(e, s, &d->present, &n);
+        if (st != LD_STATUS_SUCCESS) {
+            /* No log: copy the whole dump now, still consistent. */
+            s->fail_in_quiesce = st;
+            ldi_bitmap_copy(&s->recopy, &d->present);
+        } else {
+            ldi_bitmap_or(&s->recopy, &s->dirty);
+        }
+    } else {
+        ldi_bitmap_copy(&s->recopy, &d->present);
+    }
+    ldi_emit_simple(e, 164);
+
+    ldi_emit_simple(e, 156);
+    uint64_t c0 = ldi_now(e);
+    st = copy_set(e, s, &s->recopy, 0, &s->res->quiesce_copied_pages);
+    s->res->copy_ns = ldi_now(e) - c0;
+    ldi_emit_simple(e, 157);
+    return st;
+}
+
+ld_status ldi_capture_pages(ld_engine *e, ldi_session *s)
+{
+    ld_result *res = s->res;
+    uint64_t t0 = ldi_now(e);
+    ld_status st;
+    if (s->mirroring) {
+        st = mirror(e, s);
+        if (st != LD_STATUS_SUCCESS)
+            return st;
+    }
+    if (!ldi_transition(e, LDI_CAPTURE_QUIESCED))
+        return LD_STATUS_INVALID_DEVICE_STATE;
+    uint64_t end_mirror_ns = ldi_now(e) - t0;
+    s->fail_in_quiesce = LD_STATUS_SUCCESS;
+    capture_ctx c = {e, s};
+    st = ldi_quiesce(e, s, 154, 165, 166, 155, capture_quiesced, &c, &res->capture_quiesce,
+                     &res->capture_stopped_ns);
+    if (s->fail_in_quiesce != LD_STATUS_SUCCESS)
+        mirror_failed(e, s, s->fail_in_quiesce);
+    res->mirrored = s->mirroring;
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    if (s->req->add_pages & LD_ADD_HV_PAGES && !s->hv && (e->hal->caps & LD_HAL_CAP_HYPERVISOR))
+        ldi_emit_generic(e, "Hypervisor secondary data could not be collected", 0, 0, 0, 0);
+    ldi_dump_count_kinds(s->dump, res);
+    res->memory_capture_ns = ldi_now(e) - t0;
+
+    ld_event ev;
+    ldi_ev(&ev, e, 167);
+    ldi_ev_u64(&ev, "MemoryCaptureDuration_ms", ldi_ms(res->memory_capture_ns));
+    ldi_ev_u64(&ev, "SystemQuiescedDuration_ms", ldi_ms(res->capture_stopped_ns));
+    ldi_ev_u64(&ev, "EndMirroringPhasesDuration_ms", ldi_ms(end_mirror_ns));
+    ldi_ev_u64(&ev, "MirrorPhysicalMemoryDuration_ms", ldi_ms(res->mirror_phase0_ns + res->mirror_phase1_ns));
+    ldi_ev_u64(&ev, "MirrorPhysicalMemorySizeInBytes", s->mirror_bytes);
+    ldi_ev_u64(&ev, "HvlCollectLivedumpDuration_ms", ldi_ms(res->hv_collect_ns));
+    ldi_ev_u64(&ev, "DumpDataBufferingDuration_ms", ldi_ms(res->copy_ns));
+    ldi_emit(e, &ev);
+    return LD_STATUS_SUCCESS;
+}
+
+/* Secondary-data callouts run after the machine resumes: they are
+ * component code, which must never run while processors are corralled. */
+ld_status ldi_collect_secondary(ld_engine *e, ldi_session *s)
+{
+    ld_dump *d = s->dump;
+    if (!ldi_transition(e, LDI_CAPTURE_SECONDARY))
+        return LD_STATUS_INVALID_DEVICE_STATE;
+    for (uint32_t i = 0; i < e->callout_count; i++) {
+        ldi_callout *c = &e->callouts[i];
+        bool included = s->callouts_fit &&
+                        collect_into(d, c->fn, c->arg, c->max_bytes, c->name, c->guid) == LD_STATUS_SUCCESS;
+        ld_event ev;
+        ldi_ev(&ev, e, 169);
+        ldi_ev_str(&ev, "Callout", c->name);
+        ldi_ev_u64(&ev, "Included", included);
+        ldi_emit(e, &ev);
+    }
+    s->res->blobs = (uint32_t)d->info.blob_count;
+    /* The comment names the producer and the options, for whoever opens
+     * the file later. */
+    const ld_capture_request *req = s->req;
+    char *p = d->comment;
+    size_t cap = sizeof d->comment, n = 0;
+    const char *parts[] = {"livedump live dump; type=", ld_dump_type_name(req->type),
+                           (req->add_pages & LD_ADD_USER_PAGES) ? " +user" : "",
+                           (req->add_pages & LD_ADD_HV_PAGES) ? " +hv" : "",
+                           (req->add_pages & LD_ADD_HV_NONESSENTIAL_PAGES) ? " +hv-nonessential" : "",
+                           (req->flags & LD_FLAG_SELECTIVE_DUMP) ? " selective" : "",
+                           s->res->mirrored ? " mirrored" : " stopped-copy",
+                           req->comment ? "; " : "", req->comment ? req->comment : ""};
+    for (size_t i = 0; i < LDI_ARRAY_SIZE(parts); i++)
+        for (const char *q = parts[i]; *q && n + 1 < cap; q++)
+            p[n++] = *q;
+    p[n] = 0;
+    d->info.comment = d->comment;
+    return LD_STATUS_SUCCESS;
+}

@@ -1,0 +1,595 @@
+/* The engine: public API, the state machine, event delivery, and the
+ * top of the pipeline (request -> policy gate -> sizing -> capture pages ->
+ * format writer -> sink). The stages live in sizing.c and capture.c. */
+#include "src/core/engine_internal.h"
+#include "src/core/event_build.h"
+
+/* ---- small helpers ---- */
+
+void *ldi_zalloc(const ld_platform *p, size_t n)
+{
+    void *m = p->alloc(p->ctx, n);
+    if (m)
+        memset(m, 0, n);
+    return m;
+}
+
+void ldi_strlcpy(char *dst, const char *src, size_t cap)
+{
+    size_t i = 0;
+    if (cap == 0)
+        return;
+    for (; src && src[i] && i + 1 < cap; i++)
+        dst[i] = src[i];
+    dst[i] = 0;
+}
+
+uint64_t ldi_now(const ld_engine *e)
+{
+    return e->plat->now_ns(e->plat->ctx);
+}
+
+void ldi_progress(const ldi_session *s, const char *phase, uint64_t done, uint64_t total)
+{
+    if (s->req->progress)
+        s->req->progress(s->req->progress_arg, phase, done, total);
+}
+
+/* ---- state machine ---- */
+
+#define B(s) (1u << (s))
+static const uint32_t allowed_next[LDI_STATE_COUNT] = {
+    [LDI_IDLE] = B(LDI_STARTED),
+    [LDI_STARTED] = B(LDI_SIZING_MIRROR) | B(LDI_IDLE),
+    [LDI_SIZING_MIRROR] = B(LDI_SIZING_QUIESCED) | B(LDI_IDLE),
+    [LDI_SIZING_QUIESCED] = B(LDI_SIZING_CALLBACKS) | B(LDI_IDLE),
+    [LDI_SIZING_CALLBACKS] = B(LDI_SIZING_ESTIMATE) | B(LDI_IDLE),
+    [LDI_SIZING_ESTIMATE] = B(LDI_SIZING_ALLOCATE) | B(LDI_IDLE),
+    [LDI_SIZING_ALLOCATE] = B(LDI_CAPTURE_PHASE0) | B(LDI_CAPTURE_QUIESCED) | B(LDI_IDLE),
+    [LDI_CAPTURE_PHASE0] = B(LDI_CAPTURE_PHASE1) | B(LDI_CAPTURE_QUIESCED) | B(LDI_IDLE),
+    [LDI_CAPTURE_PHASE1] = B(LDI_CAPTURE_QUIESCED) | B(LDI_IDLE),
+    [LDI_CAPTURE_QUIESCED] = B(LDI_CAPTURE_SECONDARY) | B(LDI_IDLE),
+    [LDI_CAPTURE_SECONDARY] = B(LDI_WRITING) | B(LDI_HELD) | B(LDI_IDLE),
+    [LDI_WRITING] = B(LDI_IDLE) | B(LDI_HELD),
+    [LDI_HELD] = B(LDI_WRITING) | B(LDI_IDLE),
+};
+#undef B
+
+const char *ldi_state_name(ldi_state s)
+{
+    static const char *const names[LDI_STATE_COUNT] = {
+        "idle", "started", "sizing-mirror", "sizing-quiesced", "sizing-callbacks",
+        "sizing-estimate", "sizing-allocate", "capture-phase0", "capture-phase1",
+        "capture-quiesced", "capture-secondary", "writing", "held",
+    };
+    return (unsigned)s < LDI_STATE_COUNT ? names[s] : "invalid";
+}
+
+/* The state is read by other threads (to answer "busy"), so every change
+ * happens under the lock; claims test and change it in one hold. */
+static bool transition_locked(ld_engine *e, ldi_state to)
+{
+    ldi_state from = e->state;
+    if ((unsigned)to >= LDI_STATE_COUNT || !(allowed_next[from] & (1u << to)))
+        return false;
+    e->state = to;
+    if (e->state_hook)
+        e->state_hook(e->state_hook_arg, from, to);
+    return true;
+}
+
+bool ldi_transition(ld_engine *e, ldi_state to)
+{
+    e->plat->lock_acquire(e->plat->ctx, e->lock);
+    bool ok = transition_locked(e, to);
+    e->plat->lock_release(e->plat->ctx, e->lock);
+    return ok;
+}
+
+/* ---- events ---- */
+
+ld_event *ldi_ev(ld_event *ev, ld_engine *e, uint16_t id)
+{
+    ldi_event_init(ev, id, ldi_now(e));
+    return ev;
+}
+
+void ldi_ev_u64(ld_event *ev, const char *field, uint64_t v)
+{
+    (void)ldi_event_set_u64(ev, field, v);
+}
+
+void ldi_ev_str(ld_event *ev, const char *field, const char *s)
+{
+    (void)ldi_event_set_str(ev, field, s);
+}
+
+/* Callbacks run without the lock (they may call the engine), on a copy of
+ * the subscriber list taken under it. */
+static void deliver(ld_engine *e, const ld_event *ev)
+{
+    ldi_subscriber subs[LDI_MAX_SUBSCRIBERS];
+    e->plat->lock_acquire(e->plat->ctx, e->lock);
+    memcpy(subs, e->subs, sizeof subs);
+    e->plat->lock_release(e->plat->ctx, e->lock);
+    uint32_t bit = LD_CHANNEL_BIT(ev->channel);
+    for (int i = 0; i < LDI_MAX_SUBSCRIBERS; i++)
+        if (subs[i].fn && (subs[i].mask & bit))
+            subs[i].fn(subs[i].arg, ev);
+}
+
+void ldi_emit(ld_engine *e, ld_event *ev)
+{
+    uint64_t st;
+    if (ld_event_get_u64(ev, "NTStatus", &st) && st != LD_STATUS_SUCCESS)
+        ev->level = LD_LEVEL_ERROR;
+    else if (ev->id == 5 || ev->id == 124)
+        ev->level = LD_LEVEL_WARNING;
+    if (e->queue_events) {
+        if (e->queued < LDI_QUEUED_EVENTS)
+            e->queue[e->queued++] = *ev;
+        else
+            e->dropped_events++;
+        return;
+    }
+    deliver(e, ev);
+}
+
+void ldi_emit_simple(ld_engine *e, uint16_t id)
+{
+    ld_event ev;
+    ldi_emit(e, ldi_ev(&ev, e, id));
+}
+
+void ldi_emit_status(ld_engine *e, uint16_t id, ld_status st)
+{
+    ld_event ev;
+    ldi_ev(&ev, e, id);
+    ldi_ev_u64(&ev, "NTStatus", st);
+    ldi_emit(e, &ev);
+}
+
+void ldi_flush_events(ld_engine *e)
+{
+    e->queue_events = false;
+    for (uint32_t i = 0; i < e->queued; i++)
+        deliver(e, &e->queue[i]);
+    e->queued = 0;
+}
+
+/* ---- engine lifetime, subscriptions, registrations ---- */
+
+void ld_engine_options_init(ld_engine_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->version = 1;
+    opts->allow_live_dump = true;
+    opts->max_deferred = 1;
+    opts->on_event_mask = LD_CHANNEL_MASK_ALL;
+}
+
+static bool hal_usable(const ld_hal *hal)
+{
+    const ld_platform *p = hal->platform;
+    if (hal->version != LD_HAL_VERSION || !p || p->version != LD_PLATFORM_VERSION)
+        return false;
+    if (!p->alloc || !p->free || !p->now_ns || !p->lock_create || !p->lock_acquire ||
+        !p->lock_release || !p->lock_destroy)
+        return false;
+    if (!hal->mem_ranges || !hal->mem_kinds || !hal->mem_read || !hal->cpu_count || !hal->quiesce)
+        return false;
+    /* A page size the bitmaps and CR3 arithmetic can use. */
+    return hal->page_size >= 512 && (hal->page_size & (hal->page_size - 1)) == 0;
+}
+
+ld_status ld_engine_create(const ld_hal *hal, const ld_engine_options *opts, ld_engine **out)
+{
+    ld_engine_options defaults;
+    if (!out)
+        return LD_STATUS_INVALID_PARAMETER;
+    *out = 0;
+    if (!hal || !hal_usable(hal))
+        return LD_STATUS_INVALID_PARAMETER;
+    if (!opts) {
+        ld_engine_options_init(&defaults);
+        opts = &defaults;
+    }
+    if (opts->version != 1)
+        return LD_STATUS_INVALID_PARAMETER;
+    ld_engine *e = ldi_zalloc(hal->platform, sizeof *e);
+    if (!e)
+        return LD_STATUS_NO_MEMORY;
+    e->hal = hal;
+    e->plat = hal->platform;
+    e->allow = opts->allow_live_dump;
+    e->max_deferred = opts->max_deferred;
+    ld_status st = e->plat->lock_create(e->plat->ctx, &e->lock);
+    if (st != LD_STATUS_SUCCESS) {
+        e->plat->free(e->plat->ctx, e);
+        return st;
+    }
+    if (opts->on_event) {
+        e->subs[0].fn = opts->on_event;
+        e->subs[0].arg = opts->on_event_arg;
+        e->subs[0].mask = opts->on_event_mask ? opts->on_event_mask : LD_CHANNEL_MASK_ALL;
+    }
+    /* The policy is read once at start-up, as Windows reads AllowLiveDump
+     * at boot. */
+    ld_event ev;
+    ldi_ev(&ev, e, 271);
+    ldi_ev_str(&ev, "OperationType", "Query");
+    ldi_emit(e, &ev);
+    if (!e->allow) {
+        ldi_ev(&ev, e, 273);
+        ldi_ev_u64(&ev, "PolicyValue", 0);
+        ldi_emit(e, &ev);
+    }
+    *out = e;
+    return LD_STATUS_SUCCESS;
+}
+
+void ld_engine_destroy(ld_engine *e)
+{
+    if (!e)
+        return;
+    if (e->held)
+        (void)ld_engine_discard_deferred(e);
+    e->plat->lock_destroy(e->plat->ctx, e->lock);
+    e->plat->free(e->plat->ctx, e);
+}
+
+ld_status ld_engine_subscribe(ld_engine *e, uint32_t mask, ld_event_fn fn, void *arg)
+{
+    if (!e || !fn || !(mask & LD_CHANNEL_MASK_ALL))
+        return LD_STATUS_INVALID_PARAMETER;
+    ld_status st = LD_STATUS_INSUFFICIENT_RESOURCES;
+    e->plat->lock_acquire(e->plat->ctx, e->lock);
+    for (int i = 0; i < LDI_MAX_SUBSCRIBERS; i++) {
+        if (!e->subs[i].fn) {
+            e->subs[i].fn = fn;
+            e->subs[i].arg = arg;
+            e->subs[i].mask = mask;
+            st = LD_STATUS_SUCCESS;
+            break;
+        }
+    }
+    e->plat->lock_release(e->plat->ctx, e->lock);
+    return st;
+}
+
+ld_status ld_engine_unsubscribe(ld_engine *e, ld_event_fn fn, void *arg)
+{
+    if (!e || !fn)
+        return LD_STATUS_INVALID_PARAMETER;
+    ld_status st = LD_STATUS_NOT_FOUND;
+    e->plat->lock_acquire(e->plat->ctx, e->lock);
+    for (int i = 0; i < LDI_MAX_SUBSCRIBERS; i++) {
+        if (e->subs[i].fn == fn && e->subs[i].arg == arg) {
+            memset(&e->subs[i], 0, sizeof e->subs[i]);
+            st = LD_STATUS_SUCCESS;
+            break;
+        }
+    }
+    e->plat->lock_release(e->plat->ctx, e->lock);
+    return st;
+}
+
+static bool name_ok(const char *name)
+{
+    if (!name || !name[0])
+        return false;
+    for (size_t i = 0; name[i]; i++)
+        if (i + 1 >= LDI_NAME_MAX || (unsigned char)name[i] < 0x20)
+            return false;
+    return true;
+}
+
+/* Registrations change only while no dump runs, so a capture sees a fixed
+ * list. */
+static bool lock_if_idle(ld_engine *e)
+{
+    e->plat->lock_acquire(e->plat->ctx, e->lock);
+    if (e->state == LDI_IDLE || e->state == LDI_HELD)
+        return true;
+    e->plat->lock_release(e->plat->ctx, e->lock);
+    return false;
+}
+
+ld_status ld_engine_add_remove_pages(ld_engine *e, const char *name, ld_remove_pages_fn fn, void *arg)
+{
+    if (!e || !fn || !name_ok(name))
+        return LD_STATUS_INVALID_PARAMETER;
+    if (!lock_if_idle(e))
+        return LD_STATUS_DEVICE_BUSY;
+    ld_status st = LD_STATUS_INSUFFICIENT_RESOURCES;
+    if (e->remove_pages_count < LDI_MAX_REMOVE_PAGES) {
+        ldi_remove_pages *r = &e->remove_pages[e->remove_pages_count++];
+        ldi_strlcpy(r->name, name, sizeof r->name);
+        r->fn = fn;
+        r->arg = arg;
+        st = LD_STATUS_SUCCESS;
+    }
+    e->plat->lock_release(e->plat->ctx, e->lock);
+    return st;
+}
+
+ld_status ld_engine_add_callout(ld_engine *e, const char *name, const uint8_t guid[16],
+                                uint64_t max_bytes, ld_callout_fn fn, void *arg)
+{
+    if (!e || !fn || !guid || !name_ok(name) || max_bytes == 0 || max_bytes > (1ull << 32))
+        return LD_STATUS_INVALID_PARAMETER;
+    if (!lock_if_idle(e))
+        return LD_STATUS_DEVICE_BUSY;
+    ld_status st = LD_STATUS_INSUFFICIENT_RESOURCES;
+    if (e->callout_count < LDI_MAX_CALLOUTS) {
+        ldi_callout *c = &e->callouts[e->callout_count++];
+        ldi_strlcpy(c->name, name, sizeof c->name);
+        memcpy(c->guid, guid, 16);
+        c->max_bytes = max_bytes;
+        c->fn = fn;
+        c->arg = arg;
+        st = LD_STATUS_SUCCESS;
+    }
+    e->plat->lock_release(e->plat->ctx, e->lock);
+    return st;
+}
+
+ld_status ld_engine_set_allow_live_dump(ld_engine *e, bool allow)
+{
+    if (!e)
+        return LD_STATUS_INVALID_PARAMETER;
+    e->plat->lock_acquire(e->plat->ctx, e->lock);
+    e->allow = allow;
+    e->plat->lock_release(e->plat->ctx, e->lock);
+    ld_event ev;
+    ldi_ev(&ev, e, 271);
+    ldi_ev_str(&ev, "OperationType", "Set");
+    ldi_emit(e, &ev);
+    ldi_ev(&ev, e, 272);
+    ldi_ev_u64(&ev, "PolicyValue", allow ? 1 : 0);
+    ldi_ev_u64(&ev, "NTStatus", LD_STATUS_SUCCESS);
+    ldi_emit(e, &ev);
+    return LD_STATUS_SUCCESS;
+}
+
+/* ---- the capture API ---- */
+
+void ldi_session_free(ld_engine *e, ldi_session *s)
+{
+    const ld_platform *p = e->plat;
+    if (s->mirroring && e->hal->dirty_stop)
+        (void)e->hal->dirty_stop(e->hal->ctx);
+    s->mirroring = false;
+    ldi_bitmap_free(&s->select, p);
+    ldi_bitmap_free(&s->required, p);
+    ldi_bitmap_free(&s->dirty, p);
+    ldi_bitmap_free(&s->recopy, p);
+}
+
+/* Write a dump through format to sink (consumed), with the start/end events
+ * of the workflow (3/4 for a capture, 203/204 for a deferred write). */
+static ld_status write_dump(ld_engine *e, ld_dump *d, const ld_format *format, ld_sink *sink,
+                            const ld_capture_request *req, ld_result *res, uint16_t ev_start,
+                            uint16_t ev_end)
+{
+    ldi_emit_simple(e, ev_start);
+    uint64_t t0 = ldi_now(e);
+    ld_write_stats ws;
+    memset(&ws, 0, sizeof ws);
+    ld_status st = format->write(d, sink, req ? req->progress : 0, req ? req->progress_arg : 0, &ws);
+    if (st == LD_STATUS_SUCCESS)
+        st = sink->finish(sink, ws.file_bytes);
+    else
+        sink->abort(sink);
+    res->write_ns = ldi_now(e) - t0;
+    res->header_bytes = ws.header_bytes;
+    res->primary_bytes = ws.primary_bytes;
+    res->secondary_bytes = ws.secondary_bytes;
+    res->total_bytes = ws.header_bytes + ws.primary_bytes + ws.secondary_bytes;
+    res->file_bytes = st == LD_STATUS_SUCCESS ? ws.file_bytes : 0;
+    ld_event ev;
+    ldi_ev(&ev, e, ev_end);
+    ldi_ev_u64(&ev, "NTStatus", st);
+    ldi_ev_u64(&ev, "TotalBytes", res->total_bytes);
+    ldi_ev_u64(&ev, "HeaderBytes", ws.header_bytes);
+    ldi_ev_u64(&ev, "PrimaryDataBytes", ws.primary_bytes);
+    ldi_ev_u64(&ev, "SecondaryDataBytes", ws.secondary_bytes);
+    ldi_ev_u64(&ev, "DumpWriteDuration_ms", ldi_ms(res->write_ns));
+    ldi_emit(e, &ev);
+    return st;
+}
+
+/* The summary events 2, 202 and 252 share their fields. */
+static void emit_api_end(ld_engine *e, uint16_t id, ld_status st, const ld_dump_info *info,
+                         const ld_result *res, uint64_t duration_ns)
+{
+    ld_event ev;
+    ldi_ev(&ev, e, id);
+    ldi_ev_u64(&ev, "NTStatus", st);
+    ldi_ev_u64(&ev, "BugcheckCode", info ? info->bugcheck_code : 0);
+    ldi_ev_u64(&ev, "BugCheckParameter1", info ? info->bugcheck_params[0] : 0);
+    ldi_ev_u64(&ev, "BugCheckParameter2", info ? info->bugcheck_params[1] : 0);
+    ldi_ev_u64(&ev, "BugCheckParameter3", info ? info->bugcheck_params[2] : 0);
+    ldi_ev_u64(&ev, "BugCheckParameter4", info ? info->bugcheck_params[3] : 0);
+    ldi_ev_u64(&ev, "AbortIfMemoryPressure", info ? (info->flags & LD_FLAG_ABORT_IF_MEMORY_PRESSURE) != 0 : 0);
+    ldi_ev_u64(&ev, "DumpCaptureDuration_ms", ldi_ms(duration_ns));
+    ldi_ev_u64(&ev, "SelectiveDump", info ? (info->flags & LD_FLAG_SELECTIVE_DUMP) != 0 : 0);
+    ldi_ev_u64(&ev, "DynamicLowMemoryThresholdBytes", res ? res->low_memory_threshold : 0);
+    ldi_ev_u64(&ev, "AvailablePhysicalMemoryInBytes", res ? res->available_bytes : 0);
+    ldi_ev_u64(&ev, "TotalPhysicalMemoryInBytes", res ? res->physical_bytes : 0);
+    ldi_ev_u64(&ev, "IOSpaceEnabled", res ? res->io_space_enabled : 0);
+    ldi_emit(e, &ev);
+}
+
+static void fill_info_from_request(ld_dump *d, const ld_capture_request *req)
+{
+    d->info.bugcheck_code = req->bugcheck_code;
+    for (int i = 0; i < 4; i++)
+        d->info.bugcheck_params[i] = req->bugcheck_params[i];
+    d->info.dump_type = (uint32_t)req->type;
+    d->info.add_pages = req->add_pages;
+    d->info.flags = req->flags;
+}
+
+ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const ld_format *format,
+                            ld_sink *sink, ld_result *result)
+{
+    ld_result local;
+    ld_result *res = result ? result : &local;
+    memset(res, 0, sizeof *res);
+    if (!e || !req) {
+        if (sink)
+            sink->abort(sink);
+        return res->status = LD_STATUS_INVALID_PARAMETER;
+    }
+    /* Claim the engine: one live dump at a time, none while one is held. */
+    e->plat->lock_acquire(e->plat->ctx, e->lock);
+    bool claimed = e->state == LDI_IDLE && !e->held && transition_locked(e, LDI_STARTED);
+    bool allowed = e->allow;
+    e->plat->lock_release(e->plat->ctx, e->lock);
+    if (!claimed) {
+        if (sink)
+            sink->abort(sink);
+        return res->status = LD_STATUS_DEVICE_BUSY;
+    }
+
+    ldi_session s;
+    memset(&s, 0, sizeof s);
+    s.req = req;
+    s.res = res;
+    s.t_start = ldi_now(e);
+    ldi_emit_simple(e, 1);
+
+    bool defer = (req->flags & LD_FLAG_DEFER) != 0;
+    ld_status st = ldi_validate_request(req, e->hal);
+    if (st == LD_STATUS_SUCCESS && (defer ? (format || sink) : (!format || !sink || !format->write)))
+        st = LD_STATUS_INVALID_PARAMETER;
+    /* Policy gate. */
+    if (st == LD_STATUS_SUCCESS && !allowed)
+        st = LD_STATUS_ACCESS_DENIED;
+    if (st == LD_STATUS_SUCCESS) {
+        s.dump = ldi_dump_new(e->hal);
+        if (!s.dump)
+            st = LD_STATUS_NO_MEMORY;
+    }
+    if (s.dump)
+        fill_info_from_request(s.dump, req);
+    if (st == LD_STATUS_SUCCESS)
+        st = ldi_sizing(e, &s);
+    if (st == LD_STATUS_SUCCESS)
+        st = ldi_capture_pages(e, &s);
+    /* The dirty log is no longer needed once the pages are captured. */
+    ldi_session_free(e, &s);
+    if (st == LD_STATUS_SUCCESS)
+        st = ldi_collect_secondary(e, &s);
+    res->capture_ns = ldi_now(e) - s.t_start;
+
+    bool held = false;
+    if (st == LD_STATUS_SUCCESS && defer) {
+        s.dump->result = *res;
+        e->plat->lock_acquire(e->plat->ctx, e->lock);
+        held = transition_locked(e, LDI_HELD);
+        if (held)
+            e->held = s.dump;
+        e->plat->lock_release(e->plat->ctx, e->lock);
+        if (!held)
+            st = LD_STATUS_INVALID_DEVICE_STATE;
+    } else if (st == LD_STATUS_SUCCESS) {
+        (void)ldi_transition(e, LDI_WRITING);
+        st = write_dump(e, s.dump, format, sink, req, res, 3, 4);
+        sink = 0; /* consumed */
+    }
+    if (sink)
+        sink->abort(sink);
+    res->status = st;
+    emit_api_end(e, 2, st, s.dump ? &s.dump->info : 0, res, ldi_now(e) - s.t_start);
+    if (!held) {
+        ldi_dump_free(s.dump);
+        (void)ldi_transition(e, LDI_IDLE);
+    }
+    return st;
+}
+
+ld_status ld_engine_write_deferred(ld_engine *e, const ld_format *format, ld_sink *sink, ld_result *result)
+{
+    ld_result local;
+    ld_result *res = result ? result : &local;
+    memset(res, 0, sizeof *res);
+    if (!e || !format || !sink || !format->write) {
+        if (sink)
+            sink->abort(sink);
+        return res->status = LD_STATUS_INVALID_PARAMETER;
+    }
+    e->plat->lock_acquire(e->plat->ctx, e->lock);
+    ld_dump *d = e->held;
+    bool claimed = d && e->state == LDI_HELD && transition_locked(e, LDI_WRITING);
+    bool busy = !claimed && e->state != LDI_IDLE && e->state != LDI_HELD;
+    e->plat->lock_release(e->plat->ctx, e->lock);
+
+    uint64_t t0 = ldi_now(e);
+    ldi_emit_simple(e, 201);
+    ld_status st;
+    if (!claimed) {
+        sink->abort(sink);
+        st = busy ? LD_STATUS_DEVICE_BUSY : LD_STATUS_INVALID_DEVICE_STATE;
+        emit_api_end(e, 202, st, 0, 0, ldi_now(e) - t0);
+        return res->status = st;
+    }
+    *res = d->result;
+    st = write_dump(e, d, format, sink, 0, res, 203, 204);
+    res->status = st;
+    emit_api_end(e, 202, st, &d->info, res, ldi_now(e) - t0);
+    e->plat->lock_acquire(e->plat->ctx, e->lock);
+    if (st == LD_STATUS_SUCCESS) {
+        e->held = 0;
+        (void)transition_locked(e, LDI_IDLE);
+    } else {
+        /* Nothing is lost: the data stays held for a write elsewhere. */
+        (void)transition_locked(e, LDI_HELD);
+    }
+    e->plat->lock_release(e->plat->ctx, e->lock);
+    if (st == LD_STATUS_SUCCESS)
+        ldi_dump_free(d);
+    return st;
+}
+
+ld_status ld_engine_discard_deferred(ld_engine *e)
+{
+    if (!e)
+        return LD_STATUS_INVALID_PARAMETER;
+    uint64_t t0 = ldi_now(e);
+    ldi_emit_simple(e, 251);
+    e->plat->lock_acquire(e->plat->ctx, e->lock);
+    ld_dump *d = e->held;
+    bool claimed = d && e->state == LDI_HELD && transition_locked(e, LDI_IDLE);
+    if (claimed)
+        e->held = 0;
+    bool busy = !claimed && e->state != LDI_IDLE;
+    e->plat->lock_release(e->plat->ctx, e->lock);
+    ld_status st = claimed ? LD_STATUS_SUCCESS : busy ? LD_STATUS_DEVICE_BUSY : LD_STATUS_INVALID_DEVICE_STATE;
+    emit_api_end(e, 252, st, d && claimed ? &d->info : 0, d && claimed ? &d->result : 0, ldi_now(e) - t0);
+    if (claimed)
+        ldi_dump_free(d);
+    return st;
+}
+
+const ld_dump *ld_engine_deferred(const ld_engine *e)
+{
+    if (!e)
+        return 0;
+    e->plat->lock_acquire(e->plat->ctx, e->lock);
+    const ld_dump *d = e->held;
+    e->plat->lock_release(e->plat->ctx, e->lock);
+    return d;
+}
+
+void ld_page_set_remove(ld_page_set *set, uint64_t first_pfn, uint64_t count)
+{
+    if (set)
+        ldi_bitmap_clear_range((ldi_bitmap *)set, first_pfn, count);
+}
+
+bool ld_page_set_contains(const ld_page_set *set, uint64_t pfn)
+{
+    return set && ldi_bitmap_test((const ldi_bitmap *)set, pfn);
+}

@@ -1,0 +1,62 @@
+/* Raw physical image writer: each present page at pfn * page_size.
+ * Consecutive present pages go out in one write (up to 1 MiB) when their
+ * slots are adjacent, which they are within a buffer chunk. */
+#include "src/core/engine_internal.h"
+
+#define RAW_MAX_RUN_PAGES 256u
+
+static ld_status raw_write(const ld_dump *dump, ld_sink *sink, ld_progress_fn progress,
+                           void *progress_arg, ld_write_stats *stats)
+{
+    const ld_dump_info *info = ld_dump_get_info(dump);
+    uint64_t ps = info->page_size;
+    uint64_t done = 0, total = info->page_count;
+    memset(stats, 0, sizeof *stats);
+
+    uint64_t pfn = ld_dump_next_page(dump, 0);
+    while (pfn != LDI_NO_PFN) {
+        const uint8_t *first = ld_dump_page(dump, pfn);
+        uint64_t n = 1;
+        /* Extend the run while the next page is present and its copy
+         * directly follows in memory. */
+        while (n < RAW_MAX_RUN_PAGES) {
+            const uint8_t *next = ld_dump_page(dump, pfn + n);
+            if (!next || next != first + n * ps)
+                break;
+            n++;
+        }
+        ld_status st = sink->write(sink, pfn * ps, first, (size_t)(n * ps));
+        if (st != LD_STATUS_SUCCESS)
+            return st;
+        stats->primary_bytes += n * ps;
+        done += n;
+        if (progress && (done % 4096 < n || done == total))
+            progress(progress_arg, "write", done, total);
+        pfn = ld_dump_next_page(dump, pfn + n);
+    }
+    /* The image spans all of physical memory, holes included. */
+    stats->file_bytes = info->max_pfn * ps;
+    return LD_STATUS_SUCCESS;
+}
+
+static const ld_format raw_format = {
+    .version = 1,
+    .name = "raw",
+    .write = raw_write,
+};
+
+const ld_format *ld_format_raw(void)
+{
+    return &raw_format;
+}
+
+const ld_format *ld_format_find(const char *name)
+{
+    if (!name)
+        return 0;
+    const char *want = "raw";
+    size_t i = 0;
+    while (name[i] && want[i] && name[i] == want[i])
+        i++;
+    return (name[i] == 0 && want[i] == 0) ? &raw_format : 0;
+}

@@ -1,0 +1,275 @@
+/* The engine API: one dump at a time, deferred dump data, the state
+ * machine's transitions, subscriptions and registrations. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "src/core/engine_internal.h"
+
+/* ---- busy ---- */
+
+static ld_engine *reentrant_engine;
+static ld_status reentrant_status;
+
+static ld_status reenter(void *arg, ld_page_set *set)
+{
+    (void)arg;
+    (void)set;
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    mem_sink m;
+    mem_sink_init(&m);
+    reentrant_status = ld_engine_capture(reentrant_engine, &req, ld_format_raw(), &m.sink, NULL);
+    assert_true(m.aborted);
+    mem_sink_release(&m);
+    return LD_STATUS_SUCCESS;
+}
+
+static void test_one_dump_at_a_time(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    harness h;
+    harness_start(&h, &cfg, true);
+    reentrant_engine = h.engine;
+    assert_int_equal(ld_engine_add_remove_pages(h.engine, "reenter", reenter, NULL), LD_STATUS_SUCCESS);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    mem_sink m;
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, NULL), LD_STATUS_SUCCESS);
+    assert_int_equal(reentrant_status, LD_STATUS_DEVICE_BUSY);
+    /* A busy request starts nothing: one capture, one event 1 and one 2. */
+    assert_int_equal(recorder_count(h.rec, 1), 1);
+    assert_int_equal(recorder_count(h.rec, 2), 1);
+    mem_sink_release(&m);
+    harness_stop(&h);
+}
+
+/* ---- deferred ---- */
+
+static void test_deferred(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    harness h;
+    harness_start(&h, &cfg, true);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.flags |= LD_FLAG_DEFER;
+    mem_sink m;
+
+    /* Nothing held: write and discard refuse, with their events. */
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_write_deferred(h.engine, ld_format_raw(), &m.sink, NULL), LD_STATUS_INVALID_DEVICE_STATE);
+    assert_true(m.aborted);
+    assert_int_equal(ld_engine_discard_deferred(h.engine), LD_STATUS_INVALID_DEVICE_STATE);
+    assert_int_equal(recorder_count(h.rec, 202), 1);
+    assert_int_equal(recorder_count(h.rec, 252), 1);
+
+    /* Defer with a sink is a caller error. */
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, NULL), LD_STATUS_INVALID_PARAMETER);
+    assert_true(m.aborted);
+
+    ld_result r1, r2;
+    assert_int_equal(ld_engine_capture(h.engine, &req, NULL, NULL, &r1), LD_STATUS_SUCCESS);
+    assert_non_null(ld_engine_deferred(h.engine));
+    assert_int_equal(recorder_count(h.rec, 3), 0); /* nothing written yet */
+
+    /* While held, another capture is refused. */
+    ld_capture_request plain;
+    ld_capture_request_init(&plain);
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(h.engine, &plain, ld_format_raw(), &m.sink, NULL), LD_STATUS_DEVICE_BUSY);
+
+    /* A failing write keeps the data; a second write elsewhere succeeds. */
+    mem_sink_init(&m);
+    m.fail_after_bytes = 4096;
+    m.fail_status = LD_STATUS_DISK_FULL;
+    assert_int_equal(ld_engine_write_deferred(h.engine, ld_format_raw(), &m.sink, NULL), LD_STATUS_DISK_FULL);
+    assert_true(m.aborted);
+    mem_sink_release(&m);
+    assert_non_null(ld_engine_deferred(h.engine));
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_write_deferred(h.engine, ld_format_raw(), &m.sink, &r2), LD_STATUS_SUCCESS);
+    assert_true(m.finished);
+    assert_int_equal(r2.pages, r1.pages);
+    assert_int_equal(r2.primary_bytes, r1.pages * 4096);
+    assert_null(ld_engine_deferred(h.engine));
+    mem_sink_release(&m);
+
+    /* Double write and write after discard. */
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_write_deferred(h.engine, ld_format_raw(), &m.sink, NULL), LD_STATUS_INVALID_DEVICE_STATE);
+    assert_int_equal(ld_engine_capture(h.engine, &req, NULL, NULL, NULL), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_engine_discard_deferred(h.engine), LD_STATUS_SUCCESS);
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_write_deferred(h.engine, ld_format_raw(), &m.sink, NULL), LD_STATUS_INVALID_DEVICE_STATE);
+    assert_int_equal(ld_engine_discard_deferred(h.engine), LD_STATUS_INVALID_DEVICE_STATE);
+
+    /* Workflow events: 201 203 204 202 for each write, 251 252 for each discard. */
+    assert_int_equal(recorder_count(h.rec, 203), 2);
+    assert_int_equal(recorder_count(h.rec, 204), 2);
+    assert_int_equal(recorder_count(h.rec, 251), 3);
+
+    /* Destroying the engine with a dump held frees it (no leak). */
+    assert_int_equal(ld_engine_capture(h.engine, &req, NULL, NULL, NULL), LD_STATUS_SUCCESS);
+    harness_stop(&h);
+}
+
+/* ---- state machine ---- */
+
+typedef struct trace {
+    ldi_state from[64], to[64];
+    int n;
+} trace;
+
+static void hook(void *arg, ldi_state from, ldi_state to)
+{
+    trace *t = arg;
+    if (t->n < 64) {
+        t->from[t->n] = from;
+        t->to[t->n] = to;
+        t->n++;
+    }
+}
+
+static void test_state_machine(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    harness h;
+    harness_start(&h, &cfg, true);
+    trace t = {0};
+    h.engine->state_hook = hook;
+    h.engine->state_hook_arg = &t;
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    mem_sink m;
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, NULL), LD_STATUS_SUCCESS);
+    static const ldi_state expect[] = {LDI_STARTED,          LDI_SIZING_MIRROR,   LDI_SIZING_QUIESCED,
+                                       LDI_SIZING_CALLBACKS, LDI_SIZING_ESTIMATE, LDI_SIZING_ALLOCATE,
+                                       LDI_CAPTURE_PHASE0,   LDI_CAPTURE_PHASE1,  LDI_CAPTURE_QUIESCED,
+                                       LDI_CAPTURE_SECONDARY, LDI_WRITING,        LDI_IDLE};
+    assert_int_equal(t.n, (int)(sizeof expect / sizeof expect[0]));
+    for (int i = 0; i < t.n; i++)
+        assert_int_equal(t.to[i], expect[i]);
+    mem_sink_release(&m);
+
+    /* Without mirroring the phases are skipped; after a failure the engine
+     * goes straight back to idle. */
+    t.n = 0;
+    req.flags = 0;
+    ld_sim_fault f = {.op = LD_HAL_OP_QUIESCE, .nth = 2, .status = LD_STATUS_UNSUCCESSFUL};
+    assert_int_equal(ld_sim_inject(h.sim, &f), LD_STATUS_SUCCESS);
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, NULL), LD_STATUS_UNSUCCESSFUL);
+    assert_int_equal(t.to[t.n - 1], LDI_IDLE);
+    assert_int_equal(t.from[t.n - 1], LDI_CAPTURE_QUIESCED);
+    for (int i = 0; i < t.n; i++)
+        assert_true(t.to[i] != LDI_CAPTURE_PHASE0 && t.to[i] != LDI_CAPTURE_PHASE1);
+    mem_sink_release(&m);
+
+    /* The transition table refuses jumps. */
+    assert_false(ldi_transition(h.engine, LDI_WRITING));
+    assert_false(ldi_transition(h.engine, LDI_HELD));
+    assert_int_equal(h.engine->state, LDI_IDLE);
+    harness_stop(&h);
+}
+
+/* ---- subscriptions and registrations ---- */
+
+static int count_a, count_b;
+static void sub_a(void *arg, const ld_event *ev) { (void)arg; (void)ev; count_a++; }
+static void sub_b(void *arg, const ld_event *ev)
+{
+    (void)arg;
+    assert_int_equal(ev->channel, LD_CHANNEL_OPERATIONAL);
+    count_b++;
+}
+
+static ld_status noop_remove(void *arg, ld_page_set *set) { (void)arg; (void)set; return LD_STATUS_SUCCESS; }
+
+static void test_subscriptions(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    harness h;
+    harness_start(&h, &cfg, true);
+    assert_int_equal(ld_engine_subscribe(h.engine, LD_CHANNEL_MASK_ALL, sub_a, NULL), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_engine_subscribe(h.engine, LD_CHANNEL_BIT(LD_CHANNEL_OPERATIONAL), sub_b, NULL), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_engine_subscribe(h.engine, 0, sub_b, NULL), LD_STATUS_INVALID_PARAMETER);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    mem_sink m;
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, NULL), LD_STATUS_SUCCESS);
+    mem_sink_release(&m);
+    assert_true(count_a > count_b);
+    assert_int_equal(count_b, 4); /* 1, 3, 4, 2 */
+    assert_int_equal(ld_engine_unsubscribe(h.engine, sub_a, NULL), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_engine_unsubscribe(h.engine, sub_a, NULL), LD_STATUS_NOT_FOUND);
+
+    /* Names are checked and copied. */
+    static const uint8_t guid[16] = {0};
+    assert_int_equal(ld_engine_add_remove_pages(h.engine, "", noop_remove, NULL), LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(ld_engine_add_remove_pages(h.engine, "bad\nname", noop_remove, NULL), LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(ld_engine_add_callout(h.engine, "x", guid, 0, NULL, NULL), LD_STATUS_INVALID_PARAMETER);
+    char name[16];
+    strcpy(name, "temporary");
+    assert_int_equal(ld_engine_add_remove_pages(h.engine, name, noop_remove, NULL), LD_STATUS_SUCCESS);
+    strcpy(name, "changed");
+    assert_string_equal(h.engine->remove_pages[0].name, "temporary");
+    harness_stop(&h);
+}
+
+static void test_create_refuses_bad_hal(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    ld_sim *sim;
+    assert_int_equal(ld_sim_create(&cfg, &sim), LD_STATUS_SUCCESS);
+    ld_hal bad = *ld_sim_hal(sim);
+    ld_engine *e = (ld_engine *)1;
+    bad.version = 99;
+    assert_int_equal(ld_engine_create(&bad, NULL, &e), LD_STATUS_INVALID_PARAMETER);
+    assert_null(e);
+    bad = *ld_sim_hal(sim);
+    bad.quiesce = NULL;
+    assert_int_equal(ld_engine_create(&bad, NULL, &e), LD_STATUS_INVALID_PARAMETER);
+    bad = *ld_sim_hal(sim);
+    bad.page_size = 3000;
+    assert_int_equal(ld_engine_create(&bad, NULL, &e), LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(ld_engine_create(NULL, NULL, &e), LD_STATUS_INVALID_PARAMETER);
+    ld_sim_destroy(sim);
+}
+
+static void test_status_names(void **state)
+{
+    (void)state;
+    assert_string_equal(ld_status_name(LD_STATUS_DISK_FULL), "STATUS_DISK_FULL");
+    assert_int_equal(LD_STATUS_DISK_FULL, 0xC000007F);
+    assert_string_equal(ld_status_name(LD_STATUS_SUCCESS), "STATUS_SUCCESS");
+    assert_null(ld_status_name(0xDEADBEEF));
+    assert_string_equal(ld_status_describe(0xDEADBEEF), "unknown status");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_dump_at_a_time),
+        cmocka_unit_test(test_deferred),
+        cmocka_unit_test(test_state_machine),
+        cmocka_unit_test(test_subscriptions),
+        cmocka_unit_test(test_create_refuses_bad_hal),
+        cmocka_unit_test(test_status_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
