@@ -23,6 +23,7 @@
 
 typedef struct figures {
     double stopped_ms_median;   /* capture quiesce: machine stopped */
+    double corral_ms, inside_ms, uncorral_ms, copy_ms; /* medians of its parts */
     double stopped_ms_max;
     double quiesce_copied_pages;
     double phase0_gbps;         /* copy throughput while running */
@@ -98,6 +99,9 @@ static int run_config(uint64_t mem, uint32_t cpus, uint64_t rate, bool mirror, i
             return -1;
     }
     double *stopped = calloc((size_t)runs, sizeof(double));
+    double *parts[4];
+    for (int k = 0; k < 4; k++)
+        parts[k] = calloc((size_t)runs, sizeof(double));
     double copied = 0, p0 = 0, stopped_copy = 0, pages = 0;
     for (int i = 0; i < runs; i++) {
         ld_sink sink = {LD_SINK_VERSION, NULL, null_write, null_finish, null_abort};
@@ -107,6 +111,10 @@ static int run_config(uint64_t mem, uint32_t cpus, uint64_t rate, bool mirror, i
             return -1;
         }
         stopped[i] = (double)r.capture_stopped_ns / 1e6;
+        parts[0][i] = (double)r.capture_quiesce.corral_ns / 1e6;
+        parts[1][i] = (double)r.capture_quiesce.stopped_ns / 1e6;
+        parts[2][i] = (double)r.capture_quiesce.uncorral_ns / 1e6;
+        parts[3][i] = (double)r.copy_ns / 1e6;
         copied += (double)r.quiesce_copied_pages;
         pages += (double)r.pages;
         if (r.mirror_phase0_ns)
@@ -117,6 +125,12 @@ static int run_config(uint64_t mem, uint32_t cpus, uint64_t rate, bool mirror, i
     qsort(stopped, (size_t)runs, sizeof(double), cmp_double);
     out->stopped_ms_median = stopped[runs / 2];
     out->stopped_ms_max = stopped[runs - 1];
+    double *med[4] = {&out->corral_ms, &out->inside_ms, &out->uncorral_ms, &out->copy_ms};
+    for (int k = 0; k < 4; k++) {
+        qsort(parts[k], (size_t)runs, sizeof(double), cmp_double);
+        *med[k] = parts[k][runs / 2];
+        free(parts[k]);
+    }
     out->quiesce_copied_pages = copied / runs;
     out->phase0_gbps = p0 / runs;
     out->stopped_copy_gbps = stopped_copy / runs;
@@ -210,6 +224,11 @@ int main(int argc, char **argv)
             fflush(stdout);
         }
     }
+    printf("\nwhere the stop goes (medians, ms): corral | stopped, all parked | of which page copy | uncorral\n");
+    for (int s = 0; s < 2; s++)
+        for (int m = 1; m >= 0; m--)
+            printf("  %4" PRIu64 " MiB mirroring %-3s  %8.3f | %8.3f | %8.3f | %8.3f\n", sizes[s] >> 20, m ? "on" : "off",
+                   f[s][m].corral_ms, f[s][m].inside_ms, f[s][m].copy_ms, f[s][m].uncorral_ms);
     printf("\nratios (same run):\n");
     for (int s = 0; s < 2; s++)
         printf("  %4" PRIu64 " MiB: stopped time with mirroring / without = %.4f\n", sizes[s] >> 20,

@@ -253,6 +253,10 @@ ld_status ldi_sim_dirty_fetch(void *ctx, uint64_t *bits, uint64_t nbits, uint64_
     for (size_t w = 0; w < full; w++) {
         /* Acquire pairs with the vCPU's release OR: a copy made after this
          * sees at least the write that set the bit. */
+        /* Most words are clean: a load is far cheaper than an exchange,
+         * and a bit set after it is simply taken by the next fetch. */
+        if (__atomic_load_n(&sim->dirty_words[w], __ATOMIC_RELAXED) == 0)
+            continue;
         uint64_t v = __atomic_exchange_n(&sim->dirty_words[w], 0, __ATOMIC_ACQ_REL);
         bits[w] |= v;
         fetched += (uint64_t)__builtin_popcountll(v);

@@ -208,7 +208,9 @@ typedef struct ld_hal {
     /* OPTIONAL (LD_HAL_CAP_POOLS): dump buffers from the four pools of
      * event 113. pool_open says whether a pool can be used at all
      * (LD_STATUS_NOT_SUPPORTED: it does not exist here). pool_alloc gives
-     * `bytes` bytes (a multiple of the page size) or fails. Absent: the
+     * `bytes` bytes (a multiple of the page size), committed (resident:
+     * the engine writes them while the machine is stopped, where a page
+     * fault is not allowed), or fails. Absent: the
      * engine allocates buffers with the platform's alloc and counts them as
      * system-partition pages. */
     ld_status (*pool_open)(void *ctx, ld_pool pool);

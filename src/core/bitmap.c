@@ -146,6 +146,27 @@ uint64_t ldi_bitmap_next_set(const ldi_bitmap *bm, uint64_t from)
     }
 }
 
+uint64_t ldi_bitmap_next_set_and(const ldi_bitmap *a, const ldi_bitmap *b, uint64_t from)
+{
+    if (!b)
+        return ldi_bitmap_next_set(a, from);
+    uint64_t nbits = a->nbits < b->nbits ? a->nbits : b->nbits;
+    if (from >= nbits)
+        return LDI_NO_PFN;
+    uint64_t nwords = (nbits + 63) / 64;
+    uint64_t w = from >> 6;
+    uint64_t word = a->words[w] & b->words[w] & (~0ull << (from & 63));
+    for (;;) {
+        if (word) {
+            uint64_t bit = (w << 6) + (uint64_t)__builtin_ctzll(word);
+            return bit < nbits ? bit : LDI_NO_PFN;
+        }
+        if (++w >= nwords)
+            return LDI_NO_PFN;
+        word = a->words[w] & b->words[w];
+    }
+}
+
 uint64_t ldi_bitmap_prev_set(const ldi_bitmap *bm, uint64_t before)
 {
     if (before > bm->nbits)

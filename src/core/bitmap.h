@@ -31,6 +31,8 @@ uint64_t ldi_bitmap_count(const ldi_bitmap *bm);
 uint64_t ldi_bitmap_count_range(const ldi_bitmap *bm, uint64_t first, uint64_t count);
 /* First set bit >= from, or LDI_NO_PFN. */
 uint64_t ldi_bitmap_next_set(const ldi_bitmap *bm, uint64_t from);
+/* First bit >= from set in both a and b (b may be NULL: a alone). */
+uint64_t ldi_bitmap_next_set_and(const ldi_bitmap *a, const ldi_bitmap *b, uint64_t from);
 /* Last set bit < before, or LDI_NO_PFN. */
 uint64_t ldi_bitmap_prev_set(const ldi_bitmap *bm, uint64_t before);
 

@@ -45,6 +45,10 @@ ld_status ldi_buffers_alloc(ldi_buffers *b, const ld_hal *hal, uint64_t pages, b
             mem = (size_t)bytes == bytes ? plat->alloc(plat->ctx, (size_t)bytes) : 0;
             if (!mem)
                 break; /* exhausted: partial */
+            /* Commit it now: a first touch later would be a page fault, an
+             * allocation by another name, possibly while the machine is
+             * stopped. (Pool memory comes committed from the HAL.) */
+            memset(mem, 0, (size_t)bytes);
             pool = LD_POOL_SYSTEM_PARTITION;
         } else {
             while (pool < LD_POOL_COUNT && !usable) {

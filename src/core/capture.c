@@ -10,22 +10,24 @@
 
 #define COPY_MAX_RUN 256u
 
-/* Copy every page of `set` from the machine into its slot. Consecutive
- * pages whose slots are adjacent go in one HAL read. */
-static ld_status copy_set(ld_engine *e, ldi_session *s, const ldi_bitmap *set, const char *phase,
-                          uint64_t *copied)
+/* Copy every page of `set` (AND `also`, if given) from the machine into
+ * its slot, walking both bitmaps word by word. Consecutive pages whose
+ * slots are adjacent go in one HAL read. */
+static ld_status copy_set(ld_engine *e, ldi_session *s, const ldi_bitmap *set, const ldi_bitmap *also,
+                          const char *phase, uint64_t *copied)
 {
     const ld_hal *hal = e->hal;
     ld_dump *d = s->dump;
     uint64_t ps = hal->page_size;
     uint64_t total = phase ? ldi_bitmap_count(set) : 0, done = 0;
-    uint64_t pfn = ldi_bitmap_next_set(set, 0);
+    uint64_t pfn = ldi_bitmap_next_set_and(set, also, 0);
     while (pfn != LDI_NO_PFN) {
         uint8_t *dst = ldi_dump_slot(d, pfn);
         if (!dst)
             return LD_STATUS_INVALID_DEVICE_STATE; /* a page without a slot: engine bug */
         uint64_t n = 1;
-        while (n < COPY_MAX_RUN && ldi_bitmap_test(set, pfn + n) && ldi_dump_slot(d, pfn + n) == dst + n * ps)
+        while (n < COPY_MAX_RUN && ldi_bitmap_test(set, pfn + n) && (!also || ldi_bitmap_test(also, pfn + n)) &&
+               ldi_dump_slot(d, pfn + n) == dst + n * ps)
             n++;
         ld_status st = hal->mem_read(hal->ctx, pfn, n, dst);
         if (st != LD_STATUS_SUCCESS)
@@ -33,7 +35,7 @@ static ld_status copy_set(ld_engine *e, ldi_session *s, const ldi_bitmap *set, c
         done += n;
         if (phase && (done % 16384 < n || done == total))
             ldi_progress(s, phase, done, total);
-        pfn = ldi_bitmap_next_set(set, pfn + n);
+        pfn = ldi_bitmap_next_set_and(set, also, pfn + n);
     }
     *copied += done;
     return LD_STATUS_SUCCESS;
@@ -82,7 +84,7 @@ static ld_status mirror(ld_engine *e, ldi_session *s)
         mirror_failed(e, s, st);
     } else {
         uint64_t t0 = ldi_now(e);
-        st = copy_set(e, s, &d->slots_map, "mirror", &res->mirror_phase0_pages);
+        st = copy_set(e, s, &d->slots_map, 0, "mirror", &res->mirror_phase0_pages);
         res->mirror_phase0_ns = ldi_now(e) - t0;
         if (st != LD_STATUS_SUCCESS)
             return st;
@@ -105,7 +107,7 @@ static ld_status mirror(ld_engine *e, ldi_session *s)
             break;
         }
         res->mirror_passes++;
-        st = copy_set(e, s, &s->dirty, 0, &res->mirror_phase1_pages);
+        st = copy_set(e, s, &s->dirty, 0, 0, &res->mirror_phase1_pages);
         if (st != LD_STATUS_SUCCESS)
             return st;
         if (n <= target || (prev != UINT64_MAX && n * 10 > prev * 9) || ldi_now(e) - t1 > req->mirror_budget_ns)
@@ -150,6 +152,20 @@ static const uint8_t hv_guid[16] = {0x6c, 0x64, 0x68, 0x76, 0x8e, 0x2f, 0x4b, 0x
 static const uint8_t ipt_guid[16] = {0x6c, 0x64, 0x69, 0x70, 0x74, 0x2f, 0x4b, 0x41,
                                      0x9a, 0x43, 0x11, 0x6a, 0x1f, 0x5d, 0x70, 0x02};
 
+/* A current stack or page directory that had no slot at sizing gets a
+ * spare one (allocated then: nothing is allocated here). */
+static void take_context_page(ldi_session *s, uint64_t pfn)
+{
+    ld_dump *d = s->dump;
+    if (ldi_bitmap_test(&d->present, pfn))
+        return;
+    if (ldi_dump_spare(d, pfn) == LD_STATUS_SUCCESS)
+        ldi_bitmap_set(&d->present, pfn);
+}
+
+/* Everything here runs with the machine stopped, so it does only what must:
+ * one copy of the bitmap sizing decided, O(processors) for the stacks, one
+ * dirty-log fetch, and the copy of what that fetch names. */
 static ld_status capture_quiesced(void *arg)
 {
     capture_ctx *c = arg;
@@ -163,30 +179,21 @@ static ld_status capture_quiesced(void *arg)
         return st;
     ldi_emit_simple(e, 158);
 
-    /* Required data: stacks that became current since sizing take spare
-     * slots (allocated then; nothing is allocated here). */
-    ldi_mark_required(e, s);
-    ldi_bitmap_copy(&s->recopy, &s->required);
-    ldi_bitmap_andnot(&s->recopy, &d->slots_map);
-    for (uint64_t pfn = ldi_bitmap_next_set(&s->recopy, 0); pfn != LDI_NO_PFN;
-         pfn = ldi_bitmap_next_set(&s->recopy, pfn + 1))
-        if (ldi_dump_spare(d, pfn) != LD_STATUS_SUCCESS)
-            ldi_bitmap_clear(&s->required, pfn);
+    /* The final bitmap is the one sizing decided (classification, removed
+     * file cache, RemovePages callbacks, buffer fit: slots_map), plus the
+     * required data of this instant: the processors' current stacks and
+     * page directories. The required kinds are in slots_map already. */
+    uint64_t t0 = ldi_now(e);
+    ldi_bitmap_copy(&d->present, &d->slots_map);
+    uint64_t spares_before = d->spare_count;
+    ldi_context_pages(e, s, take_context_page);
     ldi_emit_simple(e, 159);
     ldi_emit_simple(e, 160);
-
-    /* The final bitmap: what the kinds select now, within what has slots
-     * (callbacks and trimming removed the rest), plus the required pages. */
-    uint64_t t0 = ldi_now(e);
-    uint64_t cache_ns = ldi_populate_bitmap(e, s);
-    ldi_bitmap_copy(&d->present, &s->select);
-    ldi_bitmap_and(&d->present, &d->slots_map);
-    ldi_bitmap_or(&d->present, &s->required);
     {
         ld_event ev;
         ldi_ev(&ev, e, 161);
         ldi_ev_u64(&ev, "PopulateBitmapForDumpDuration_ms", ldi_ms(ldi_now(e) - t0));
-        ldi_ev_u64(&ev, "RemoveSystemCacheFromDumpDuration_ms", ldi_ms(cache_ns));
+        ldi_ev_u64(&ev, "RemoveSystemCacheFromDumpDuration_ms", 0); /* done in sizing */
         ldi_emit(e, &ev);
     }
 
@@ -205,29 +212,31 @@ static ld_status capture_quiesced(void *arg)
         ldi_emit_simple(e, 163);
     }
 
-    /* The instant of the dump: take the last dirty set. What it names (and
-     * the new required pages) is copied now; everything else already holds
-     * its current content. */
+    /* The instant of the dump: the last dirty set (s->dirty was cleared
+     * before the quiesce). What it names is copied now; every other page
+     * already holds its current content. Without a log, everything is. */
+    bool all = !s->mirroring;
     if (s->mirroring) {
-        uint64_t n = 0;
-        ldi_bitmap_copy(&s->recopy, &s->required);
-        ldi_bitmap_andnot(&s->recopy, &d->slots_map);
-        st = fetch_dirty(e, s, &d->present, &n);
+        uint64_t raw = 0;
+        st = hal->dirty_fetch(hal->ctx, s->dirty.words, s->dirty.nbits, &raw);
         if (st != LD_STATUS_SUCCESS) {
-            /* No log: copy the whole dump now, still consistent. */
-            s->fail_in_quiesce = st;
-            ldi_bitmap_copy(&s->recopy, &d->present);
-        } else {
-            ldi_bitmap_or(&s->recopy, &s->dirty);
+            s->fail_in_quiesce = st; /* reported after; still consistent: */
+            all = true;
         }
-    } else {
-        ldi_bitmap_copy(&s->recopy, &d->present);
     }
     ldi_emit_simple(e, 164);
 
     ldi_emit_simple(e, 156);
     uint64_t c0 = ldi_now(e);
-    st = copy_set(e, s, &s->recopy, 0, &s->res->quiesce_copied_pages);
+    st = copy_set(e, s, &d->present, all ? 0 : &s->dirty, 0, &s->res->quiesce_copied_pages);
+    /* New spare pages were never copied while running. */
+    for (uint64_t i = spares_before; st == LD_STATUS_SUCCESS && i < d->spare_count; i++) {
+        uint64_t pfn = d->spare_pfn[i];
+        if (!all && ldi_bitmap_test(&s->dirty, pfn))
+            continue; /* copied just above */
+        st = hal->mem_read(hal->ctx, pfn, 1, ldi_dump_slot(d, pfn));
+        s->res->quiesce_copied_pages++;
+    }
     s->res->copy_ns = ldi_now(e) - c0;
     ldi_emit_simple(e, 157);
     return st;
@@ -247,6 +256,9 @@ ld_status ldi_capture_pages(ld_engine *e, ldi_session *s)
         return LD_STATUS_INVALID_DEVICE_STATE;
     uint64_t end_mirror_ns = ldi_now(e) - t0;
     s->fail_in_quiesce = LD_STATUS_SUCCESS;
+    /* The dirty log ORs into this bitmap inside the quiesce; clear it now,
+     * while the machine runs. */
+    ldi_bitmap_clear_all(&s->dirty);
     capture_ctx c = {e, s};
     st = ldi_quiesce(e, s, 154, 165, 166, 155, capture_quiesced, &c, &res->capture_quiesce,
                      &res->capture_stopped_ns);

@@ -363,7 +363,6 @@ void ldi_session_free(ld_engine *e, ldi_session *s)
     ldi_bitmap_free(&s->select, p);
     ldi_bitmap_free(&s->required, p);
     ldi_bitmap_free(&s->dirty, p);
-    ldi_bitmap_free(&s->recopy, p);
 }
 
 /* Write a dump through format to sink (consumed), with the start/end events

@@ -90,7 +90,6 @@ typedef struct ldi_session {
     ldi_bitmap select;   /* what the dump type keeps, from the kinds */
     ldi_bitmap required; /* required data, always kept */
     ldi_bitmap dirty;    /* dirty log fetch buffer */
-    ldi_bitmap recopy;   /* pages to copy in the quiesce */
     bool mirroring;      /* dirty log running */
     bool hv, ipt, io_space;
     uint64_t hv_secondary_bytes, ipt_bytes;
@@ -151,7 +150,7 @@ ld_status ldi_validate_request(const ld_capture_request *req, const ld_hal *hal)
 /* sizing.c: steps shared by both quiesces */
 ld_status ldi_capture_contexts(ld_engine *e, ldi_session *s);
 void ldi_mark_required(ld_engine *e, ldi_session *s);
-uint64_t ldi_populate_bitmap(ld_engine *e, ldi_session *s);
+void ldi_context_pages(ld_engine *e, ldi_session *s, void (*fn)(ldi_session *s, uint64_t pfn));
 ld_status ldi_quiesce(ld_engine *e, ldi_session *s, uint16_t start_id, uint16_t corral_id,
                       uint16_t uncorral_id, uint16_t end_id, ld_quiesced_fn fn, void *arg,
                       ld_quiesce_times *times, uint64_t *wall_ns);

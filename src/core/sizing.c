@@ -93,11 +93,30 @@ static bool is_io_space(const ld_dump *d, uint64_t pfn)
     return ld_dump_page_kind(d, pfn) == LD_PAGE_IO_SPACE;
 }
 
-/* Mark one page as required if it is real RAM. */
+/* Each processor's current stack pages and page-directory (CR3) page that
+ * are real RAM: required data whatever their kind. */
+void ldi_context_pages(ld_engine *e, ldi_session *s, void (*fn)(ldi_session *s, uint64_t pfn))
+{
+    ld_dump *d = s->dump;
+    uint32_t shift = (uint32_t)__builtin_ctz(e->hal->page_size);
+    for (uint32_t i = 0; i < d->info.cpu_count; i++) {
+        const ld_cpu_context *c = &d->contexts[i];
+        uint64_t pages[65];
+        int n = 0;
+        if (c->valid & LD_CTX_STACK_RANGE)
+            for (uint64_t p = 0; p < c->stack_pages && p < 64; p++)
+                pages[n++] = c->stack_base_pfn + p;
+        if (c->valid & LD_CTX_CONTROL)
+            pages[n++] = (c->cr3 & ~0xfffull) >> shift;
+        for (int k = 0; k < n; k++)
+            if (pages[k] < d->info.max_pfn && in_ranges(d, pages[k]) && !is_io_space(d, pages[k]))
+                fn(s, pages[k]);
+    }
+}
+
 static void require_page(ldi_session *s, uint64_t pfn)
 {
-    if (pfn < s->required.nbits && in_ranges(s->dump, pfn) && !is_io_space(s->dump, pfn))
-        ldi_bitmap_set(&s->required, pfn);
+    ldi_bitmap_set(&s->required, pfn);
 }
 
 /* ---- work done while the machine is stopped (both quiesces) ---- */
@@ -127,24 +146,16 @@ ld_status ldi_capture_contexts(ld_engine *e, ldi_session *s)
 void ldi_mark_required(ld_engine *e, ldi_session *s)
 {
     ld_dump *d = s->dump;
-    uint32_t shift = (uint32_t)__builtin_ctz(e->hal->page_size);
     ldi_bitmap_clear_all(&s->required);
     for (size_t i = 0; i < d->kind_count; i++)
         if (ldi_kind_required((ld_page_kind)d->kinds[i].kind))
             ldi_bitmap_set_range(&s->required, d->kinds[i].first_pfn, d->kinds[i].page_count);
-    for (uint32_t i = 0; i < d->info.cpu_count; i++) {
-        const ld_cpu_context *c = &d->contexts[i];
-        if (c->valid & LD_CTX_STACK_RANGE)
-            for (uint64_t p = 0; p < c->stack_pages && p < 64; p++)
-                require_page(s, c->stack_base_pfn + p);
-        if (c->valid & LD_CTX_CONTROL)
-            require_page(s, (c->cr3 & ~0xfffull) >> shift);
-    }
+    ldi_context_pages(e, s, require_page);
 }
 
 /* Populate the selection from the kinds; returns the time spent removing
  * the file cache (selective dumps), which event 120/161 reports apart. */
-uint64_t ldi_populate_bitmap(ld_engine *e, ldi_session *s)
+static uint64_t populate_bitmap(ld_engine *e, ldi_session *s)
 {
     ld_dump *d = s->dump;
     ld_capture_request full_req = *s->req;
@@ -192,7 +203,7 @@ static ld_status sizing_quiesced(void *arg)
      * own: it is recognised by kind when a partial dump must choose. */
     ldi_emit_simple(e, 119);
     uint64_t t0 = ldi_now(e);
-    uint64_t cache_ns = ldi_populate_bitmap(e, s);
+    uint64_t cache_ns = populate_bitmap(e, s);
     s->res->populate_bitmap_ns = ldi_now(e) - t0;
     s->res->remove_cache_ns = cache_ns;
     emit_populate(e, 120, s->res->populate_bitmap_ns, cache_ns);
@@ -250,7 +261,7 @@ static ld_status alloc_bitmaps(ld_engine *e, ldi_session *s)
     uint64_t n = s->dump->info.max_pfn;
     ld_status st;
     if ((st = ldi_bitmap_init(&s->select, p, n)) || (st = ldi_bitmap_init(&s->required, p, n)) ||
-        (st = ldi_bitmap_init(&s->dirty, p, n)) || (st = ldi_bitmap_init(&s->recopy, p, n)) ||
+        (st = ldi_bitmap_init(&s->dirty, p, n)) ||
         (st = ldi_bitmap_init(&s->dump->present, p, n)) || (st = ldi_bitmap_init(&s->dump->slots_map, p, n)))
         return st;
     return LD_STATUS_SUCCESS;
