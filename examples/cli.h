@@ -1,0 +1,69 @@
+/* livedump command line: what the commands share.
+ *
+ * One file per command (cmd_*.c), one per machine backend (machine_*.c);
+ * livedump.c only dispatches. Exit status everywhere: 0 success, 1 the work
+ * failed (the reason is printed, with its NTSTATUS), 2 bad arguments. */
+#ifndef LIVEDUMP_CLI_H
+#define LIVEDUMP_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "livedump/livedump.h"
+
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILED = 1, CLI_EXIT_USAGE = 2 };
+
+/* ---- commands: `livedump NAME ARGS...` (argv[0] is the first of ARGS) ---- */
+typedef struct cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} cli_command;
+
+int cmd_capture(int argc, char **argv);
+
+/* ---- argument parsing ---- */
+/* "livedump: <message>" and a hint to run `livedump CMD --help`. */
+void cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* An unsigned number, decimal or 0x hex, the whole string. 0 or -1. */
+int cli_parse_u64(const char *s, uint64_t *out);
+/* A size with an optional K/M/G/T suffix (powers of 1024). 0 or -1. */
+int cli_parse_size(const char *s, uint64_t *out);
+/* A failure of the library, with its NTSTATUS: "livedump: <what>: <why> (0x...)". */
+void cli_status_error(ld_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- what a running engine prints: events and a progress line ---- */
+typedef enum { CLI_EVENTS_TEXT, CLI_EVENTS_JSON, CLI_EVENTS_NONE } cli_events_mode;
+
+typedef struct cli_output {
+    cli_events_mode events;
+    bool progress_tty;   /* stderr is a terminal: draw the progress line */
+    bool progress_shown; /* a progress line is on screen now */
+} cli_output;
+
+void cli_output_init(cli_output *o);
+int cli_parse_events_mode(const char *v, cli_events_mode *out);
+/* ld_event_fn and ld_progress_fn with a cli_output as arg. */
+void cli_on_event(void *arg, const ld_event *ev);
+void cli_on_progress(void *arg, const char *phase, uint64_t done, uint64_t total);
+void cli_progress_clear(cli_output *o);
+
+/* ---- machines `capture --machine NAME` can dump ----
+ * Each backend parses its own options and opens a HAL. */
+typedef struct cli_machine {
+    const char *name;
+    const char *help;       /* its options, for `capture --help` */
+    size_t state_size;      /* zeroed state handed to every call */
+    void (*init)(void *state);
+    /* 1: the option is this machine's (*used_value set if it took `value`);
+     * 0: not its option; -1: a bad value (the message is printed). */
+    int (*option)(void *state, const char *opt, const char *value, bool *used_value);
+    /* Build the machine; on failure print why and return an exit status. */
+    int (*open)(void *state, const ld_hal **hal);
+    void (*close)(void *state);
+} cli_machine;
+
+extern const cli_machine cli_machine_sim;
+
+#endif

@@ -1,0 +1,148 @@
+/* livedump command line: parsing and printing shared by the commands. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+void cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("livedump: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (cmd)
+        fprintf(stderr, "\nTry 'livedump %s --help'.\n", cmd);
+    else
+        fputs("\nTry 'livedump --help'.\n", stderr);
+}
+
+void cli_status_error(ld_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("livedump: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, ": %s (0x%08X)\n", ld_status_describe(st), (unsigned)st);
+}
+
+int cli_parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s == '-')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_size(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s == '-')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    unsigned shift = 0;
+    if (*end) {
+        switch (*end) {
+        case 'k': case 'K': shift = 10; break;
+        case 'm': case 'M': shift = 20; break;
+        case 'g': case 'G': shift = 30; break;
+        case 't': case 'T': shift = 40; break;
+        default: return -1;
+        }
+        end++;
+        if (*end == 'i' || *end == 'B')
+            end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+        if (*end)
+            return -1;
+    }
+    if (shift && v > (UINT64_MAX >> shift))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+void cli_output_init(cli_output *o)
+{
+    o->events = CLI_EVENTS_TEXT;
+    o->progress_tty = isatty(STDERR_FILENO) != 0;
+    o->progress_shown = false;
+}
+
+int cli_parse_events_mode(const char *v, cli_events_mode *out)
+{
+    if (!strcmp(v, "text"))
+        *out = CLI_EVENTS_TEXT;
+    else if (!strcmp(v, "json"))
+        *out = CLI_EVENTS_JSON;
+    else if (!strcmp(v, "none"))
+        *out = CLI_EVENTS_NONE;
+    else
+        return -1;
+    return 0;
+}
+
+void cli_progress_clear(cli_output *o)
+{
+    if (o->progress_shown) {
+        fputs("\r\033[K", stderr);
+        o->progress_shown = false;
+    }
+}
+
+void cli_on_event(void *arg, const ld_event *ev)
+{
+    cli_output *o = arg;
+    char buf[2048];
+    cli_progress_clear(o);
+    if (o->events == CLI_EVENTS_JSON) {
+        ld_event_format_json(ev, buf, sizeof buf);
+        printf("%s\n", buf);
+    } else if (o->events == CLI_EVENTS_TEXT) {
+        ld_event_format_message(ev, buf, sizeof buf);
+        printf("[%3u %-11s %-11s] %s", ev->id, ld_channel_name(ev->channel), ld_level_name(ev->level), buf);
+        /* The generic event's message says nothing by itself: show what it carries. */
+        const char *what = ld_event_get_str(ev, "LiveDumpEventDescription");
+        if (what) {
+            printf(" %s.", what);
+            for (int i = 1; i <= 8; i++) {
+                char name[32], value[32];
+                uint64_t v;
+                snprintf(name, sizeof name, "Parameter%dName", i);
+                snprintf(value, sizeof value, "Parameter%dValue", i);
+                const char *n = ld_event_get_str(ev, name);
+                if (n && *n && ld_event_get_u64(ev, value, &v))
+                    printf(" %s=%" PRIu64, n, v);
+            }
+        }
+        printf("\n");
+    }
+    fflush(stdout);
+}
+
+void cli_on_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+    cli_output *o = arg;
+    if (!o->progress_tty || total == 0)
+        return;
+    fprintf(stderr, "\r\033[K%-7s %3u%% (%" PRIu64 " / %" PRIu64 " pages)", phase,
+            (unsigned)(done * 100 / total), done, total);
+    o->progress_shown = done < total;
+    if (!o->progress_shown)
+        fputs("\r\033[K", stderr);
+    fflush(stderr);
+}

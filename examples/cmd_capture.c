@@ -1,0 +1,256 @@
+/* `livedump capture`: take a live dump of a machine and write it to a file. */
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "livedump/runtime.h"
+
+/* The machines this build can dump. */
+static const cli_machine *const machines[] = {
+    &cli_machine_sim,
+};
+#define MACHINE_COUNT (sizeof machines / sizeof machines[0])
+
+static const char usage_text[] =
+    "usage: livedump capture --machine NAME [options] -o FILE\n"
+    "\n"
+    "  --machine NAME           the machine to dump (sim: the simulated machine)\n"
+    "  -o, --output FILE        the dump file to create (must not exist)\n"
+    "  --format NAME            output format (raw: physical image, holes sparse)\n"
+    "  --type full|kernel-stacks|mini   dump type (default full)\n"
+    "  --user-pages             add user pages (full dumps)\n"
+    "  --hv-pages               add hypervisor pages (full dumps)\n"
+    "  --hv-nonessential        add non-essential hypervisor pages too\n"
+    "  --lkd N                  set type and pages from a DTrace lkd() option (0,1,2,4,5)\n"
+    "  --selective              leave the file cache out\n"
+    "  --abort-if-memory-pressure  give up rather than squeeze a low-memory machine\n"
+    "  --no-mirror              copy every page while the machine is stopped\n"
+    "  --bugcheck-code N        bug check code (default 0x161)\n"
+    "  --param1..--param4 N     bug check parameters\n"
+    "  --taskmgr                parameter 1 = \"Taskmgr\", as Task Manager sets it\n"
+    "  --corral-timeout-ms N    give up if processors do not stop in N ms (default 2000)\n"
+    "  --events text|json|none  print the Kernel-LiveDump events (default text)\n"
+    "  --quiet                  no summary\n";
+
+static void print_usage(void)
+{
+    fputs(usage_text, stdout);
+    for (size_t i = 0; i < MACHINE_COUNT; i++)
+        fputs(machines[i]->help, stdout);
+}
+
+static double ms(uint64_t ns)
+{
+    return (double)ns / 1e6;
+}
+
+static void print_summary(const ld_result *r, uint32_t page_size, const char *path)
+{
+    printf("\nlivedump: %s (%s)\n", ld_ok(r->status) ? "dump written" : "capture failed",
+           ld_status_name(r->status) ? ld_status_name(r->status) : "unknown status");
+    if (!ld_ok(r->status))
+        return;
+    printf("  file            %s (%" PRIu64 " bytes, header|primary|secondary %" PRIu64 "|%" PRIu64 "|%" PRIu64 ")\n",
+           path, r->file_bytes, r->header_bytes, r->primary_bytes, r->secondary_bytes);
+    printf("  pages           %" PRIu64 " (%" PRIu64 " MiB), required %" PRIu64 ", left out %" PRIu64 "\n", r->pages,
+           r->pages * page_size >> 20, r->pages_required, r->pages_left_out);
+    printf("  by kind        ");
+    int shown = 0;
+    for (int k = 0; k < LD_PAGE_KIND_COUNT; k++) {
+        if (!r->pages_by_kind[k])
+            continue;
+        printf("%s %s %" PRIu64, shown++ % 4 == 0 && shown > 1 ? "\n                 " : "",
+               ld_page_kind_name((ld_page_kind)k), r->pages_by_kind[k]);
+    }
+    printf("\n");
+    printf("  mirroring       %s: phase 0 %" PRIu64 " pages in %.1f ms, phase 1 %u passes %" PRIu64 " pages in %.1f ms\n",
+           r->mirrored ? "on" : "off (pages copied while stopped)", r->mirror_phase0_pages, ms(r->mirror_phase0_ns),
+           r->mirror_passes, r->mirror_phase1_pages, ms(r->mirror_phase1_ns));
+    printf("  machine stopped sizing %.3f ms, capture %.3f ms (corral %.3f ms, %" PRIu64 " pages copied stopped)\n",
+           ms(r->sizing_stopped_ns), ms(r->capture_stopped_ns), ms(r->capture_quiesce.corral_ns),
+           r->quiesce_copied_pages);
+    printf("  durations       capture %.1f ms, write %.1f ms\n", ms(r->capture_ns), ms(r->write_ns));
+}
+
+typedef struct capture_args {
+    const char *machine_name, *output, *format;
+    const cli_machine *machine;
+    void *machine_state;
+    ld_capture_request req;
+    cli_output out;
+    bool quiet;
+} capture_args;
+
+/* The machine is named first so its own options can be told apart. */
+static int find_machine(int argc, char **argv, capture_args *a)
+{
+    for (int i = 0; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--machine"))
+            a->machine_name = argv[i + 1];
+    if (!a->machine_name) {
+        cli_usage_error("capture", "capture needs --machine (sim)");
+        return -1;
+    }
+    for (size_t i = 0; i < MACHINE_COUNT; i++)
+        if (!strcmp(machines[i]->name, a->machine_name))
+            a->machine = machines[i];
+    if (!a->machine) {
+        cli_usage_error("capture", "unknown machine '%s' (this build knows: sim)", a->machine_name);
+        return -1;
+    }
+    a->machine_state = calloc(1, a->machine->state_size);
+    if (!a->machine_state) {
+        fprintf(stderr, "livedump: out of memory\n");
+        return -1;
+    }
+    a->machine->init(a->machine_state);
+    return 0;
+}
+
+static int parse_capture(int argc, char **argv, capture_args *a)
+{
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            print_usage();
+            exit(CLI_EXIT_OK);
+        }
+    }
+    if (find_machine(argc, argv, a))
+        return -1;
+    for (int i = 0; i < argc; i++) {
+        const char *o = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t n;
+        bool used = false;
+        int mine = a->machine->option(a->machine_state, o, v, &used);
+        if (mine < 0)
+            return -1;
+        if (mine > 0) {
+            if (used && !v) {
+                cli_usage_error("capture", "option '%s' needs a value", o);
+                return -1;
+            }
+            i += used;
+            continue;
+        }
+#define VALUE() do { if (!v) { cli_usage_error("capture", "option '%s' needs a value", o); return -1; } i++; } while (0)
+#define BAD(what) do { cli_usage_error("capture", "invalid " what ": '%s'", v); return -1; } while (0)
+        if (!strcmp(o, "--machine")) {
+            VALUE();
+        } else if (!strcmp(o, "-o") || !strcmp(o, "--output")) {
+            VALUE(); a->output = v;
+        } else if (!strcmp(o, "--format")) {
+            VALUE(); a->format = v;
+        } else if (!strcmp(o, "--type")) {
+            VALUE();
+            if (!strcmp(v, "full")) a->req.type = LD_DUMP_FULL_KERNEL;
+            else if (!strcmp(v, "kernel-stacks")) a->req.type = LD_DUMP_KERNEL_STACKS;
+            else if (!strcmp(v, "mini")) a->req.type = LD_DUMP_MINI;
+            else BAD("dump type (full, kernel-stacks or mini)");
+        } else if (!strcmp(o, "--user-pages")) {
+            a->req.add_pages |= LD_ADD_USER_PAGES;
+        } else if (!strcmp(o, "--hv-pages")) {
+            a->req.add_pages |= LD_ADD_HV_PAGES;
+        } else if (!strcmp(o, "--hv-nonessential")) {
+            a->req.add_pages |= LD_ADD_HV_PAGES | LD_ADD_HV_NONESSENTIAL_PAGES;
+        } else if (!strcmp(o, "--lkd")) {
+            VALUE();
+            if (cli_parse_u64(v, &n) || n > UINT32_MAX || !ld_ok(ld_capture_request_from_lkd(&a->req, (uint32_t)n)))
+                BAD("lkd() option (0, 1, 2, 4 or 5)");
+        } else if (!strcmp(o, "--selective")) {
+            a->req.flags |= LD_FLAG_SELECTIVE_DUMP;
+        } else if (!strcmp(o, "--abort-if-memory-pressure")) {
+            a->req.flags |= LD_FLAG_ABORT_IF_MEMORY_PRESSURE;
+        } else if (!strcmp(o, "--no-mirror")) {
+            a->req.flags &= ~LD_FLAG_USE_MIRRORING;
+        } else if (!strcmp(o, "--bugcheck-code")) {
+            VALUE();
+            if (cli_parse_u64(v, &n) || n > UINT32_MAX) BAD("bug check code");
+            a->req.bugcheck_code = (uint32_t)n;
+        } else if (!strncmp(o, "--param", 7) && o[7] >= '1' && o[7] <= '4' && !o[8]) {
+            VALUE();
+            if (cli_parse_u64(v, &n)) BAD("bug check parameter");
+            a->req.bugcheck_params[o[7] - '1'] = n;
+        } else if (!strcmp(o, "--taskmgr")) {
+            a->req.bugcheck_params[0] = LD_BUGCHECK_PARAM_TASKMGR;
+        } else if (!strcmp(o, "--corral-timeout-ms")) {
+            VALUE();
+            if (cli_parse_u64(v, &n) || n == 0 || n > 3600000) BAD("corral timeout");
+            a->req.corral_timeout_ns = n * 1000000ull;
+        } else if (!strcmp(o, "--events")) {
+            VALUE();
+            if (cli_parse_events_mode(v, &a->out.events)) BAD("events mode (text, json or none)");
+        } else if (!strcmp(o, "--quiet")) {
+            a->quiet = true;
+        } else {
+            cli_usage_error("capture", "unknown option '%s'", o);
+            return -1;
+        }
+#undef VALUE
+#undef BAD
+    }
+    if (!a->output) {
+        cli_usage_error("capture", "capture needs -o FILE");
+        return -1;
+    }
+    if (!ld_format_find(a->format)) {
+        cli_usage_error("capture", "unknown format '%s' (this build knows: raw)", a->format);
+        return -1;
+    }
+    return 0;
+}
+
+static int run_capture(capture_args *a, const ld_hal *hal)
+{
+    ld_engine_options opts;
+    ld_engine_options_init(&opts);
+    opts.on_event = cli_on_event;
+    opts.on_event_arg = &a->out;
+    ld_engine *engine = NULL;
+    ld_status st = ld_engine_create(hal, &opts, &engine);
+    if (!ld_ok(st)) {
+        cli_status_error(st, "cannot start the engine");
+        return CLI_EXIT_FAILED;
+    }
+    ld_sink *sink = NULL;
+    st = ld_sink_file_open(a->output, &sink);
+    if (!ld_ok(st)) {
+        cli_status_error(st, "cannot create '%s'", a->output);
+        ld_engine_destroy(engine);
+        return CLI_EXIT_FAILED;
+    }
+    ld_result r;
+    st = ld_engine_capture(engine, &a->req, ld_format_find(a->format), sink, &r);
+    cli_progress_clear(&a->out);
+    if (!a->quiet)
+        print_summary(&r, hal->page_size, a->output);
+    if (!ld_ok(st))
+        cli_status_error(st, "capture failed");
+    ld_engine_destroy(engine);
+    return ld_ok(st) ? CLI_EXIT_OK : CLI_EXIT_FAILED;
+}
+
+int cmd_capture(int argc, char **argv)
+{
+    capture_args a;
+    memset(&a, 0, sizeof a);
+    a.format = "raw";
+    ld_capture_request_init(&a.req);
+    cli_output_init(&a.out);
+    int rc = CLI_EXIT_USAGE;
+    if (parse_capture(argc, argv, &a) == 0) {
+        a.req.progress = cli_on_progress;
+        a.req.progress_arg = &a.out;
+        const ld_hal *hal = NULL;
+        rc = a.machine->open(a.machine_state, &hal);
+        if (rc == CLI_EXIT_OK) {
+            rc = run_capture(&a, hal);
+            a.machine->close(a.machine_state);
+        }
+    }
+    free(a.machine_state);
+    return rc;
+}

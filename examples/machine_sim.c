@@ -1,0 +1,93 @@
+/* `capture --machine sim`: the simulated machine and its options. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "livedump/sim.h"
+
+typedef struct sim_state {
+    ld_sim_config cfg;
+    bool hot_set_given;
+    ld_sim *sim;
+} sim_state;
+
+static void sim_init(void *state)
+{
+    sim_state *s = state;
+    ld_sim_config_init(&s->cfg);
+}
+
+static int sim_option(void *state, const char *o, const char *v, bool *used)
+{
+    sim_state *s = state;
+    uint64_t n;
+    *used = true;
+#define BAD(what) do { if (!v) return 1; /* the caller says it needs a value */ \
+        cli_usage_error("capture", "invalid " what ": '%s'", v); return -1; } while (0)
+    if (!strcmp(o, "--hypervisor")) {
+        s->cfg.hypervisor = true;
+        *used = false;
+        return 1;
+    }
+    if (!strcmp(o, "--memory")) {
+        if (cli_parse_size(v, &s->cfg.memory_bytes)) BAD("memory size");
+    } else if (!strcmp(o, "--cpus")) {
+        if (cli_parse_u64(v, &n) || n == 0 || n > 64) BAD("CPU count (1 to 64)");
+        s->cfg.cpus = (uint32_t)n;
+    } else if (!strcmp(o, "--dirty-rate")) {
+        if (cli_parse_size(v, &s->cfg.dirty_rate)) BAD("dirty rate");
+    } else if (!strcmp(o, "--hot-set")) {
+        if (cli_parse_size(v, &s->cfg.hot_set_bytes)) BAD("hot set size");
+        s->hot_set_given = true;
+    } else if (!strcmp(o, "--seed")) {
+        if (cli_parse_u64(v, &s->cfg.seed)) BAD("seed");
+    } else {
+        *used = false;
+        return 0;
+    }
+#undef BAD
+    return 1;
+}
+
+static int sim_open(void *state, const ld_hal **hal)
+{
+    sim_state *s = state;
+    /* The default hot set (64 MiB) must fit in a small machine. */
+    if (!s->hot_set_given && s->cfg.hot_set_bytes > s->cfg.memory_bytes / 4)
+        s->cfg.hot_set_bytes = (s->cfg.memory_bytes / 4) & ~(uint64_t)4095;
+    ld_status st = ld_sim_create(&s->cfg, &s->sim);
+    if (!ld_ok(st)) {
+        cli_status_error(st, "cannot build the simulated machine");
+        if (st == LD_STATUS_INVALID_PARAMETER) {
+            fprintf(stderr, "livedump: the machine needs --memory of at least 64M, --cpus 1 to 64, "
+                            "and --hot-set at most half the memory\n");
+            return CLI_EXIT_USAGE;
+        }
+        return CLI_EXIT_FAILED;
+    }
+    *hal = ld_sim_hal(s->sim);
+    return CLI_EXIT_OK;
+}
+
+static void sim_close(void *state)
+{
+    sim_state *s = state;
+    ld_sim_destroy(s->sim);
+    s->sim = NULL;
+}
+
+const cli_machine cli_machine_sim = {
+    .name = "sim",
+    .help = "simulated machine (--machine sim):\n"
+            "  --memory SIZE            RAM (default 512M; K, M, G suffixes)\n"
+            "  --cpus N                 virtual CPUs (default 2)\n"
+            "  --dirty-rate SIZE        bytes of pages dirtied per second (default 0)\n"
+            "  --hot-set SIZE           region the workload writes (default 64M)\n"
+            "  --hypervisor             the machine runs under a hypervisor\n"
+            "  --seed N                 layout, content and workload seed\n",
+    .state_size = sizeof(sim_state),
+    .init = sim_init,
+    .option = sim_option,
+    .open = sim_open,
+    .close = sim_close,
+};

@@ -1,0 +1,66 @@
+#!/bin/sh
+# The livedump command: exit statuses, error messages, and that a capture
+# leaves exactly one 0600 file under its final name.
+#   test_cli.sh LIVEDUMP
+set -u
+bin=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+n=0
+
+# expect STATUS PATTERN -- ARGS...: exit status and a line of stderr matching PATTERN
+expect() {
+    want=$1 pattern=$2
+    shift 3
+    n=$((n + 1))
+    "$bin" "$@" >"$tmp/out" 2>"$tmp/err"
+    got=$?
+    if [ "$got" -ne "$want" ] || ! grep -q -- "$pattern" "$tmp/err" "$tmp/out"; then
+        echo "not ok $n - livedump $*: status $got (want $want), output:"
+        sed 's/^/#   /' "$tmp/err" "$tmp/out" | head -n 20
+        fails=$((fails + 1))
+    else
+        echo "ok $n - livedump $* -> $got"
+    fi
+}
+
+expect 2 "usage: livedump COMMAND" -- 
+expect 0 "capture" -- --help
+expect 2 "unknown command 'nope'" -- nope
+expect 2 "capture needs --machine" -- capture -o "$tmp/a.raw"
+expect 2 "unknown machine 'vax'" -- capture --machine vax -o "$tmp/a.raw"
+expect 2 "capture needs -o FILE" -- capture --machine sim
+expect 2 "option '--memory' needs a value" -- capture --machine sim -o "$tmp/a.raw" --memory
+expect 2 "invalid memory size: '12Q'" -- capture --machine sim -o "$tmp/a.raw" --memory 12Q
+expect 2 "invalid dump type" -- capture --machine sim -o "$tmp/a.raw" --type huge
+expect 2 "invalid lkd() option" -- capture --machine sim -o "$tmp/a.raw" --lkd 3
+expect 2 "unknown format 'zip'" -- capture --machine sim -o "$tmp/a.raw" --format zip
+expect 2 "unknown option '--frobnicate'" -- capture --machine sim -o "$tmp/a.raw" --frobnicate
+expect 2 "at least 64M" -- capture --machine sim -o "$tmp/a.raw" --memory 1M
+expect 0 "dump written" -- capture --machine sim --memory 128M --events none -o "$tmp/a.raw"
+
+n=$((n + 1))
+mode=$(stat -c %a "$tmp/a.raw" 2>/dev/null)
+if [ "$mode" = 600 ] && [ "$(ls "$tmp" | grep -c partial)" = 0 ]; then
+    echo "ok $n - dump is 0600 and no partial file is left"
+else
+    echo "not ok $n - dump mode '$mode', files: $(ls "$tmp")"
+    fails=$((fails + 1))
+fi
+# An existing file is never overwritten.
+expect 1 "cannot create" -- capture --machine sim --memory 128M --events none -o "$tmp/a.raw"
+# A symlink as output is refused, and its target untouched.
+ln -s "$tmp/target" "$tmp/link"
+expect 1 "cannot create" -- capture --machine sim --memory 128M --events none -o "$tmp/link"
+n=$((n + 1))
+if [ -e "$tmp/target" ]; then
+    echo "not ok $n - the symlink's target was created"
+    fails=$((fails + 1))
+else
+    echo "ok $n - the symlink's target was not created"
+fi
+expect 0 '"id":167' -- capture --machine sim --memory 128M --events json -o "$tmp/b.raw"
+
+echo "1..$n"
+[ "$fails" -eq 0 ]
