@@ -220,6 +220,41 @@ static ld_status sim_ipt_collect(void *ctx, void *dst, uint64_t cap, uint64_t *l
     return LD_STATUS_SUCCESS;
 }
 
+/* ---- what the machine says of itself ---- */
+
+/* Virtual address of the first page of a kind, in the sim's direct map. */
+static uint64_t kind_va(const ld_sim *sim, ld_page_kind kind)
+{
+    const ldi_sim_layout *l = &sim->layout;
+    for (size_t i = 0; i < l->run_count; i++)
+        if (l->runs[i].kind == (uint32_t)kind)
+            return LDI_SIM_KERNEL_VA_BASE + (l->runs[i].first_pfn << LDI_SIM_PAGE_SHIFT);
+    return 0;
+}
+
+/* A Windows Server 2025 x64 machine (build 26100), with the addresses of
+ * its required regions; it keeps no PFN database or process list. */
+static ld_status sim_system_info(void *ctx, ld_system_info *out)
+{
+    ld_sim *sim = ctx;
+    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_SYSTEM_INFO);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    if (!out)
+        return LD_STATUS_INVALID_PARAMETER;
+    memset(out, 0, sizeof *out);
+    out->machine_type = 0x8664;
+    out->os_major = 15;
+    out->os_minor = 26100;
+    out->kernel_base = LDI_SIM_KERNEL_VA_BASE + (sim->layout.kernel_image_pfn << LDI_SIM_PAGE_SHIFT);
+    out->directory_table_base = sim->layout.page_tables_pfn << LDI_SIM_PAGE_SHIFT;
+    out->loaded_module_list = kind_va(sim, LD_PAGE_LOADED_MODULES);
+    out->debugger_data_block = kind_va(sim, LD_PAGE_DEBUGGER_DATA);
+    out->direct_map_base = LDI_SIM_KERNEL_VA_BASE;
+    out->os_release = "livedump-sim";
+    return LD_STATUS_SUCCESS;
+}
+
 /* ---- create / destroy ---- */
 
 static void build_hal(ld_sim *sim)
@@ -228,7 +263,8 @@ static void build_hal(ld_sim *sim)
     ld_hal *h = &sim->hal;
     memset(h, 0, sizeof *h);
     h->version = LD_HAL_VERSION;
-    h->caps = LD_HAL_CAP_CPU_CONTEXT | LD_HAL_CAP_QUIESCE | LD_HAL_CAP_POOLS | LD_HAL_CAP_MEM_STATUS;
+    h->caps = LD_HAL_CAP_CPU_CONTEXT | LD_HAL_CAP_QUIESCE | LD_HAL_CAP_POOLS | LD_HAL_CAP_MEM_STATUS |
+              LD_HAL_CAP_SYSTEM_INFO;
     h->name = "sim";
     h->ctx = sim;
     h->platform = &sim->platform;
@@ -262,6 +298,7 @@ static void build_hal(ld_sim *sim)
     }
     if (c->secure_kernel)
         h->caps |= LD_HAL_CAP_SECURE_KERNEL;
+    h->system_info = sim_system_info;
 }
 
 void ld_sim_destroy(ld_sim *sim)

@@ -34,7 +34,9 @@
 extern "C" {
 #endif
 
-#define LD_HAL_VERSION 1
+/* 2 added system_info. The engine accepts backends built for 1 (no
+ * system_info) and for 2. */
+#define LD_HAL_VERSION 2
 
 /* What a page holds. Classification drives which pages a dump type keeps
  * (docs/architecture.md has the table). */
@@ -128,6 +130,27 @@ typedef struct ld_quiesce_times {
     uint64_t stopped_ns; /* from the last processor parked to the first released */
 } ld_quiesce_times;
 
+/* What the running OS says of itself, for format headers a debugger needs
+ * (the Windows .dmp header, the ELF vmcore's notes). Every field may be 0 or
+ * NULL where the backend does not know it; a writer then leaves it out or
+ * writes what Windows writes for "unknown". Pointers are owned by the HAL
+ * and stay valid as long as it does. */
+typedef struct ld_system_info {
+    uint32_t machine_type;          /* PE machine: 0x8664 (x64); 0 unknown */
+    uint32_t os_major, os_minor;    /* Windows: 15 (free build) and the build number */
+    uint64_t kernel_base;           /* virtual base of the kernel image */
+    uint64_t directory_table_base;  /* the kernel's page directory (CR3), when no context has it */
+    uint64_t pfn_database;          /* MmPfnDatabase (Linux: vmemmap base) */
+    uint64_t loaded_module_list;    /* PsLoadedModuleList */
+    uint64_t active_process_list;   /* PsActiveProcessHead */
+    uint64_t debugger_data_block;   /* KdDebuggerDataBlock, virtual */
+    uint64_t direct_map_base;       /* virtual address of physical 0 in the kernel's direct
+                                       map (Linux PAGE_OFFSET); 0 unknown */
+    const char *vmcoreinfo;         /* Linux VMCOREINFO note text, copied verbatim; NULL none */
+    uint64_t vmcoreinfo_size;       /* its bytes (no NUL needed) */
+    const char *os_release;         /* e.g. "6.1.0-28-amd64"; NULL unknown */
+} ld_system_info;
+
 /* Called by quiesce() while every processor is stopped. */
 typedef ld_status (*ld_quiesced_fn)(void *arg);
 
@@ -140,6 +163,7 @@ typedef ld_status (*ld_quiesced_fn)(void *arg);
 #define LD_HAL_CAP_IPT           0x0020u /* ipt_size / ipt_collect */
 #define LD_HAL_CAP_SECURE_KERNEL 0x0040u /* a secure kernel runs (affects IO-space pools, event 124) */
 #define LD_HAL_CAP_MEM_STATUS    0x0080u /* mem_status */
+#define LD_HAL_CAP_SYSTEM_INFO   0x0100u /* system_info (HAL version 2) */
 
 /* Operation numbers, for fault injection and messages. */
 typedef enum ld_hal_op {
@@ -161,6 +185,7 @@ typedef enum ld_hal_op {
     LD_HAL_OP_HV_COLLECT,
     LD_HAL_OP_IPT_SIZE,
     LD_HAL_OP_IPT_COLLECT,
+    LD_HAL_OP_SYSTEM_INFO,
     LD_HAL_OP_PLATFORM_ALLOC, /* the platform's alloc, for fault injection */
     LD_HAL_OP_COUNT
 } ld_hal_op;
@@ -248,6 +273,13 @@ typedef struct ld_hal {
     /* OPTIONAL (LD_HAL_CAP_IPT): Intel PT trace secondary data, same shape. */
     ld_status (*ipt_size)(void *ctx, uint64_t *bytes);
     ld_status (*ipt_collect)(void *ctx, void *dst, uint64_t cap, uint64_t *len);
+
+    /* ---- version 2 ---- */
+
+    /* OPTIONAL (LD_HAL_CAP_SYSTEM_INFO): kernel addresses and notes for the
+     * dump's headers, read once per capture while the machine runs. Absent
+     * or failing: those header fields stay 0 and the dump goes on. */
+    ld_status (*system_info)(void *ctx, ld_system_info *out);
 } ld_hal;
 
 #ifdef __cplusplus

@@ -67,6 +67,7 @@ typedef struct ld_dump_info {
     uint64_t max_pfn;         /* one past the highest PFN of any range */
     uint64_t system_time;     /* FILETIME at the quiesce, 0 if unknown */
     const char *comment;      /* producer and options, NUL-terminated */
+    ld_system_info system;    /* from the HAL's system_info; zeros where unknown */
 } ld_dump_info;
 
 LD_EXTERN const ld_dump_info *ld_dump_get_info(const ld_dump *dump);

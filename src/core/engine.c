@@ -171,7 +171,7 @@ void ld_engine_options_init(ld_engine_options *opts)
 static bool hal_usable(const ld_hal *hal)
 {
     const ld_platform *p = hal->platform;
-    if (hal->version != LD_HAL_VERSION || !p || p->version != LD_PLATFORM_VERSION)
+    if (hal->version < 1 || hal->version > LD_HAL_VERSION || !p || p->version != LD_PLATFORM_VERSION)
         return false;
     if (!p->alloc || !p->free || !p->now_ns || !p->lock_create || !p->lock_acquire ||
         !p->lock_release || !p->lock_destroy)

@@ -129,7 +129,7 @@ const char *ld_hal_op_name(ld_hal_op op)
         "mem_ranges", "mem_kinds", "mem_read", "mem_status", "dirty_start", "dirty_fetch",
         "dirty_stop", "pool_open", "pool_alloc", "pool_free", "cpu_count", "quiesce",
         "cpu_context", "hv_size", "hv_prepare", "hv_collect", "ipt_size", "ipt_collect",
-        "platform_alloc",
+        "system_info", "platform_alloc",
     };
     return (unsigned)op < LD_HAL_OP_COUNT ? names[op] : "invalid";
 }

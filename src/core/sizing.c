@@ -623,6 +623,22 @@ static ld_status allocate(ld_engine *e, ldi_session *s)
     return st;
 }
 
+/* Optional: what the OS says of itself, for the format headers. A backend
+ * without it, or whose answer fails, leaves the fields 0. */
+static void read_system_info(const ld_hal *hal, ld_dump *d)
+{
+    ld_system_info si;
+    memset(&d->info.system, 0, sizeof d->info.system);
+    if (hal->version < 2 || !(hal->caps & LD_HAL_CAP_SYSTEM_INFO) || !hal->system_info)
+        return;
+    memset(&si, 0, sizeof si);
+    if (hal->system_info(hal->ctx, &si) != LD_STATUS_SUCCESS)
+        return;
+    if (!si.vmcoreinfo)
+        si.vmcoreinfo_size = 0;
+    d->info.system = si;
+}
+
 ld_status ldi_sizing(ld_engine *e, ldi_session *s)
 {
     const ld_hal *hal = e->hal;
@@ -641,6 +657,7 @@ ld_status ldi_sizing(ld_engine *e, ldi_session *s)
     if (!d->contexts)
         return LD_STATUS_NO_MEMORY;
     d->info.contexts = d->contexts;
+    read_system_info(hal, d);
     if ((st = alloc_bitmaps(e, s)) != LD_STATUS_SUCCESS)
         return st;
 

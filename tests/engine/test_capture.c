@@ -234,6 +234,39 @@ static void test_policy_refuses(void **state)
 
 /* The file sink: 0600, exclusive, no symlinks, no partial file on failure,
  * sparse holes. */
+/* The dump carries what the HAL says of the OS; a HAL whose system_info
+ * fails still gives a dump, with those fields 0. */
+static void test_system_info(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    harness h;
+    harness_start(&h, &cfg, true);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.flags |= LD_FLAG_DEFER;
+    assert_int_equal(ld_engine_capture(h.engine, &req, NULL, NULL, NULL), LD_STATUS_SUCCESS);
+    const ld_dump_info *info = ld_dump_get_info(ld_engine_deferred(h.engine));
+    assert_int_equal(info->system.machine_type, 0x8664);
+    /* The debugger data block's address is the VA of a page the dump holds. */
+    uint64_t dbg = info->system.debugger_data_block;
+    assert_true(dbg > info->system.direct_map_base);
+    uint64_t pfn = (dbg - info->system.direct_map_base) / info->page_size;
+    assert_int_equal(ld_dump_page_kind(ld_engine_deferred(h.engine), pfn), LD_PAGE_DEBUGGER_DATA);
+    assert_non_null(ld_dump_page(ld_engine_deferred(h.engine), pfn));
+    assert_int_equal(ld_engine_discard_deferred(h.engine), LD_STATUS_SUCCESS);
+
+    ld_sim_fault f = {.op = LD_HAL_OP_SYSTEM_INFO, .nth = 1, .status = LD_STATUS_IO_DEVICE_ERROR};
+    assert_int_equal(ld_sim_inject(h.sim, &f), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_engine_capture(h.engine, &req, NULL, NULL, NULL), LD_STATUS_SUCCESS);
+    info = ld_dump_get_info(ld_engine_deferred(h.engine));
+    assert_int_equal(info->system.machine_type, 0);
+    assert_int_equal(info->system.debugger_data_block, 0);
+    assert_int_equal(ld_engine_discard_deferred(h.engine), LD_STATUS_SUCCESS);
+    harness_stop(&h);
+}
+
 static void test_file_sink(void **state)
 {
     (void)state;
@@ -303,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_invalid_requests),
         cmocka_unit_test(test_policy_refuses),
         cmocka_unit_test(test_file_sink),
+        cmocka_unit_test(test_system_info),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

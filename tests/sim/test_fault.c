@@ -120,6 +120,8 @@ static void test_every_op_fails(void **state)
     assert_int_equal(hal->hv_size(hal->ctx, &a), bad);
     assert_int_equal(hal->hv_prepare(hal->ctx), bad);
     assert_int_equal(hal->ipt_size(hal->ctx, &a), bad);
+    ld_system_info si;
+    assert_int_equal(hal->system_info(hal->ctx, &si), bad);
     assert_null(hal->platform->alloc(hal->platform->ctx, 16));
     inside in = {.sim = sim};
     assert_int_equal(hal->quiesce(hal->ctx, 1000000000ull, call_inside, &in, NULL), bad);
