@@ -19,7 +19,8 @@ static const char usage_text[] =
     "\n"
     "  --machine NAME           the machine to dump (sim: the simulated machine)\n"
     "  -o, --output FILE        the dump file to create (must not exist)\n"
-    "  --format NAME            output format (raw: physical image, holes sparse)\n"
+    "  --format NAME            output format; default: the one the file's extension\n"
+    "                           names (x.raw, ...), else raw (physical image, holes sparse)\n"
     "  --type full|kernel-stacks|mini   dump type (default full)\n"
     "  --user-pages             add user pages (full dumps)\n"
     "  --hv-pages               add hypervisor pages (full dumps)\n"
@@ -196,6 +197,12 @@ static int parse_capture(int argc, char **argv, capture_args *a)
         cli_usage_error("capture", "capture needs -o FILE");
         return -1;
     }
+    if (!a->format) {
+        /* The extension names the format when it is one we write. */
+        const char *dot = strrchr(a->output, '.');
+        const char *slash = strrchr(a->output, '/');
+        a->format = dot && (!slash || dot > slash) && ld_format_find(dot + 1) ? dot + 1 : "raw";
+    }
     if (!ld_format_find(a->format)) {
         cli_usage_error("capture", "unknown format '%s' (this build knows: raw)", a->format);
         return -1;
@@ -237,7 +244,6 @@ int cmd_capture(int argc, char **argv)
 {
     capture_args a;
     memset(&a, 0, sizeof a);
-    a.format = "raw";
     ld_capture_request_init(&a.req);
     cli_output_init(&a.out);
     int rc = CLI_EXIT_USAGE;
