@@ -99,6 +99,11 @@ typedef struct ld_format {
  * secondary data: it is the simplest proof that the right bytes were
  * captured, and what `dd` of /dev/mem would give. */
 LD_EXTERN const ld_format *ld_format_raw(void);
+/* ELF vmcore (ET_CORE), the layout of Linux's /proc/vmcore: NT_PRSTATUS per
+ * processor and the kernel's VMCOREINFO note, one PT_LOAD per run of
+ * captured pages (p_paddr physical, p_vaddr in the direct map). crash, drgn,
+ * libkdumpfile and makedumpfile open it. Secondary data is not stored. */
+LD_EXTERN const ld_format *ld_format_elf(void);
 /* A built-in format by name, or NULL. */
 LD_EXTERN const ld_format *ld_format_find(const char *name);
 

@@ -54,9 +54,14 @@ const ld_format *ld_format_find(const char *name)
 {
     if (!name)
         return 0;
-    const char *want = "raw";
-    size_t i = 0;
-    while (name[i] && want[i] && name[i] == want[i])
-        i++;
-    return (name[i] == 0 && want[i] == 0) ? &raw_format : 0;
+    const ld_format *const formats[] = {&raw_format, ld_format_elf()};
+    for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+        const char *want = formats[f]->name;
+        size_t i = 0;
+        while (name[i] && want[i] && name[i] == want[i])
+            i++;
+        if (name[i] == 0 && want[i] == 0)
+            return formats[f];
+    }
+    return 0;
 }

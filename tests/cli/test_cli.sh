@@ -61,6 +61,15 @@ else
     echo "ok $n - the symlink's target was not created"
 fi
 expect 0 '"id":167' -- capture --machine sim --memory 128M --events json -o "$tmp/b.raw"
+# The extension picks the ELF writer: the file starts with an ELF core header.
+expect 0 "dump written" -- capture --machine sim --memory 128M --events none -o "$tmp/c.elf"
+n=$((n + 1))
+if [ "$(od -An -tx1 -N18 "$tmp/c.elf" 2>/dev/null | tr -d ' \n')" = 7f454c460201010000000000000000000400 ]; then
+    echo "ok $n - c.elf is an ELF64 little-endian ET_CORE file"
+else
+    echo "not ok $n - c.elf header: $(od -An -tx1 -N18 "$tmp/c.elf" 2>&1)"
+    fails=$((fails + 1))
+fi
 
 echo "1..$n"
 [ "$fails" -eq 0 ]
