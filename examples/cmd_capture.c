@@ -11,13 +11,17 @@
 /* The machines this build can dump. */
 static const cli_machine *const machines[] = {
     &cli_machine_sim,
+#ifdef __linux__
+    &cli_machine_kcore,
+#endif
 };
 #define MACHINE_COUNT (sizeof machines / sizeof machines[0])
 
 static const char usage_text[] =
     "usage: livedump capture --machine NAME [options] -o FILE\n"
     "\n"
-    "  --machine NAME           the machine to dump (sim: the simulated machine)\n"
+    "  --machine NAME           the machine to dump (sim: the simulated machine,\n"
+    "                           kcore: the running Linux kernel)\n"
     "  -o, --output FILE        the dump file to create (must not exist)\n"
     "  --format NAME            output format; default: the one the file's extension\n"
     "                           names (x.raw, x.elf, ...), else raw (physical image, holes sparse)\n"
@@ -92,14 +96,14 @@ static int find_machine(int argc, char **argv, capture_args *a)
         if (!strcmp(argv[i], "--machine"))
             a->machine_name = argv[i + 1];
     if (!a->machine_name) {
-        cli_usage_error("capture", "capture needs --machine (sim)");
+        cli_usage_error("capture", "capture needs --machine (sim or kcore)");
         return -1;
     }
     for (size_t i = 0; i < MACHINE_COUNT; i++)
         if (!strcmp(machines[i]->name, a->machine_name))
             a->machine = machines[i];
     if (!a->machine) {
-        cli_usage_error("capture", "unknown machine '%s' (this build knows: sim)", a->machine_name);
+        cli_usage_error("capture", "unknown machine '%s' (this build knows: sim, kcore)", a->machine_name);
         return -1;
     }
     a->machine_state = calloc(1, a->machine->state_size);

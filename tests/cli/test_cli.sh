@@ -71,5 +71,13 @@ else
     fails=$((fails + 1))
 fi
 
+# The Linux backend: a missing /proc/kcore is a clear error, not a crash.
+expect 1 "this kernel was built without /proc/kcore" -- capture --machine kcore --kcore "$tmp/no-kcore" -o "$tmp/k.elf"
+if [ ! -e /proc/kcore ]; then
+    # this host's own kernel has none (the build machines' kernels)
+    expect 1 "/proc/kcore does not exist" -- capture --machine kcore -o "$tmp/k.elf"
+fi
+expect 2 "invalid process id" -- capture --machine kcore --stop-pid 0 -o "$tmp/k.elf"
+expect 2 "option '--freeze-cgroup' needs a value" -- capture --machine kcore -o "$tmp/k.elf" --freeze-cgroup
 echo "1..$n"
 [ "$fails" -eq 0 ]
