@@ -1,0 +1,35 @@
+#!/bin/sh
+# The guest side of the real-kernel test (run by guest-init.sh as the test
+# program, cwd /out, root). Starts a workload in a cgroup v2, takes a live
+# dump of the running kernel with the static livedump from /in, freezing
+# that cgroup for the final pass, then asks the host (hook) for QEMU's own
+# dump of the same guest and exits with livedump's status.
+echo "guest: kernel $(uname -r), $(nproc) CPUs, $(grep MemTotal /proc/meminfo)"
+cat /proc/iomem > iomem.txt
+mkdir -p /sys/fs/cgroup
+mount -t cgroup2 none /sys/fs/cgroup || echo "guest: no cgroup2"
+mkdir -p /sys/fs/cgroup/work
+# A workload that keeps writing memory (tmpfs files, its own pages).
+sh -c 'echo $$ > /sys/fs/cgroup/work/cgroup.procs
+       i=0
+       while :; do
+           i=$((i + 1)); echo $i > /tmp/counter
+           dd if=/dev/urandom of=/tmp/blob bs=64k count=4 2>/dev/null
+           usleep 20000
+       done' &
+workload=$!
+sleep 1
+t0=$(cut -d' ' -f1 /proc/uptime)
+/in/livedump-static capture --machine kcore --freeze-cgroup /sys/fs/cgroup/work --events none \
+    -o dump.elf > capture.txt 2>&1
+rc=$?
+t1=$(cut -d' ' -f1 /proc/uptime)
+cat capture.txt
+echo "guest: livedump exit status $rc, $t0 -> $t1 s of uptime"
+echo "capture_rc=$rc start=$t0 end=$t1" > guest-result.txt
+kill $workload
+# QEMU's dump right after ours: the host compares kernel text and rodata.
+echo "@@HOST-HOOK@@ qemu.elf"
+read -r reply
+echo "guest: host says $reply"
+exit $rc
