@@ -26,7 +26,17 @@ rc=$?
 t1=$(cut -d' ' -f1 /proc/uptime)
 cat capture.txt
 echo "guest: livedump exit status $rc, $t0 -> $t1 s of uptime"
-echo "capture_rc=$rc start=$t0 end=$t1" > guest-result.txt
+# Thawed on the way out: the cgroup says so and the workload moves again.
+c1=$(cat /tmp/counter)
+sleep 1
+c2=$(cat /tmp/counter)
+events=$(grep frozen /sys/fs/cgroup/work/cgroup.events)
+echo "guest: after the capture: cgroup $events, workload counter $c1 -> $c2"
+if [ "$events" != "frozen 0" ] || [ "$c2" -le "$c1" ]; then
+    echo "guest: the workload was left frozen"
+    [ $rc -eq 0 ] && rc=3
+fi
+echo "capture_rc=$rc start=$t0 end=$t1 thaw='$events' counter=$c1..$c2" > guest-result.txt
 kill $workload
 # QEMU's dump right after ours: the host compares kernel text and rodata.
 echo "@@HOST-HOOK@@ qemu.elf"
