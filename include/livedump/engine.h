@@ -241,6 +241,14 @@ LD_EXTERN ld_status ld_engine_discard_deferred_dump(ld_engine *engine, const ld_
 LD_EXTERN const ld_dump *ld_engine_deferred(const ld_engine *engine);
 /* How many dumps are held. */
 LD_EXTERN uint32_t ld_engine_deferred_count(const ld_engine *engine);
+/* True if `handle` is held now (a handle once written or discarded is not,
+ * and must not be dereferenced). */
+LD_EXTERN bool ld_engine_holds(const ld_engine *engine, const ld_dump *handle);
+
+/* Report something in the event stream as event 6 (generic): what a
+ * layer above the engine did, e.g. the report storage deleting a dump by
+ * retention or rebuilding a corrupt throttling state. */
+LD_EXTERN ld_status ld_engine_note(ld_engine *engine, const ld_admission *note);
 
 #ifdef __cplusplus
 }

@@ -392,8 +392,8 @@ ld_status ld_engine_set_admission(ld_engine *e, ld_admit_fn fn, void *arg)
     return LD_STATUS_SUCCESS;
 }
 
-/* The hook's answer, as event 6. Its strings are terminated here: the hook
- * is the caller's code. */
+/* The hook's answer (or a note), as event 6. Its strings are terminated
+ * here: the hook is the caller's code. */
 static void emit_refusal(ld_engine *e, ld_admission *why)
 {
     const char *names[LD_ADMISSION_PARAMS];
@@ -404,6 +404,15 @@ static void emit_refusal(ld_engine *e, ld_admission *why)
     }
     ldi_emit_generic_n(e, why->description[0] ? why->description : "Live dump refused by the admission hook", names,
                        why->param_value, LD_ADMISSION_PARAMS);
+}
+
+ld_status ld_engine_note(ld_engine *e, const ld_admission *note)
+{
+    if (!e || !note)
+        return LD_STATUS_INVALID_PARAMETER;
+    ld_admission copy = *note;
+    emit_refusal(e, &copy);
+    return LD_STATUS_SUCCESS;
 }
 
 /* ---- the capture API ---- */
@@ -735,6 +744,16 @@ const ld_dump *ld_engine_deferred(const ld_engine *e)
     const ld_dump *d = e->held_count ? e->held[0] : 0;
     e->plat->lock_release(e->plat->ctx, e->lock);
     return d;
+}
+
+bool ld_engine_holds(const ld_engine *e, const ld_dump *handle)
+{
+    if (!e || !handle)
+        return false;
+    e->plat->lock_acquire(e->plat->ctx, e->lock);
+    bool held = held_index(e, handle) >= 0;
+    e->plat->lock_release(e->plat->ctx, e->lock);
+    return held;
 }
 
 uint32_t ld_engine_deferred_count(const ld_engine *e)
