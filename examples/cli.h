@@ -22,6 +22,15 @@ typedef struct cli_command {
 } cli_command;
 
 int cmd_capture(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+int cmd_reports(int argc, char **argv);
+
+/* ---- policy (cmd_policy.c) ---- */
+#define CLI_DEFAULT_POLICY "/etc/livedump/policy.conf"
+struct ld_settings;
+/* Load the settings file into s (defaults first); a missing file is the
+ * defaults unless must_exist. Prints why and returns an exit status. */
+int cli_load_policy(const char *path, bool must_exist, struct ld_settings *s);
 
 /* ---- argument parsing ---- */
 /* "livedump: <message>" and a hint to run `livedump CMD --help`. */

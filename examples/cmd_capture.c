@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "livedump/reports.h"
 #include "livedump/runtime.h"
 
 /* The machines this build can dump. */
@@ -38,6 +39,11 @@ static const char usage_text[] =
     "  --taskmgr                parameter 1 = \"Taskmgr\", as Task Manager sets it\n"
     "  --corral-timeout-ms N    give up if processors do not stop in N ms (default 2000)\n"
     "  --events text|json|none  print the Kernel-LiveDump events (default text)\n"
+    "  --reports DIR            write into the reports folder DIR instead of -o (throttling,\n"
+    "                           retention; full dumps in DIR, others in DIR/COMPONENT)\n"
+    "  --component NAME         the component the dump is for (with --reports; 1-16 of A-Z a-z 0-9 _)\n"
+    "  --policy FILE            the settings file (default " CLI_DEFAULT_POLICY ", if present)\n"
+    "  --defer                  capture into memory first, then write (deferred dump data)\n"
     "  --quiet                  no summary\n";
 
 static void print_usage(void)
@@ -82,6 +88,8 @@ static void print_summary(const ld_result *r, uint32_t page_size, const char *pa
 
 typedef struct capture_args {
     const char *machine_name, *output, *format;
+    const char *reports, *component, *policy;
+    bool defer;
     const cli_machine *machine;
     void *machine_state;
     ld_capture_request req;
@@ -190,6 +198,16 @@ static int parse_capture(int argc, char **argv, capture_args *a)
             if (cli_parse_events_mode(v, &a->out.events)) BAD("events mode (text, json or none)");
         } else if (!strcmp(o, "--quiet")) {
             a->quiet = true;
+        } else if (!strcmp(o, "--reports")) {
+            VALUE(); a->reports = v;
+        } else if (!strcmp(o, "--component")) {
+            VALUE();
+            if (!ld_component_name_valid(v)) BAD("component name (1-16 of A-Z a-z 0-9 _)");
+            a->component = v;
+        } else if (!strcmp(o, "--policy")) {
+            VALUE(); a->policy = v;
+        } else if (!strcmp(o, "--defer")) {
+            a->defer = true;
         } else {
             cli_usage_error("capture", "unknown option '%s'", o);
             return -1;
@@ -197,10 +215,16 @@ static int parse_capture(int argc, char **argv, capture_args *a)
 #undef VALUE
 #undef BAD
     }
-    if (!a->output) {
-        cli_usage_error("capture", "capture needs -o FILE");
+    if (!a->output == !a->reports) {
+        cli_usage_error("capture", a->output ? "give -o FILE or --reports DIR, not both" : "capture needs -o FILE");
         return -1;
     }
+    if (!a->reports != !a->component) {
+        cli_usage_error("capture", "--reports and --component go together");
+        return -1;
+    }
+    if (!a->format && a->reports)
+        a->format = "raw";
     if (!a->format) {
         /* The extension names the format when it is one we write. */
         const char *dot = strrchr(a->output, '.');
@@ -214,10 +238,58 @@ static int parse_capture(int argc, char **argv, capture_args *a)
     return 0;
 }
 
+/* Into the reports folder: throttling and retention apply. */
+static ld_status capture_to_reports(capture_args *a, ld_engine *engine, const ld_settings *s, ld_result *r,
+                                    char *path, size_t cap)
+{
+    ld_reports_options o;
+    ld_reports_options_init(&o);
+    o.root = a->reports;
+    o.settings = s;
+    ld_reports *reports;
+    char err[1024];
+    ld_status st = ld_reports_open(&o, &reports, err, sizeof err);
+    if (!ld_ok(st)) {
+        cli_status_error(st, "cannot open the reports: %s", err);
+        return st;
+    }
+    if (ld_reports_state_problem(reports))
+        fprintf(stderr, "livedump: warning: %s\n", ld_reports_state_problem(reports));
+    const ld_format *fmt = ld_format_find(a->format);
+    st = ld_reports_capture(reports, engine, a->component, &a->req, fmt, r, path, cap);
+    if (ld_ok(st) && a->defer)
+        st = ld_reports_write_deferred(reports, engine, a->component, r->deferred, fmt, r, path, cap);
+    ld_reports_close(reports);
+    return st;
+}
+
+static ld_status capture_to_file(capture_args *a, ld_engine *engine, ld_result *r)
+{
+    ld_sink *sink = NULL;
+    ld_status st = ld_sink_file_open(a->output, &sink);
+    if (!ld_ok(st)) {
+        cli_status_error(st, "cannot create '%s'", a->output);
+        return st;
+    }
+    if (!a->defer)
+        return ld_engine_capture(engine, &a->req, ld_format_find(a->format), sink, r);
+    st = ld_engine_capture(engine, &a->req, NULL, NULL, r);
+    if (ld_ok(st))
+        return ld_engine_write_deferred_dump(engine, r->deferred, ld_format_find(a->format), sink, r);
+    sink->abort(sink);
+    return st;
+}
+
 static int run_capture(capture_args *a, const ld_hal *hal)
 {
+    ld_settings settings;
+    if (cli_load_policy(a->policy ? a->policy : CLI_DEFAULT_POLICY, a->policy != NULL, &settings))
+        return CLI_EXIT_FAILED;
+    if (a->defer)
+        a->req.flags |= LD_FLAG_DEFER;
     ld_engine_options opts;
     ld_engine_options_init(&opts);
+    ld_settings_engine_options(&settings, &opts);
     opts.on_event = cli_on_event;
     opts.on_event_arg = &a->out;
     ld_engine *engine = NULL;
@@ -226,19 +298,14 @@ static int run_capture(capture_args *a, const ld_hal *hal)
         cli_status_error(st, "cannot start the engine");
         return CLI_EXIT_FAILED;
     }
-    ld_sink *sink = NULL;
-    st = ld_sink_file_open(a->output, &sink);
-    if (!ld_ok(st)) {
-        cli_status_error(st, "cannot create '%s'", a->output);
-        ld_engine_destroy(engine);
-        return CLI_EXIT_FAILED;
-    }
     ld_result r;
-    st = ld_engine_capture(engine, &a->req, ld_format_find(a->format), sink, &r);
+    memset(&r, 0, sizeof r);
+    char path[LD_SETTINGS_PATH_MAX + 64] = "";
+    st = a->reports ? capture_to_reports(a, engine, &settings, &r, path, sizeof path) : capture_to_file(a, engine, &r);
     cli_progress_clear(&a->out);
-    if (!a->quiet)
-        print_summary(&r, hal->page_size, a->output);
-    if (!ld_ok(st))
+    if (!a->quiet && (r.status || r.pages))
+        print_summary(&r, hal->page_size, a->reports ? path : a->output);
+    if (!ld_ok(st) && (r.status || r.pages))
         cli_status_error(st, "capture failed");
     ld_engine_destroy(engine);
     return ld_ok(st) ? CLI_EXIT_OK : CLI_EXIT_FAILED;

@@ -1,6 +1,8 @@
 /* livedump: command-line front end. Dispatches to one file per command.
  *
  *   livedump capture --machine sim [options] -o FILE
+ *   livedump policy show|set KEY VALUE|check
+ *   livedump reports list|prune
  *   livedump version
  *
  * Exit status: 0 success, 1 the work failed, 2 bad arguments. */
@@ -19,6 +21,8 @@ static int cmd_version(int argc, char **argv)
 
 static const cli_command commands[] = {
     {"capture", "take a live dump of a machine", cmd_capture},
+    {"policy", "show, change or check the policy settings", cmd_policy},
+    {"reports", "list or prune the reports folder", cmd_reports},
     {"version", "print the version", cmd_version},
 };
 

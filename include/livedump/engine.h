@@ -80,7 +80,10 @@ typedef struct ld_result {
     uint64_t pages;                 /* pages in the dump */
     uint64_t pages_required;        /* of which required data */
     uint64_t pages_removed_by_callbacks;
-    uint64_t pages_left_out;        /* selected but not captured: buffers ran out (partial dump) */
+    uint64_t pages_left_out;        /* selected but not captured: buffers ran out or the file
+                                       size limit was reached (partial dump) */
+    uint64_t pages_left_out_by_kind[LD_PAGE_KIND_COUNT];
+    bool size_limit_reached;        /* some were left out to fit dump_file_size_limit (event 113) */
     uint64_t pages_estimated;       /* event 113 */
     uint64_t pages_allocated;
     uint64_t pool_pages[LD_POOL_COUNT];
@@ -117,6 +120,11 @@ typedef struct ld_result {
     /* totals */
     uint64_t capture_ns;            /* request to captured data */
     uint64_t write_ns;              /* format writer + sink */
+
+    /* A successful LD_FLAG_DEFER capture: the handle of the held dump, for
+     * ld_engine_write_deferred_dump / ld_engine_discard_deferred_dump.
+     * NULL otherwise. */
+    const ld_dump *deferred;
 } ld_result;
 
 typedef struct ld_engine ld_engine;
@@ -124,13 +132,25 @@ typedef struct ld_engine ld_engine;
 typedef struct ld_engine_options {
     uint32_t version;
     bool allow_live_dump;       /* policy AllowLiveDump; default true */
-    uint32_t max_deferred;      /* deferred dumps held at once; default 1 */
+    uint32_t max_deferred;      /* deferred dumps held at once; default 1, at most
+                                   LD_MAX_DEFERRED; 0 refuses LD_FLAG_DEFER */
     /* A first subscriber, so the policy events raised by create (271, 273)
      * are seen. May be NULL. */
     ld_event_fn on_event;
     void *on_event_arg;
     uint32_t on_event_mask;     /* LD_CHANNEL_BIT mask; default all */
+    /* Policy DumpFileSize, in bytes; 0 (default) = no limit. Sizing leaves
+     * the lowest-priority pages out so the estimated dump fits (event 113
+     * DumpFileSizeLimitReached = 1); a write that still goes past it (a
+     * format's headers) ends with LD_STATUS_DISK_FULL. Bytes written count,
+     * sparse holes do not. */
+    uint64_t dump_file_size_limit;
+    /* The dynamic low-memory threshold (default true): estimated dump
+     * buffers + max(64 MiB, physical / 32). False: the buffers alone. */
+    bool dynamic_low_memory_threshold;
 } ld_engine_options;
+
+#define LD_MAX_DEFERRED 8
 
 LD_EXTERN void ld_engine_options_init(ld_engine_options *opts);
 
@@ -167,26 +187,68 @@ LD_EXTERN ld_status ld_engine_add_callout(ld_engine *engine, const char *name,
 /* Policy: AllowLiveDump (event 272). While 0, captures fail with
  * LD_STATUS_ACCESS_DENIED. */
 LD_EXTERN ld_status ld_engine_set_allow_live_dump(ld_engine *engine, bool allow);
+/* Policy: the dump file size limit in bytes (0 = none) and the dynamic
+ * low-memory threshold switch, as in ld_engine_options. Refused
+ * (LD_STATUS_DEVICE_BUSY) while a capture runs. */
+LD_EXTERN ld_status ld_engine_set_limits(ld_engine *engine, uint64_t dump_file_size_limit,
+                                         bool dynamic_low_memory_threshold);
+
+/* Admission: a hook asked after the AllowLiveDump gate of every capture,
+ * before any work. It returns LD_STATUS_SUCCESS to let the capture go on,
+ * or the status that refuses it (LD_STATUS_THROTTLED, ...) and fills `why`,
+ * which the engine reports as event 6 before event 2. The report storage
+ * (reports.h) uses it for throttling; it runs on the capturing thread and
+ * must not call the engine. */
+#define LD_ADMISSION_PARAMS 4
+typedef struct ld_admission {
+    char description[192];
+    char param_name[LD_ADMISSION_PARAMS][48]; /* "" = unused */
+    uint64_t param_value[LD_ADMISSION_PARAMS];
+} ld_admission;
+typedef ld_status (*ld_admit_fn)(void *arg, const ld_capture_request *req, ld_admission *why);
+/* fn NULL removes the hook. Refused (LD_STATUS_DEVICE_BUSY) while a capture runs. */
+LD_EXTERN ld_status ld_engine_set_admission(ld_engine *engine, ld_admit_fn fn, void *arg);
 
 /* Take a live dump. With LD_FLAG_DEFER the data stays in the engine (format
  * and sink must be NULL) for ld_engine_write_deferred or
- * ld_engine_discard_deferred; otherwise it is written with `format` to
- * `sink` (consumed) and freed. result may be NULL. Returns result->status.
- * While a capture runs or a deferred dump is held, LD_STATUS_DEVICE_BUSY. */
+ * ld_engine_discard_deferred; result->deferred is its handle. Otherwise it
+ * is written with `format` to `sink` (consumed) and freed. result may be
+ * NULL. Returns result->status. While a capture runs, or while max_deferred
+ * dumps are held (one, by default), LD_STATUS_DEVICE_BUSY.
+ *
+ * Ownership of deferred dumps: the engine owns them until they are written
+ * or discarded; ld_engine_destroy discards what is still held, so a process
+ * that exits through destroy leaks nothing. Handles are invalid after that. */
 LD_EXTERN ld_status ld_engine_capture(ld_engine *engine, const ld_capture_request *req,
                                       const ld_format *format, ld_sink *sink,
                                       ld_result *result);
 
-/* Write the held dump (events 201-204). On success it is freed; on failure
- * it stays held, so it can be written elsewhere. LD_STATUS_INVALID_DEVICE_STATE
- * if none is held. */
+/* Write the oldest held dump (events 201-204). On success it is freed; on
+ * failure (disk full, ...) it stays held, so it can be written elsewhere.
+ * LD_STATUS_INVALID_DEVICE_STATE if none is held. */
 LD_EXTERN ld_status ld_engine_write_deferred(ld_engine *engine, const ld_format *format,
                                              ld_sink *sink, ld_result *result);
-/* Free the held dump (events 251-252). LD_STATUS_INVALID_DEVICE_STATE if
- * none is held. */
+/* Free the oldest held dump (events 251-252). LD_STATUS_INVALID_DEVICE_STATE
+ * if none is held. */
 LD_EXTERN ld_status ld_engine_discard_deferred(ld_engine *engine);
-/* The held dump, or NULL. Valid until it is written or discarded. */
+/* The same for the held dump `handle` (result->deferred of its capture);
+ * LD_STATUS_INVALID_DEVICE_STATE if it is not held (any more). */
+LD_EXTERN ld_status ld_engine_write_deferred_dump(ld_engine *engine, const ld_dump *handle,
+                                                  const ld_format *format, ld_sink *sink,
+                                                  ld_result *result);
+LD_EXTERN ld_status ld_engine_discard_deferred_dump(ld_engine *engine, const ld_dump *handle);
+/* The oldest held dump, or NULL. Valid until it is written or discarded. */
 LD_EXTERN const ld_dump *ld_engine_deferred(const ld_engine *engine);
+/* How many dumps are held. */
+LD_EXTERN uint32_t ld_engine_deferred_count(const ld_engine *engine);
+/* True if `handle` is held now (a handle once written or discarded is not,
+ * and must not be dereferenced). */
+LD_EXTERN bool ld_engine_holds(const ld_engine *engine, const ld_dump *handle);
+
+/* Report something in the event stream as event 6 (generic): what a
+ * layer above the engine did, e.g. the report storage deleting a dump by
+ * retention or rebuilding a corrupt throttling state. */
+LD_EXTERN ld_status ld_engine_note(ld_engine *engine, const ld_admission *note);
 
 #ifdef __cplusplus
 }

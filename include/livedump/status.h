@@ -41,6 +41,10 @@ typedef uint32_t ld_status;
 #define LD_STATUS_INVALID_DEVICE_STATE   0xC0000184u /* STATUS_INVALID_DEVICE_STATE: wrong state for this call */
 #define LD_STATUS_IO_DEVICE_ERROR        0xC0000185u /* STATUS_IO_DEVICE_ERROR */
 #define LD_STATUS_NOT_FOUND              0xC0000225u /* STATUS_NOT_FOUND */
+/* livedump's own code, in the NTSTATUS customer range (severity error,
+ * customer bit, facility 0, code 0x161 like the bug check): the request was
+ * refused by SystemThrottleThreshold or ComponentThrottleThreshold. */
+#define LD_STATUS_THROTTLED              0xE0000161u
 
 /* True only for LD_STATUS_SUCCESS. */
 static inline bool ld_ok(ld_status s) { return s == LD_STATUS_SUCCESS; }

@@ -38,21 +38,26 @@ void ldi_progress(const ldi_session *s, const char *phase, uint64_t done, uint64
 /* ---- state machine ---- */
 
 #define B(s) (1u << (s))
+/* A capture may start while deferred dumps are held (up to max_deferred),
+ * and every path ends in the rest state: held if any dump is held, else
+ * idle. */
+#define REST (B(LDI_IDLE) | B(LDI_HELD))
 static const uint32_t allowed_next[LDI_STATE_COUNT] = {
     [LDI_IDLE] = B(LDI_STARTED),
-    [LDI_STARTED] = B(LDI_SIZING_MIRROR) | B(LDI_IDLE),
-    [LDI_SIZING_MIRROR] = B(LDI_SIZING_QUIESCED) | B(LDI_IDLE),
-    [LDI_SIZING_QUIESCED] = B(LDI_SIZING_CALLBACKS) | B(LDI_IDLE),
-    [LDI_SIZING_CALLBACKS] = B(LDI_SIZING_ESTIMATE) | B(LDI_IDLE),
-    [LDI_SIZING_ESTIMATE] = B(LDI_SIZING_ALLOCATE) | B(LDI_IDLE),
-    [LDI_SIZING_ALLOCATE] = B(LDI_CAPTURE_PHASE0) | B(LDI_CAPTURE_QUIESCED) | B(LDI_IDLE),
-    [LDI_CAPTURE_PHASE0] = B(LDI_CAPTURE_PHASE1) | B(LDI_CAPTURE_QUIESCED) | B(LDI_IDLE),
-    [LDI_CAPTURE_PHASE1] = B(LDI_CAPTURE_QUIESCED) | B(LDI_IDLE),
-    [LDI_CAPTURE_QUIESCED] = B(LDI_CAPTURE_SECONDARY) | B(LDI_IDLE),
-    [LDI_CAPTURE_SECONDARY] = B(LDI_WRITING) | B(LDI_HELD) | B(LDI_IDLE),
-    [LDI_WRITING] = B(LDI_IDLE) | B(LDI_HELD),
-    [LDI_HELD] = B(LDI_WRITING) | B(LDI_IDLE),
+    [LDI_STARTED] = B(LDI_SIZING_MIRROR) | REST,
+    [LDI_SIZING_MIRROR] = B(LDI_SIZING_QUIESCED) | REST,
+    [LDI_SIZING_QUIESCED] = B(LDI_SIZING_CALLBACKS) | REST,
+    [LDI_SIZING_CALLBACKS] = B(LDI_SIZING_ESTIMATE) | REST,
+    [LDI_SIZING_ESTIMATE] = B(LDI_SIZING_ALLOCATE) | REST,
+    [LDI_SIZING_ALLOCATE] = B(LDI_CAPTURE_PHASE0) | B(LDI_CAPTURE_QUIESCED) | REST,
+    [LDI_CAPTURE_PHASE0] = B(LDI_CAPTURE_PHASE1) | B(LDI_CAPTURE_QUIESCED) | REST,
+    [LDI_CAPTURE_PHASE1] = B(LDI_CAPTURE_QUIESCED) | REST,
+    [LDI_CAPTURE_QUIESCED] = B(LDI_CAPTURE_SECONDARY) | REST,
+    [LDI_CAPTURE_SECONDARY] = B(LDI_WRITING) | REST,
+    [LDI_WRITING] = REST,
+    [LDI_HELD] = B(LDI_WRITING) | B(LDI_STARTED) | B(LDI_IDLE),
 };
+#undef REST
 #undef B
 
 const char *ldi_state_name(ldi_state s)
@@ -76,6 +81,12 @@ static bool transition_locked(ld_engine *e, ldi_state to)
     if (e->state_hook)
         e->state_hook(e->state_hook_arg, from, to);
     return true;
+}
+
+/* Where a capture, write or discard ends: held while any dump is. */
+static ldi_state rest_state(const ld_engine *e)
+{
+    return e->held_count ? LDI_HELD : LDI_IDLE;
 }
 
 bool ldi_transition(ld_engine *e, ldi_state to)
@@ -166,6 +177,8 @@ void ld_engine_options_init(ld_engine_options *opts)
     opts->allow_live_dump = true;
     opts->max_deferred = 1;
     opts->on_event_mask = LD_CHANNEL_MASK_ALL;
+    opts->dump_file_size_limit = 0;
+    opts->dynamic_low_memory_threshold = true;
 }
 
 static bool hal_usable(const ld_hal *hal)
@@ -194,7 +207,7 @@ ld_status ld_engine_create(const ld_hal *hal, const ld_engine_options *opts, ld_
         ld_engine_options_init(&defaults);
         opts = &defaults;
     }
-    if (opts->version != 1)
+    if (opts->version != 1 || opts->max_deferred > LD_MAX_DEFERRED)
         return LD_STATUS_INVALID_PARAMETER;
     ld_engine *e = ldi_zalloc(hal->platform, sizeof *e);
     if (!e)
@@ -203,6 +216,8 @@ ld_status ld_engine_create(const ld_hal *hal, const ld_engine_options *opts, ld_
     e->plat = hal->platform;
     e->allow = opts->allow_live_dump;
     e->max_deferred = opts->max_deferred;
+    e->size_limit = opts->dump_file_size_limit;
+    e->dynamic_threshold = opts->dynamic_low_memory_threshold;
     ld_status st = e->plat->lock_create(e->plat->ctx, &e->lock);
     if (st != LD_STATUS_SUCCESS) {
         e->plat->free(e->plat->ctx, e);
@@ -232,7 +247,8 @@ void ld_engine_destroy(ld_engine *e)
 {
     if (!e)
         return;
-    if (e->held)
+    /* The engine owns what is still held: discard it (events 251/252). */
+    while (e->held_count)
         (void)ld_engine_discard_deferred(e);
     e->plat->lock_destroy(e->plat->ctx, e->lock);
     e->plat->free(e->plat->ctx, e);
@@ -352,6 +368,53 @@ ld_status ld_engine_set_allow_live_dump(ld_engine *e, bool allow)
     return LD_STATUS_SUCCESS;
 }
 
+ld_status ld_engine_set_limits(ld_engine *e, uint64_t dump_file_size_limit, bool dynamic_low_memory_threshold)
+{
+    if (!e)
+        return LD_STATUS_INVALID_PARAMETER;
+    if (!lock_if_idle(e))
+        return LD_STATUS_DEVICE_BUSY;
+    e->size_limit = dump_file_size_limit;
+    e->dynamic_threshold = dynamic_low_memory_threshold;
+    e->plat->lock_release(e->plat->ctx, e->lock);
+    return LD_STATUS_SUCCESS;
+}
+
+ld_status ld_engine_set_admission(ld_engine *e, ld_admit_fn fn, void *arg)
+{
+    if (!e)
+        return LD_STATUS_INVALID_PARAMETER;
+    if (!lock_if_idle(e))
+        return LD_STATUS_DEVICE_BUSY;
+    e->admit = fn;
+    e->admit_arg = fn ? arg : 0;
+    e->plat->lock_release(e->plat->ctx, e->lock);
+    return LD_STATUS_SUCCESS;
+}
+
+/* The hook's answer (or a note), as event 6. Its strings are terminated
+ * here: the hook is the caller's code. */
+static void emit_refusal(ld_engine *e, ld_admission *why)
+{
+    const char *names[LD_ADMISSION_PARAMS];
+    why->description[sizeof why->description - 1] = 0;
+    for (int i = 0; i < LD_ADMISSION_PARAMS; i++) {
+        why->param_name[i][sizeof why->param_name[i] - 1] = 0;
+        names[i] = why->param_name[i];
+    }
+    ldi_emit_generic_n(e, why->description[0] ? why->description : "Live dump refused by the admission hook", names,
+                       why->param_value, LD_ADMISSION_PARAMS);
+}
+
+ld_status ld_engine_note(ld_engine *e, const ld_admission *note)
+{
+    if (!e || !note)
+        return LD_STATUS_INVALID_PARAMETER;
+    ld_admission copy = *note;
+    emit_refusal(e, &copy);
+    return LD_STATUS_SUCCESS;
+}
+
 /* ---- the capture API ---- */
 
 void ldi_session_free(ld_engine *e, ldi_session *s)
@@ -365,12 +428,58 @@ void ldi_session_free(ld_engine *e, ldi_session *s)
     ldi_bitmap_free(&s->dirty, p);
 }
 
+/* The dump file size limit on the write side: bytes written beyond it
+ * fail as a full disk does, so the sink aborts and removes what it has. */
+typedef struct limit_sink {
+    ld_sink sink;
+    ld_sink *inner;
+    uint64_t limit, written;
+} limit_sink;
+
+static ld_status limit_write(ld_sink *sink, uint64_t offset, const void *buf, size_t len)
+{
+    limit_sink *l = sink->ctx;
+    if (len > l->limit - l->written)
+        return LD_STATUS_DISK_FULL;
+    ld_status st = l->inner->write(l->inner, offset, buf, len);
+    if (st == LD_STATUS_SUCCESS)
+        l->written += len;
+    return st;
+}
+
+static ld_status limit_finish(ld_sink *sink, uint64_t size)
+{
+    limit_sink *l = sink->ctx;
+    return l->inner->finish(l->inner, size);
+}
+
+static void limit_abort(ld_sink *sink)
+{
+    limit_sink *l = sink->ctx;
+    l->inner->abort(l->inner);
+}
+
 /* Write a dump through format to sink (consumed), with the start/end events
  * of the workflow (3/4 for a capture, 203/204 for a deferred write). */
 static ld_status write_dump(ld_engine *e, ld_dump *d, const ld_format *format, ld_sink *sink,
                             const ld_capture_request *req, ld_result *res, uint16_t ev_start,
                             uint16_t ev_end)
 {
+    limit_sink lim;
+    e->plat->lock_acquire(e->plat->ctx, e->lock);
+    uint64_t limit = e->size_limit;
+    e->plat->lock_release(e->plat->ctx, e->lock);
+    if (limit) {
+        memset(&lim, 0, sizeof lim);
+        lim.sink.version = LD_SINK_VERSION;
+        lim.sink.ctx = &lim;
+        lim.sink.write = limit_write;
+        lim.sink.finish = limit_finish;
+        lim.sink.abort = limit_abort;
+        lim.inner = sink;
+        lim.limit = limit;
+        sink = &lim.sink;
+    }
     ldi_emit_simple(e, ev_start);
     uint64_t t0 = ldi_now(e);
     ld_write_stats ws;
@@ -441,10 +550,19 @@ ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const l
             sink->abort(sink);
         return res->status = LD_STATUS_INVALID_PARAMETER;
     }
-    /* Claim the engine: one live dump at a time, none while one is held. */
+    /* Claim the engine: one live dump at a time, and none while
+     * max_deferred dumps are held (their buffers are still taken). */
     e->plat->lock_acquire(e->plat->ctx, e->lock);
-    bool claimed = e->state == LDI_IDLE && !e->held && transition_locked(e, LDI_STARTED);
+    bool claimed = (e->state == LDI_IDLE || e->state == LDI_HELD) &&
+                   (e->held_count == 0 || e->held_count < e->max_deferred) && transition_locked(e, LDI_STARTED);
     bool allowed = e->allow;
+    bool can_defer = e->held_count < e->max_deferred;
+    ld_admit_fn admit = e->admit;
+    void *admit_arg = e->admit_arg;
+    ldi_session s;
+    memset(&s, 0, sizeof s);
+    s.size_limit = e->size_limit;
+    s.dynamic_threshold = e->dynamic_threshold;
     e->plat->lock_release(e->plat->ctx, e->lock);
     if (!claimed) {
         if (sink)
@@ -452,8 +570,6 @@ ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const l
         return res->status = LD_STATUS_DEVICE_BUSY;
     }
 
-    ldi_session s;
-    memset(&s, 0, sizeof s);
     s.req = req;
     s.res = res;
     s.t_start = ldi_now(e);
@@ -463,9 +579,19 @@ ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const l
     ld_status st = ldi_validate_request(req, e->hal);
     if (st == LD_STATUS_SUCCESS && (defer ? (format || sink) : (!format || !sink || !format->write)))
         st = LD_STATUS_INVALID_PARAMETER;
-    /* Policy gate. */
+    /* max_deferred 0: this engine does not keep dumps. */
+    if (st == LD_STATUS_SUCCESS && defer && !can_defer)
+        st = LD_STATUS_NOT_SUPPORTED;
+    /* Policy gate, then the admission hook (throttling). */
     if (st == LD_STATUS_SUCCESS && !allowed)
         st = LD_STATUS_ACCESS_DENIED;
+    if (st == LD_STATUS_SUCCESS && admit) {
+        ld_admission why;
+        memset(&why, 0, sizeof why);
+        st = admit(admit_arg, req, &why);
+        if (st != LD_STATUS_SUCCESS)
+            emit_refusal(e, &why);
+    }
     if (st == LD_STATUS_SUCCESS) {
         s.dump = ldi_dump_new(e->hal);
         if (!s.dump)
@@ -487,11 +613,13 @@ ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const l
     if (st == LD_STATUS_SUCCESS && defer) {
         s.dump->result = *res;
         e->plat->lock_acquire(e->plat->ctx, e->lock);
-        held = transition_locked(e, LDI_HELD);
+        held = e->held_count < LD_MAX_DEFERRED && transition_locked(e, LDI_HELD);
         if (held)
-            e->held = s.dump;
+            e->held[e->held_count++] = s.dump;
         e->plat->lock_release(e->plat->ctx, e->lock);
-        if (!held)
+        if (held)
+            res->deferred = s.dump;
+        else
             st = LD_STATUS_INVALID_DEVICE_STATE;
     } else if (st == LD_STATUS_SUCCESS) {
         (void)ldi_transition(e, LDI_WRITING);
@@ -504,12 +632,34 @@ ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const l
     emit_api_end(e, 2, st, s.dump ? &s.dump->info : 0, res, ldi_now(e) - s.t_start);
     if (!held) {
         ldi_dump_free(s.dump);
-        (void)ldi_transition(e, LDI_IDLE);
+        e->plat->lock_acquire(e->plat->ctx, e->lock);
+        (void)transition_locked(e, rest_state(e));
+        e->plat->lock_release(e->plat->ctx, e->lock);
     }
     return st;
 }
 
-ld_status ld_engine_write_deferred(ld_engine *e, const ld_format *format, ld_sink *sink, ld_result *result)
+/* Index of handle among the held dumps (NULL: the oldest), or -1. Under
+ * the lock. */
+static int held_index(const ld_engine *e, const ld_dump *handle)
+{
+    if (!handle)
+        return e->held_count ? 0 : -1;
+    for (uint32_t i = 0; i < e->held_count; i++)
+        if (e->held[i] == handle)
+            return (int)i;
+    return -1;
+}
+
+static void held_remove(ld_engine *e, int i)
+{
+    for (uint32_t k = (uint32_t)i; k + 1 < e->held_count; k++)
+        e->held[k] = e->held[k + 1];
+    e->held[--e->held_count] = 0;
+}
+
+ld_status ld_engine_write_deferred_dump(ld_engine *e, const ld_dump *handle, const ld_format *format,
+                                       ld_sink *sink, ld_result *result)
 {
     ld_result local;
     ld_result *res = result ? result : &local;
@@ -520,9 +670,10 @@ ld_status ld_engine_write_deferred(ld_engine *e, const ld_format *format, ld_sin
         return res->status = LD_STATUS_INVALID_PARAMETER;
     }
     e->plat->lock_acquire(e->plat->ctx, e->lock);
-    ld_dump *d = e->held;
+    int idx = held_index(e, handle);
+    ld_dump *d = idx >= 0 ? e->held[idx] : 0;
     bool claimed = d && e->state == LDI_HELD && transition_locked(e, LDI_WRITING);
-    bool busy = !claimed && e->state != LDI_IDLE && e->state != LDI_HELD;
+    bool busy = d && !claimed;
     e->plat->lock_release(e->plat->ctx, e->lock);
 
     uint64_t t0 = ldi_now(e);
@@ -535,41 +686,54 @@ ld_status ld_engine_write_deferred(ld_engine *e, const ld_format *format, ld_sin
         return res->status = st;
     }
     *res = d->result;
+    res->deferred = 0;
     st = write_dump(e, d, format, sink, 0, res, 203, 204);
     res->status = st;
     emit_api_end(e, 202, st, &d->info, res, ldi_now(e) - t0);
     e->plat->lock_acquire(e->plat->ctx, e->lock);
-    if (st == LD_STATUS_SUCCESS) {
-        e->held = 0;
-        (void)transition_locked(e, LDI_IDLE);
-    } else {
-        /* Nothing is lost: the data stays held for a write elsewhere. */
-        (void)transition_locked(e, LDI_HELD);
-    }
+    if (st == LD_STATUS_SUCCESS)
+        held_remove(e, held_index(e, d));
+    /* On failure nothing is lost: the data stays held for a write elsewhere. */
+    (void)transition_locked(e, rest_state(e));
     e->plat->lock_release(e->plat->ctx, e->lock);
     if (st == LD_STATUS_SUCCESS)
         ldi_dump_free(d);
     return st;
 }
 
-ld_status ld_engine_discard_deferred(ld_engine *e)
+ld_status ld_engine_write_deferred(ld_engine *e, const ld_format *format, ld_sink *sink, ld_result *result)
+{
+    return ld_engine_write_deferred_dump(e, 0, format, sink, result);
+}
+
+ld_status ld_engine_discard_deferred_dump(ld_engine *e, const ld_dump *handle)
 {
     if (!e)
         return LD_STATUS_INVALID_PARAMETER;
     uint64_t t0 = ldi_now(e);
     ldi_emit_simple(e, 251);
     e->plat->lock_acquire(e->plat->ctx, e->lock);
-    ld_dump *d = e->held;
-    bool claimed = d && e->state == LDI_HELD && transition_locked(e, LDI_IDLE);
-    if (claimed)
-        e->held = 0;
-    bool busy = !claimed && e->state != LDI_IDLE;
+    int idx = held_index(e, handle);
+    ld_dump *d = idx >= 0 ? e->held[idx] : 0;
+    /* Only while nothing runs: a capture or write may be using it. */
+    bool claimed = d && e->state == LDI_HELD;
+    if (claimed) {
+        held_remove(e, idx);
+        if (e->held_count == 0)
+            (void)transition_locked(e, LDI_IDLE);
+    }
+    bool busy = d && !claimed;
     e->plat->lock_release(e->plat->ctx, e->lock);
     ld_status st = claimed ? LD_STATUS_SUCCESS : busy ? LD_STATUS_DEVICE_BUSY : LD_STATUS_INVALID_DEVICE_STATE;
-    emit_api_end(e, 252, st, d && claimed ? &d->info : 0, d && claimed ? &d->result : 0, ldi_now(e) - t0);
+    emit_api_end(e, 252, st, claimed ? &d->info : 0, claimed ? &d->result : 0, ldi_now(e) - t0);
     if (claimed)
         ldi_dump_free(d);
     return st;
+}
+
+ld_status ld_engine_discard_deferred(ld_engine *e)
+{
+    return ld_engine_discard_deferred_dump(e, 0);
 }
 
 const ld_dump *ld_engine_deferred(const ld_engine *e)
@@ -577,9 +741,29 @@ const ld_dump *ld_engine_deferred(const ld_engine *e)
     if (!e)
         return 0;
     e->plat->lock_acquire(e->plat->ctx, e->lock);
-    const ld_dump *d = e->held;
+    const ld_dump *d = e->held_count ? e->held[0] : 0;
     e->plat->lock_release(e->plat->ctx, e->lock);
     return d;
+}
+
+bool ld_engine_holds(const ld_engine *e, const ld_dump *handle)
+{
+    if (!e || !handle)
+        return false;
+    e->plat->lock_acquire(e->plat->ctx, e->lock);
+    bool held = held_index(e, handle) >= 0;
+    e->plat->lock_release(e->plat->ctx, e->lock);
+    return held;
+}
+
+uint32_t ld_engine_deferred_count(const ld_engine *e)
+{
+    if (!e)
+        return 0;
+    e->plat->lock_acquire(e->plat->ctx, e->lock);
+    uint32_t n = e->held_count;
+    e->plat->lock_release(e->plat->ctx, e->lock);
+    return n;
 }
 
 void ld_page_set_remove(ld_page_set *set, uint64_t first_pfn, uint64_t count)

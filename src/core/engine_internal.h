@@ -96,6 +96,8 @@ typedef struct ldi_session {
     uint64_t callout_bytes;
     bool callouts_fit;
     ld_status fail_in_quiesce; /* why the quiesce callback failed */
+    uint64_t size_limit;       /* the engine's dump file size limit for this capture */
+    bool dynamic_threshold;
     uint64_t t_start;
     uint64_t mirror_start_ns;
     uint64_t mirror_bytes;
@@ -108,7 +110,14 @@ struct ld_engine {
     ldi_state state;
     bool allow;
     uint32_t max_deferred;
-    ld_dump *held;
+    /* Deferred dumps, oldest first; the state is LDI_HELD while any is
+     * held and no capture or write runs. */
+    ld_dump *held[LD_MAX_DEFERRED];
+    uint32_t held_count;
+    uint64_t size_limit;        /* dump file size limit in bytes, 0 = none */
+    bool dynamic_threshold;     /* dynamic low-memory threshold switch */
+    ld_admit_fn admit;          /* admission hook, may be NULL */
+    void *admit_arg;
     ldi_subscriber subs[LDI_MAX_SUBSCRIBERS];
     ldi_remove_pages remove_pages[LDI_MAX_REMOVE_PAGES];
     uint32_t remove_pages_count;
@@ -134,6 +143,9 @@ void ldi_ev_str(ld_event *ev, const char *field, const char *s);
 void ldi_emit_simple(ld_engine *e, uint16_t id);
 void ldi_emit_status(ld_engine *e, uint16_t id, ld_status st);
 void ldi_emit_generic(ld_engine *e, const char *text, const char *n1, uint64_t v1, const char *n2, uint64_t v2);
+/* Event 6 with up to 8 named parameters (names NULL or "" = unused). */
+void ldi_emit_generic_n(ld_engine *e, const char *text, const char *const *names, const uint64_t *values,
+                        unsigned count);
 void ldi_flush_events(ld_engine *e);
 uint64_t ldi_now(const ld_engine *e);
 static inline uint64_t ldi_ms(uint64_t ns) { return ns / 1000000u; }

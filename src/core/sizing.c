@@ -278,7 +278,8 @@ static void emit_mirror_failed(ld_engine *e, uint16_t id, ld_status st, bool in_
 
 /* Event 6. ETW events always carry every field, so the unused parameter
  * pairs are sent empty, as Windows sends them. */
-void ldi_emit_generic(ld_engine *e, const char *text, const char *n1, uint64_t v1, const char *n2, uint64_t v2)
+void ldi_emit_generic_n(ld_engine *e, const char *text, const char *const *pnames, const uint64_t *values,
+                        unsigned count)
 {
     static const char *const names[8][2] = {
         {"Parameter1Name", "Parameter1Value"}, {"Parameter2Name", "Parameter2Value"},
@@ -289,13 +290,19 @@ void ldi_emit_generic(ld_engine *e, const char *text, const char *n1, uint64_t v
     ld_event ev;
     ldi_ev(&ev, e, 6);
     ldi_ev_str(&ev, "LiveDumpEventDescription", text);
-    for (int i = 0; i < 8; i++) {
-        const char *n = i == 0 ? n1 : i == 1 ? n2 : 0;
-        uint64_t v = i == 0 ? v1 : i == 1 ? v2 : 0;
+    for (unsigned i = 0; i < 8; i++) {
+        const char *n = i < count && pnames[i] && pnames[i][0] ? pnames[i] : 0;
         ldi_ev_str(&ev, names[i][0], n ? n : "");
-        ldi_ev_u64(&ev, names[i][1], n ? v : 0);
+        ldi_ev_u64(&ev, names[i][1], n ? values[i] : 0);
     }
     ldi_emit(e, &ev);
+}
+
+void ldi_emit_generic(ld_engine *e, const char *text, const char *n1, uint64_t v1, const char *n2, uint64_t v2)
+{
+    const char *names[2] = {n1, n2};
+    uint64_t values[2] = {v1, v2};
+    ldi_emit_generic_n(e, text, names, values, 2);
 }
 
 /* Start the dirty log (phase 0) and take its first fetch (phase 1), so the
@@ -375,9 +382,13 @@ static bool kind_is_hv(uint32_t k)
 /* Dynamic low-memory threshold: the buffers the dump needs plus a reserve
  * for the running system of 1/32 of physical memory, at least 64 MiB. A
  * capture whose buffers would push available memory below that reserve
- * would page the machine out from under its workload. */
-static uint64_t low_memory_threshold(uint64_t need_bytes, uint64_t total)
+ * would page the machine out from under its workload. With the switch off
+ * the threshold is the buffers alone: only a dump that cannot fit at all
+ * is refused. */
+static uint64_t low_memory_threshold(uint64_t need_bytes, uint64_t total, bool dynamic)
 {
+    if (!dynamic)
+        return need_bytes;
     uint64_t reserve = total / 32;
     if (reserve < (64ull << 20))
         reserve = 64ull << 20;
@@ -427,7 +438,7 @@ static ld_status estimate(ld_engine *e, ldi_session *s)
     if (know_memory) {
         res->available_bytes = avail;
         res->physical_bytes = total;
-        res->low_memory_threshold = low_memory_threshold(need, total);
+        res->low_memory_threshold = low_memory_threshold(need, total, s->dynamic_threshold);
     }
     res->estimation_ns = ldi_now(e) - t0;
 
@@ -469,6 +480,7 @@ static int priority_class(uint32_t kind)
 
 static uint64_t trim_selection(ldi_session *s, uint64_t drop)
 {
+    ld_result *res = s->res;
     ld_dump *d = s->dump;
     uint64_t dropped = 0;
     for (int cls = 0; cls < 3 && dropped < drop; cls++) {
@@ -481,6 +493,7 @@ static uint64_t trim_selection(ldi_session *s, uint64_t drop)
             while (pfn != LDI_NO_PFN && pfn >= k->first_pfn && dropped < drop) {
                 if (!ldi_bitmap_test(&s->required, pfn)) {
                     ldi_bitmap_clear(&s->select, pfn);
+                    res->pages_left_out_by_kind[k->kind]++;
                     dropped++;
                 }
                 pfn = ldi_bitmap_prev_set(&s->select, pfn);
@@ -517,6 +530,7 @@ static ld_status allocate(ld_engine *e, ldi_session *s)
             ldi_emit_status(e, 126, st);
             s->hv = false;
             s->hv_secondary_bytes = 0;
+            st = LD_STATUS_SUCCESS; /* the dump goes on without hypervisor data */
         }
     }
     /* IO-space pools hold device-visible memory; with a secure kernel
@@ -528,11 +542,40 @@ static ld_status allocate(ld_engine *e, ldi_session *s)
     }
     res->io_space_enabled = s->io_space;
 
+    /* The dump file size limit: leave the lowest-priority pages out so the
+     * estimate fits. Required data that alone does not fit ends the request
+     * as a full disk would, before any page is copied. */
+    bool limit_reached = false;
+    if (s->size_limit) {
+        uint64_t fixed = s->hv_secondary_bytes + s->ipt_bytes + s->callout_bytes +
+                         (uint64_t)d->info.cpu_count * sizeof(ld_cpu_context);
+        uint64_t sel_bytes = ldi_bitmap_count(&s->select) * ps;
+        if (fixed + sel_bytes > s->size_limit) {
+            limit_reached = true;
+            uint64_t room = s->size_limit > fixed ? (s->size_limit - fixed) / ps : 0;
+            uint64_t drop = ldi_bitmap_count(&s->select) - room;
+            uint64_t dropped = trim_selection(s, drop);
+            res->pages_left_out += dropped;
+            res->size_limit_reached = true;
+            if (dropped < drop) {
+                st = LD_STATUS_DISK_FULL;
+            } else {
+                const char *names[3] = {"DumpFileSizeLimitInBytes", "PagesLeftOut", "EstimatedBytes"};
+                uint64_t values[3] = {s->size_limit, dropped, fixed + sel_bytes};
+                ldi_emit_generic_n(e, "Partial dump: the dump file size limit was reached; lowest-priority pages were left out",
+                                   names, values, 3);
+            }
+        }
+    }
+
     uint64_t spare = (uint64_t)d->info.cpu_count * LDI_SPARE_SLOTS_PER_CPU;
     uint64_t wanted = ldi_bitmap_count(&s->select) + spare;
     ldi_pool_report rep;
-    st = ldi_buffers_alloc(&d->buffers, hal, wanted, s->io_space, &rep);
-    emit_pool_report(e, &rep);
+    memset(&rep, 0, sizeof rep);
+    if (st == LD_STATUS_SUCCESS) {
+        st = ldi_buffers_alloc(&d->buffers, hal, wanted, s->io_space, &rep);
+        emit_pool_report(e, &rep);
+    }
     uint64_t alloc_ns = ldi_now(e) - t0;
     bool abort_alloc = false;
     uint64_t short_by = st == LD_STATUS_SUCCESS && d->buffers.slots < wanted ? wanted - d->buffers.slots : 0;
@@ -542,9 +585,10 @@ static ld_status allocate(ld_engine *e, ldi_session *s)
             abort_alloc = true;
             st = LD_STATUS_INSUFFICIENT_RESOURCES;
         } else {
-            res->pages_left_out = trim_selection(s, short_by);
+            uint64_t dropped = trim_selection(s, short_by);
+            res->pages_left_out += dropped;
             ldi_emit_generic(e, "Partial dump: dump buffers could not be allocated for every page; lowest-priority pages were left out",
-                             "PagesLeftOut", res->pages_left_out, "PagesAllocated", d->buffers.slots);
+                             "PagesLeftOut", dropped, "PagesAllocated", d->buffers.slots);
         }
     }
     res->pages_estimated = wanted;
@@ -608,9 +652,9 @@ static ld_status allocate(ld_engine *e, ldi_session *s)
     ldi_ev_u64(&ev, "VMMemoryPartitionAllocatedPages", d->buffers.pool_pages[LD_POOL_VM_PARTITION]);
     ldi_ev_u64(&ev, "SystemPartitionIOSpaceAllocatedPages", d->buffers.pool_pages[LD_POOL_SYSTEM_PARTITION_IO_SPACE]);
     ldi_ev_u64(&ev, "SystemPartitionAllocatedPages", d->buffers.pool_pages[LD_POOL_SYSTEM_PARTITION]);
-    ldi_ev_u64(&ev, "LimitDumpFileSize", 0);
-    ldi_ev_u64(&ev, "DumpFileSizeLimitInBytes", 0);
-    ldi_ev_u64(&ev, "DumpFileSizeLimitReached", 0);
+    ldi_ev_u64(&ev, "LimitDumpFileSize", s->size_limit ? 1 : 0);
+    ldi_ev_u64(&ev, "DumpFileSizeLimitInBytes", s->size_limit);
+    ldi_ev_u64(&ev, "DumpFileSizeLimitReached", limit_reached ? 1 : 0);
     ldi_ev_u64(&ev, "AbortWhileBufferAllocation", abort_alloc ? 1 : 0);
     ldi_emit(e, &ev);
 

@@ -29,6 +29,8 @@ static const struct status_name status_names[] = {
     {LD_STATUS_INVALID_DEVICE_STATE, "STATUS_INVALID_DEVICE_STATE", "not valid in the current state"},
     {LD_STATUS_IO_DEVICE_ERROR, "STATUS_IO_DEVICE_ERROR", "I/O error"},
     {LD_STATUS_NOT_FOUND, "STATUS_NOT_FOUND", "not found"},
+    {LD_STATUS_THROTTLED, "LD_STATUS_THROTTLED",
+     "throttled: a live dump was taken too recently (see SystemThrottleThreshold and ComponentThrottleThreshold)"},
 };
 
 static const struct status_name *find(ld_status s)

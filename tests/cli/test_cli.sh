@@ -79,5 +79,46 @@ if [ ! -e /proc/kcore ]; then
 fi
 expect 2 "invalid process id" -- capture --machine kcore --stop-pid 0 -o "$tmp/k.elf"
 expect 2 "option '--freeze-cgroup' needs a value" -- capture --machine kcore -o "$tmp/k.elf" --freeze-cgroup
+
+# Policy: show, set (atomic, 0600), check naming the bad line.
+pol="$tmp/policy.conf"
+expect 0 "SystemThrottleThreshold *= 120" -- policy --policy "$pol" show
+expect 0 "FullLiveReportsMax = 3" -- policy --policy "$pol" set FullLiveReportsMax 3
+expect 2 "'200' is not a number from 0 to 100" -- policy --policy "$pol" set FullLiveReportsMax 200
+expect 2 "unknown setting 'Nope'" -- policy --policy "$pol" set Nope 1
+expect 0 "FullLiveReportsMax *= 3 " -- policy --policy "$pol" show
+expect 0 "policy.conf: ok" -- policy --policy "$pol" check
+printf 'FullLiveReportsMax = 1\nAllowLiveDump = x\n' >"$tmp/bad.conf"
+expect 1 "bad.conf:2: AllowLiveDump: 'x' is not 0 or 1" -- policy --policy "$tmp/bad.conf" check
+expect 1 "cannot read" -- policy --policy "$tmp/none.conf" check
+expect 2 "policy needs show, set or check" -- policy --policy "$pol"
+n=$((n + 1))
+if [ "$(stat -c %a "$pol")" = 600 ]; then echo "ok $n - policy file is 0600"; else echo "not ok $n - policy file mode"; fails=$((fails + 1)); fi
+
+# Reports: full dump in the root, throttled second one, small dump with --defer.
+rep="$tmp/reports"
+expect 2 "--reports and --component go together" -- capture --machine sim --reports "$rep"
+expect 2 "invalid component name" -- capture --machine sim --reports "$rep" --component ../x
+expect 0 "dump written" -- capture --machine sim --memory 128M --events none --policy "$pol" --reports "$rep" --component WATCHDOG
+expect 1 "throttled" -- capture --machine sim --memory 128M --events none --policy "$pol" --reports "$rep" --component USBHUB3
+expect 0 "dump written" -- capture --machine sim --memory 128M --events none --policy "$pol" --reports "$rep" --component USBHUB3 --type mini --defer
+expect 0 "2 report(s)" -- reports --reports "$rep" --policy "$pol" list
+expect 0 "full  WATCHDOG" -- reports --reports "$rep" --policy "$pol" list
+n=$((n + 1))
+if [ "$(stat -c %a "$rep")" = 700 ] && [ "$(stat -c %a "$rep/USBHUB3")" = 700 ] && [ "$(ls "$rep"/WATCHDOG-*.raw | wc -l)" = 1 ]; then
+    echo "ok $n - reports folders are 0700, one full dump in the root"
+else
+    echo "not ok $n - reports layout: $(ls -laR "$rep")"; fails=$((fails + 1))
+fi
+expect 0 "0 report(s) deleted" -- reports --reports "$rep" --policy "$pol" prune
+"$bin" policy --policy "$pol" set FullLiveReportsMax 0 >/dev/null
+expect 0 "1 report(s) deleted" -- reports --reports "$rep" --policy "$pol" prune
+expect 1 "FullLiveReportsMax = 0" -- capture --machine sim --memory 128M --policy "$pol" --reports "$rep" --component WATCHDOG
+ln -s "$tmp" "$tmp/linked"
+expect 1 "symlink" -- reports --reports "$tmp/linked" list
+"$bin" policy --policy "$pol" set AllowLiveDump 0 >/dev/null
+expect 1 "STATUS_ACCESS_DENIED" -- capture --machine sim --memory 128M --policy "$pol" -o "$tmp/c.raw"
+expect 0 "dump written" -- capture --machine sim --memory 128M --events none --defer -o "$tmp/d.raw"
+
 echo "1..$n"
 [ "$fails" -eq 0 ]

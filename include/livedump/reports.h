@@ -1,0 +1,109 @@
+/* livedump: report storage and throttling, laid out as Windows lays out
+ * LiveKernelReports (user mode).
+ *
+ *   ROOT/                                  0700, created by livedump
+ *     WATCHDOG-20250102-030405.dmp         full live dumps, in the root
+ *     .LastFullLiveReport                  throttling state (0600)
+ *     USBHUB3/                             one folder (0700) per component
+ *       USBHUB3-20250102-030405.dmp        its smaller dumps (kernel-stacks, mini)
+ *
+ * File names carry the component and the UTC time of the dump, and never
+ * replace a file: a second dump in the same second gets "-1", "-2", ...
+ * Dump files are 0600, written under a temporary name and renamed once
+ * complete and flushed (ld_sink_file_open). A root or component folder that
+ * is a symlink, is not owned by this user or is writable by others is
+ * refused. Component names are 1 to 16 characters of A-Z, a-z, 0-9, '_'.
+ *
+ * Throttling: the time of the last full dump, of the system and of each
+ * component (Windows' LastFullLiveReport), is kept in ROOT/.LastFullLiveReport,
+ * replaced atomically (temporary file, fsync, rename) and checked when read:
+ * a corrupt file is reported and rebuilt from the dumps present. A full dump
+ * sooner than SystemThrottleThreshold / ComponentThrottleThreshold hours
+ * after the last is refused with LD_STATUS_THROTTLED and event 6 naming the
+ * threshold and the time the next one is allowed.
+ */
+#ifndef LIVEDUMP_REPORTS_H
+#define LIVEDUMP_REPORTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "livedump/engine.h"
+#include "livedump/policy.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LD_COMPONENT_MAX 16
+
+/* Wall-clock time in seconds since 1970-01-01 UTC. Injectable, so
+ * throttling across restarts is tested without waiting days. */
+typedef uint64_t (*ld_clock_fn)(void *arg);
+
+typedef struct ld_reports_options {
+    uint32_t version;              /* 1 */
+    const char *root;              /* NULL: settings->live_kernel_reports_path */
+    const ld_settings *settings;   /* copied; NULL: the defaults */
+    ld_clock_fn clock;             /* NULL: the system clock */
+    void *clock_arg;
+} ld_reports_options;
+
+typedef struct ld_reports ld_reports;
+
+LD_EXTERN void ld_reports_options_init(ld_reports_options *opts);
+/* Open (creating the root folder 0700 if missing) and read the throttling
+ * state. err (may be NULL) says why it failed. */
+LD_EXTERN ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char *err, size_t err_cap);
+LD_EXTERN void ld_reports_close(ld_reports *reports);
+LD_EXTERN const char *ld_reports_root(const ld_reports *reports);
+/* Non-NULL when opening found the throttling state missing a checksum,
+ * unreadable or otherwise corrupt and rebuilt it: what was wrong. */
+LD_EXTERN const char *ld_reports_state_problem(const ld_reports *reports);
+
+LD_EXTERN bool ld_component_name_valid(const char *name);
+
+/* Would a dump of `type` for `component` be taken now? LD_STATUS_SUCCESS,
+ * LD_STATUS_THROTTLED or LD_STATUS_ACCESS_DENIED (FullLiveReportsMax 0),
+ * with `why` (may be NULL) filled for event 6. Only full dumps are
+ * throttled. */
+LD_EXTERN ld_status ld_reports_admit(ld_reports *reports, const char *component, ld_dump_type type,
+                                     ld_admission *why);
+
+/* Take a dump for `component` into the reports: admission (throttling) as
+ * the engine's gate, then the file in its place, then the throttling state
+ * and retention. With LD_FLAG_DEFER in req nothing is written (format may
+ * be NULL): write it later with ld_reports_write_deferred. path (may be
+ * NULL) receives the file's name. */
+LD_EXTERN ld_status ld_reports_capture(ld_reports *reports, ld_engine *engine, const char *component,
+                                       const ld_capture_request *req, const ld_format *format, ld_result *result,
+                                       char *path, size_t path_cap);
+/* Write a held dump (handle from result->deferred, NULL = the oldest) as a
+ * report of `component`. On failure (disk full, ...) the dump stays held. */
+LD_EXTERN ld_status ld_reports_write_deferred(ld_reports *reports, ld_engine *engine, const char *component,
+                                              const ld_dump *handle, const ld_format *format, ld_result *result,
+                                              char *path, size_t path_cap);
+
+typedef struct ld_report_entry {
+    char path[LD_SETTINGS_PATH_MAX + 64];
+    char component[LD_COMPONENT_MAX + 1];
+    bool full;                /* in the root: a full live dump */
+    uint64_t time;            /* from the name: seconds since 1970 UTC */
+    uint32_t sequence;        /* the "-N" of a same-second name, else 0 */
+    uint64_t bytes;           /* space on disk */
+} ld_report_entry;
+
+/* Every report, oldest first (full and small). Free with ld_reports_list_free. */
+LD_EXTERN ld_status ld_reports_list(ld_reports *reports, ld_report_entry **entries, size_t *count);
+LD_EXTERN void ld_reports_list_free(ld_report_entry *entries);
+/* Apply the retention rules now: full dumps beyond FullLiveReportsMax,
+ * oldest first (none with AlwaysKeepMemoryDump), and with
+ * DeleteLiveMiniDumps all but the newest small dump of each component.
+ * deleted (may be NULL) counts the files removed. */
+LD_EXTERN ld_status ld_reports_prune(ld_reports *reports, uint32_t *deleted);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,143 @@
+/* Small, safe file operations for policy and report state: atomic
+ * replacement and bounded reads, never through a symlink. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "src/reports/files.h"
+
+ld_status ldr_errno_status(int err)
+{
+    switch (err) {
+    case ENOSPC:
+    case EFBIG:
+    case EDQUOT:
+        return LD_STATUS_DISK_FULL;
+    case EEXIST:
+        return LD_STATUS_OBJECT_NAME_COLLISION;
+    case EACCES:
+    case EPERM:
+    case ELOOP:
+        return LD_STATUS_ACCESS_DENIED;
+    case ENOENT:
+    case ENOTDIR:
+        return LD_STATUS_NO_SUCH_FILE;
+    case ENOMEM:
+        return LD_STATUS_NO_MEMORY;
+    default:
+        return LD_STATUS_IO_DEVICE_ERROR;
+    }
+}
+
+void ldr_err(char *err, size_t cap, const char *fmt, ...)
+{
+    if (!err || !cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+}
+
+static void fsync_parent(const char *path)
+{
+    char *dir = strdup(path);
+    if (!dir)
+        return;
+    char *slash = strrchr(dir, '/');
+    const char *d = slash ? (slash == dir ? "/" : (*slash = 0, dir)) : ".";
+    int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    free(dir);
+}
+
+ld_status ldr_write_atomic(const char *path, const void *data, size_t len)
+{
+    size_t tl = strlen(path) + sizeof ".tmp";
+    char *tmp = malloc(tl);
+    if (!tmp)
+        return LD_STATUS_NO_MEMORY;
+    snprintf(tmp, tl, "%s.tmp", path);
+    /* A stale temporary file from a crash is ours to replace; a symlink in
+     * its place is not followed (unlink removes the link itself). */
+    (void)unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        ld_status st = ldr_errno_status(errno);
+        free(tmp);
+        return st;
+    }
+    (void)fchmod(fd, 0600);
+    const char *p = data;
+    size_t left = len;
+    ld_status st = LD_STATUS_SUCCESS;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            st = n < 0 ? ldr_errno_status(errno) : LD_STATUS_DISK_FULL;
+            break;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (st == LD_STATUS_SUCCESS && fsync(fd) != 0)
+        st = ldr_errno_status(errno);
+    if (close(fd) != 0 && st == LD_STATUS_SUCCESS)
+        st = ldr_errno_status(errno);
+    if (st == LD_STATUS_SUCCESS && rename(tmp, path) != 0)
+        st = ldr_errno_status(errno);
+    if (st != LD_STATUS_SUCCESS)
+        (void)unlink(tmp);
+    else
+        fsync_parent(path);
+    free(tmp);
+    return st;
+}
+
+ld_status ldr_read_small(const char *path, size_t max, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return ldr_errno_status(errno);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return LD_STATUS_ACCESS_DENIED;
+    }
+    if ((uint64_t)st.st_size > max) {
+        close(fd);
+        return LD_STATUS_FILE_CORRUPT;
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        close(fd);
+        return LD_STATUS_NO_MEMORY;
+    }
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = 0;
+    *out = buf;
+    *len = got;
+    return LD_STATUS_SUCCESS;
+}

@@ -1,0 +1,22 @@
+/* File helpers shared by the settings, the throttling state and the report
+ * storage (user mode). Not exported. */
+#ifndef LD_REPORTS_FILES_H
+#define LD_REPORTS_FILES_H
+
+#include <stddef.h>
+
+#include "livedump/status.h"
+
+/* errno -> NTSTATUS, as the file sink maps it. */
+ld_status ldr_errno_status(int err);
+/* Replace `path` with `len` bytes, 0600, atomically: "<path>.tmp" written,
+ * fsynced, renamed over path, directory fsynced. A crash leaves either the
+ * old or the new file; the temporary file is removed on failure. */
+ld_status ldr_write_atomic(const char *path, const void *data, size_t len);
+/* Read a whole small file (at most max bytes) into a NUL-terminated malloc
+ * buffer. Refuses a symlink. */
+ld_status ldr_read_small(const char *path, size_t max, char **out, size_t *len);
+/* Snprintf into err if err is not NULL. */
+void ldr_err(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

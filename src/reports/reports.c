@@ -1,0 +1,519 @@
+/* Report storage: the folders (0700, refused if a symlink, not ours or
+ * writable by others), the names (component + UTC time, never reused),
+ * captures and deferred writes into them, listing, and retention
+ * (FullLiveReportsMax, AlwaysKeepMemoryDump, DeleteLiveMiniDumps). */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "livedump/runtime.h"
+#include "src/reports/files.h"
+#include "src/reports/reports_internal.h"
+
+static uint64_t system_clock(void *arg)
+{
+    (void)arg;
+    return (uint64_t)time(NULL);
+}
+
+uint64_t ldr_now(const ld_reports *r)
+{
+    return r->clock(r->clock_arg);
+}
+
+bool ld_component_name_valid(const char *name)
+{
+    if (!name || !name[0])
+        return false;
+    size_t i = 0;
+    for (; name[i]; i++) {
+        char c = name[i];
+        if (i >= LD_COMPONENT_MAX || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* A folder reports may live in: a real directory (not a symlink), ours,
+ * not writable by group or others. Created 0700 when missing and allowed. */
+static ld_status secure_dir(const char *path, bool create, char *err, size_t cap)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        if (errno != ENOENT || !create) {
+            ld_status s = ldr_errno_status(errno);
+            ldr_err(err, cap, "%s: %s", path, strerror(errno));
+            return s;
+        }
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            ld_status s = ldr_errno_status(errno);
+            ldr_err(err, cap, "%s: cannot create the folder: %s", path, strerror(errno));
+            return s;
+        }
+        if (lstat(path, &st) != 0) {
+            ldr_err(err, cap, "%s: %s", path, strerror(errno));
+            return ldr_errno_status(errno);
+        }
+    }
+    if (S_ISLNK(st.st_mode)) {
+        ldr_err(err, cap, "%s: refusing a folder that is a symlink", path);
+        return LD_STATUS_ACCESS_DENIED;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        ldr_err(err, cap, "%s: not a folder", path);
+        return LD_STATUS_ACCESS_DENIED;
+    }
+    if (st.st_uid != geteuid()) {
+        ldr_err(err, cap, "%s: refusing a folder owned by another user", path);
+        return LD_STATUS_ACCESS_DENIED;
+    }
+    if (st.st_mode & 022) {
+        ldr_err(err, cap, "%s: refusing a folder writable by others (mode %03o)", path, (unsigned)(st.st_mode & 0777));
+        return LD_STATUS_ACCESS_DENIED;
+    }
+    return LD_STATUS_SUCCESS;
+}
+
+void ld_reports_options_init(ld_reports_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->version = 1;
+}
+
+ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char *err, size_t cap)
+{
+    if (!out)
+        return LD_STATUS_INVALID_PARAMETER;
+    *out = NULL;
+    if (!opts || opts->version != 1) {
+        ldr_err(err, cap, "bad options");
+        return LD_STATUS_INVALID_PARAMETER;
+    }
+    ld_reports *r = calloc(1, sizeof *r);
+    if (!r)
+        return LD_STATUS_NO_MEMORY;
+    if (opts->settings)
+        r->settings = *opts->settings;
+    else
+        ld_settings_init(&r->settings);
+    r->clock = opts->clock ? opts->clock : system_clock;
+    r->clock_arg = opts->clock_arg;
+    const char *root = opts->root ? opts->root : r->settings.live_kernel_reports_path;
+    size_t n = strlen(root);
+    while (n > 1 && root[n - 1] == '/')
+        n--;
+    bool bad = n == 0 || n >= sizeof r->root;
+    for (size_t i = 0; i < n && !bad; i++)
+        bad = (unsigned char)root[i] < 0x20;
+    if (bad) {
+        ldr_err(err, cap, "reports folder: empty, too long or with control characters");
+        free(r);
+        return LD_STATUS_INVALID_PARAMETER;
+    }
+    memcpy(r->root, root, n);
+    r->root[n] = 0;
+    ld_status st = secure_dir(r->root, true, err, cap);
+    if (st == LD_STATUS_SUCCESS) {
+        st = ldr_state_load(r);
+        if (st != LD_STATUS_SUCCESS)
+            ldr_err(err, cap, "%s/%s: cannot write the throttling state: %s", r->root, LDR_STATE_FILE,
+                    ld_status_describe(st));
+    }
+    if (st != LD_STATUS_SUCCESS) {
+        free(r);
+        return st;
+    }
+    *out = r;
+    return LD_STATUS_SUCCESS;
+}
+
+void ld_reports_close(ld_reports *r)
+{
+    free(r);
+}
+
+const char *ld_reports_root(const ld_reports *r)
+{
+    return r ? r->root : NULL;
+}
+
+const char *ld_reports_state_problem(const ld_reports *r)
+{
+    return r && r->state_problem[0] ? r->state_problem : NULL;
+}
+
+/* ---- names ---- */
+
+static bool ext_ok(const char *ext)
+{
+    size_t i = 0;
+    for (; ext[i]; i++)
+        if (i >= 8 || !((ext[i] >= 'a' && ext[i] <= 'z') || (ext[i] >= '0' && ext[i] <= '9')))
+            return false;
+    return i > 0;
+}
+
+static bool digits(const char *p, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+    return true;
+}
+
+static int num(const char *p, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++)
+        v = v * 10 + (p[i] - '0');
+    return v;
+}
+
+/* "COMP-YYYYMMDD-HHMMSS[-N].ext" -> its parts; false for any other name. */
+static bool parse_name(const char *name, ld_report_entry *e)
+{
+    const char *dash = strchr(name, '-');
+    if (!dash || dash == name || (size_t)(dash - name) > LD_COMPONENT_MAX)
+        return false;
+    memcpy(e->component, name, (size_t)(dash - name));
+    e->component[dash - name] = 0;
+    if (!ld_component_name_valid(e->component))
+        return false;
+    const char *t = dash + 1;
+    if (!digits(t, 8) || t[8] != '-' || !digits(t + 9, 6))
+        return false;
+    const char *p = t + 15;
+    e->sequence = 0;
+    if (*p == '-') {
+        p++;
+        const char *q = p;
+        while (*q >= '0' && *q <= '9' && q - p < 6)
+            q++;
+        if (q == p || *q != '.' || *p == '0')
+            return false;
+        e->sequence = (uint32_t)num(p, (int)(q - p));
+        p = q;
+    }
+    if (*p != '.' || !ext_ok(p + 1))
+        return false;
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = num(t, 4) - 1900;
+    tm.tm_mon = num(t + 4, 2) - 1;
+    tm.tm_mday = num(t + 6, 2);
+    tm.tm_hour = num(t + 9, 2);
+    tm.tm_min = num(t + 11, 2);
+    tm.tm_sec = num(t + 13, 2);
+    time_t when = timegm(&tm);
+    if (when < 0)
+        return false;
+    e->time = (uint64_t)when;
+    return true;
+}
+
+static void dump_name(char *buf, size_t cap, const char *component, uint64_t when, uint32_t seq, const char *ext)
+{
+    time_t t = (time_t)when;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    if (seq)
+        snprintf(buf, cap, "%s-%s-%u.%s", component, stamp, seq, ext);
+    else
+        snprintf(buf, cap, "%s-%s.%s", component, stamp, ext);
+}
+
+/* The folder of a dump: the root for full dumps, ROOT/COMPONENT else. */
+static ld_status dump_folder(ld_reports *r, const char *component, bool full, char *dir, size_t cap)
+{
+    if (full) {
+        snprintf(dir, cap, "%s", r->root);
+        return secure_dir(r->root, false, NULL, 0);
+    }
+    ld_status st = secure_dir(r->root, false, NULL, 0);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    snprintf(dir, cap, "%s/%s", r->root, component);
+    return secure_dir(dir, true, NULL, 0);
+}
+
+/* A sink at a name no file has: same-second dumps take -1, -2, ... */
+static ld_status open_report_sink(ld_reports *r, const char *component, bool full, const char *ext, uint64_t when,
+                                  ld_sink **sink, char *path, size_t cap)
+{
+    char dir[LD_SETTINGS_PATH_MAX + 32];
+    ld_status st = dump_folder(r, component, full, dir, sizeof dir);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    for (uint32_t seq = 0; seq < 1000; seq++) {
+        char name[96];
+        dump_name(name, sizeof name, component, when, seq, ext);
+        if ((size_t)snprintf(path, cap, "%s/%s", dir, name) >= cap)
+            return LD_STATUS_BUFFER_TOO_SMALL;
+        st = ld_sink_file_open(path, sink);
+        if (st != LD_STATUS_OBJECT_NAME_COLLISION)
+            return st;
+    }
+    return LD_STATUS_OBJECT_NAME_COLLISION;
+}
+
+/* ---- listing and retention ---- */
+
+typedef struct list_builder {
+    ld_report_entry *v;
+    size_t n, cap;
+} list_builder;
+
+static ld_status scan(list_builder *b, const char *dir, const char *component, bool full)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return ldr_errno_status(errno);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        ld_report_entry e;
+        memset(&e, 0, sizeof e);
+        if (!parse_name(de->d_name, &e) || (component && strcmp(e.component, component)))
+            continue;
+        snprintf(e.path, sizeof e.path, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (lstat(e.path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        e.full = full;
+        e.bytes = (uint64_t)st.st_blocks * 512;
+        if (b->n == b->cap) {
+            size_t nc = b->cap ? b->cap * 2 : 16;
+            ld_report_entry *nv = realloc(b->v, nc * sizeof *nv);
+            if (!nv) {
+                closedir(d);
+                return LD_STATUS_NO_MEMORY;
+            }
+            b->v = nv;
+            b->cap = nc;
+        }
+        b->v[b->n++] = e;
+    }
+    closedir(d);
+    return LD_STATUS_SUCCESS;
+}
+
+static int older_first(const void *pa, const void *pb)
+{
+    const ld_report_entry *a = pa, *b = pb;
+    if (a->time != b->time)
+        return a->time < b->time ? -1 : 1;
+    if (a->sequence != b->sequence)
+        return a->sequence < b->sequence ? -1 : 1;
+    return strcmp(a->path, b->path);
+}
+
+ld_status ld_reports_list(ld_reports *r, ld_report_entry **entries, size_t *count)
+{
+    if (!r || !entries || !count)
+        return LD_STATUS_INVALID_PARAMETER;
+    *entries = NULL;
+    *count = 0;
+    list_builder b = {0};
+    ld_status st = scan(&b, r->root, NULL, true);
+    DIR *d = st == LD_STATUS_SUCCESS ? opendir(r->root) : NULL;
+    struct dirent *de;
+    while (d && st == LD_STATUS_SUCCESS && (de = readdir(d))) {
+        if (!ld_component_name_valid(de->d_name))
+            continue;
+        char sub[LD_SETTINGS_PATH_MAX + 32];
+        if ((size_t)snprintf(sub, sizeof sub, "%s/%s", r->root, de->d_name) >= sizeof sub)
+            continue;
+        /* Only our own safe folders: a symlink planted here is not followed. */
+        if (secure_dir(sub, false, NULL, 0) != LD_STATUS_SUCCESS)
+            continue;
+        st = scan(&b, sub, de->d_name, false);
+    }
+    if (d)
+        closedir(d);
+    if (st != LD_STATUS_SUCCESS) {
+        free(b.v);
+        return st;
+    }
+    if (b.n)
+        qsort(b.v, b.n, sizeof *b.v, older_first);
+    *entries = b.v;
+    *count = b.n;
+    return LD_STATUS_SUCCESS;
+}
+
+void ld_reports_list_free(ld_report_entry *entries)
+{
+    free(entries);
+}
+
+static void note_deleted(ld_engine *e, const ld_report_entry *x, const char *rule, uint64_t limit)
+{
+    if (!e)
+        return;
+    ld_admission note;
+    memset(&note, 0, sizeof note);
+    const char *base = strrchr(x->path, '/');
+    base = base ? base + 1 : x->path;
+    snprintf(note.description, sizeof note.description, "Report deleted by %s: %.100s", rule, base);
+    snprintf(note.param_name[0], sizeof note.param_name[0], "%s", rule);
+    note.param_value[0] = limit;
+    snprintf(note.param_name[1], sizeof note.param_name[1], "ReportUnixTime");
+    note.param_value[1] = x->time;
+    (void)ld_engine_note(e, &note);
+}
+
+static ld_status prune(ld_reports *r, ld_engine *e, uint32_t *deleted)
+{
+    ld_report_entry *v;
+    size_t n;
+    uint32_t del = 0;
+    ld_status st = ld_reports_list(r, &v, &n);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    const ld_settings *s = &r->settings;
+    if (!s->always_keep_memory_dump) {
+        size_t full = 0;
+        for (size_t i = 0; i < n; i++)
+            full += v[i].full;
+        /* Oldest first: delete until FullLiveReportsMax remain. */
+        for (size_t i = 0; i < n && full > s->full_live_reports_max; i++) {
+            if (!v[i].full)
+                continue;
+            if (unlink(v[i].path) == 0) {
+                del++;
+                note_deleted(e, &v[i], "FullLiveReportsMax", s->full_live_reports_max);
+            } else if (st == LD_STATUS_SUCCESS) {
+                st = ldr_errno_status(errno);
+            }
+            full--;
+        }
+    }
+    if (s->delete_live_mini_dumps) {
+        /* Keep the newest small dump of each component: delete any that a
+         * later entry of the same component follows. */
+        for (size_t i = 0; i < n; i++) {
+            if (v[i].full)
+                continue;
+            bool newer = false;
+            for (size_t j = i + 1; j < n && !newer; j++)
+                newer = !v[j].full && !strcmp(v[j].component, v[i].component);
+            if (!newer)
+                continue;
+            if (unlink(v[i].path) == 0) {
+                del++;
+                note_deleted(e, &v[i], "DeleteLiveMiniDumps", 1);
+            } else if (st == LD_STATUS_SUCCESS) {
+                st = ldr_errno_status(errno);
+            }
+        }
+    }
+    ld_reports_list_free(v);
+    if (deleted)
+        *deleted = del;
+    return st;
+}
+
+ld_status ld_reports_prune(ld_reports *r, uint32_t *deleted)
+{
+    if (deleted)
+        *deleted = 0;
+    if (!r)
+        return LD_STATUS_INVALID_PARAMETER;
+    return prune(r, NULL, deleted);
+}
+
+/* ---- captures into the reports ---- */
+
+static ld_status admit_hook(void *arg, const ld_capture_request *req, ld_admission *why)
+{
+    ld_reports *r = arg;
+    return ld_reports_admit(r, r->admit_component, req->type, why);
+}
+
+/* After a dump landed under its final name: the throttling state, then
+ * retention. A failure to save the state is reported by the status but the
+ * dump stays: it is complete. */
+static ld_status landed(ld_reports *r, ld_engine *e, const char *component, bool full, uint64_t when)
+{
+    ld_status st = LD_STATUS_SUCCESS;
+    if (full)
+        st = ldr_state_record(r, component, when);
+    ld_status pst = prune(r, e, NULL);
+    return st != LD_STATUS_SUCCESS ? st : pst;
+}
+
+ld_status ld_reports_capture(ld_reports *r, ld_engine *e, const char *component, const ld_capture_request *req,
+                             const ld_format *format, ld_result *result, char *path, size_t cap)
+{
+    ld_result local;
+    ld_result *res = result ? result : &local;
+    memset(res, 0, sizeof *res);
+    char where[LD_SETTINGS_PATH_MAX + 64];
+    if (path && cap)
+        path[0] = 0;
+    if (!r || !e || !req || !ld_component_name_valid(component))
+        return res->status = LD_STATUS_INVALID_PARAMETER;
+    bool defer = (req->flags & LD_FLAG_DEFER) != 0;
+    if (!defer && (!format || !format->name || !ext_ok(format->name)))
+        return res->status = LD_STATUS_INVALID_PARAMETER;
+    ld_status st = ld_engine_set_admission(e, admit_hook, r);
+    if (st != LD_STATUS_SUCCESS)
+        return res->status = st;
+    r->admit_component = component;
+    bool full = req->type == LD_DUMP_FULL_KERNEL;
+    uint64_t when = ldr_now(r);
+    ld_sink *sink = NULL;
+    if (!defer) {
+        st = open_report_sink(r, component, full, format->name, when, &sink, where, sizeof where);
+        if (st != LD_STATUS_SUCCESS) {
+            (void)ld_engine_set_admission(e, NULL, NULL);
+            r->admit_component = NULL;
+            return res->status = st;
+        }
+    }
+    st = ld_engine_capture(e, req, defer ? NULL : format, sink, res);
+    (void)ld_engine_set_admission(e, NULL, NULL);
+    r->admit_component = NULL;
+    if (st == LD_STATUS_SUCCESS && !defer) {
+        if (path && cap)
+            snprintf(path, cap, "%s", where);
+        st = landed(r, e, component, full, when);
+    }
+    return st;
+}
+
+ld_status ld_reports_write_deferred(ld_reports *r, ld_engine *e, const char *component, const ld_dump *handle,
+                                    const ld_format *format, ld_result *result, char *path, size_t cap)
+{
+    ld_result local;
+    ld_result *res = result ? result : &local;
+    memset(res, 0, sizeof *res);
+    if (path && cap)
+        path[0] = 0;
+    if (!r || !e || !ld_component_name_valid(component) || !format || !format->name || !ext_ok(format->name))
+        return res->status = LD_STATUS_INVALID_PARAMETER;
+    /* A handle no longer held is not dereferenced: the engine refuses it
+     * (events 201/202) and aborts the sink, which removes its file. */
+    const ld_dump *d = handle ? handle : ld_engine_deferred(e);
+    bool full = !d || !ld_engine_holds(e, d) || ld_dump_get_info(d)->dump_type == LD_DUMP_FULL_KERNEL;
+    uint64_t when = ldr_now(r);
+    char where[LD_SETTINGS_PATH_MAX + 64];
+    ld_sink *sink;
+    ld_status st = open_report_sink(r, component, full, format->name, when, &sink, where, sizeof where);
+    if (st != LD_STATUS_SUCCESS)
+        return res->status = st;
+    st = ld_engine_write_deferred_dump(e, handle, format, sink, res);
+    if (st == LD_STATUS_SUCCESS) {
+        if (path && cap)
+            snprintf(path, cap, "%s", where);
+        st = landed(r, e, component, full, when);
+    }
+    return st;
+}

@@ -1,0 +1,604 @@
+/* The report storage: layout and names, secure folders (symlinks, foreign
+ * modes, traversal in component names), throttling across restarts with an
+ * injected clock, a corrupt throttling state, retention, disk full, and
+ * deferred writes into the reports. Each case checks the events. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "evlog.h"
+#include "harness.h"
+#include "livedump/reports.h"
+
+/* 2025-01-02 03:04:05 UTC */
+#define T0 1735787045ull
+#define HOUR 3600ull
+
+static uint64_t fake_now;
+static uint64_t fake_clock(void *arg)
+{
+    (void)arg;
+    return fake_now;
+}
+
+static char base[64];
+static char root[128];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(base, sizeof base, "/tmp/livedump-reports-XXXXXX");
+    if (!mkdtemp(base))
+        return -1;
+    snprintf(root, sizeof root, "%s/LiveKernelReports", base);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
+    return system(cmd);
+}
+
+/* Each test starts with no reports folder. */
+static int fresh(void **state)
+{
+    (void)state;
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", base, base);
+    fake_now = T0;
+    return system(cmd);
+}
+
+typedef struct fixture {
+    harness h;
+    evlog *log;
+    ld_reports *reports;
+    ld_settings settings;
+} fixture;
+
+static ld_status open_reports(fixture *f, char *err, size_t cap)
+{
+    ld_reports_options o;
+    ld_reports_options_init(&o);
+    o.root = root;
+    o.settings = &f->settings;
+    o.clock = fake_clock;
+    return ld_reports_open(&o, &f->reports, err, cap);
+}
+
+static void start(fixture *f)
+{
+    memset(f, 0, sizeof *f);
+    ld_settings_init(&f->settings);
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    harness_start(&f->h, &cfg, true);
+    f->log = evlog_new();
+    assert_int_equal(ld_engine_subscribe(f->h.engine, LD_CHANNEL_MASK_ALL, evlog_fn, f->log), LD_STATUS_SUCCESS);
+}
+
+/* A process restart, as far as the reports go: close and open again. */
+static void reopen(fixture *f)
+{
+    ld_reports_close(f->reports);
+    f->reports = NULL;
+    char err[512] = "";
+    assert_int_equal(open_reports(f, err, sizeof err), LD_STATUS_SUCCESS);
+}
+
+static void stop(fixture *f)
+{
+    ld_reports_close(f->reports);
+    harness_stop(&f->h);
+    evlog_free(f->log);
+}
+
+static ld_status take(fixture *f, const char *component, ld_dump_type type, char *path, size_t cap)
+{
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.type = type;
+    return ld_reports_capture(f->reports, f->h.engine, component, &req, ld_format_raw(), NULL, path, cap);
+}
+
+static mode_t mode_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    return st.st_mode & 0777;
+}
+
+static int count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+/* ---- layout ---- */
+
+static void test_layout_and_names(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    f.settings.system_throttle_hours = 0;
+    f.settings.component_throttle_hours = 0;
+    f.settings.full_live_reports_max = 10;
+    char err[512] = "";
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_null(ld_reports_state_problem(f.reports));
+    /* The engine created the root itself, 0700. */
+    assert_int_equal(mode_of(root), 0700);
+    char path[512], want[512];
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
+    snprintf(want, sizeof want, "%s/WATCHDOG-20250102-030405.raw", root);
+    assert_string_equal(path, want);
+    assert_int_equal(mode_of(path), 0600);
+    /* Same second: a new name, the first file untouched. */
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
+    snprintf(want, sizeof want, "%s/WATCHDOG-20250102-030405-1.raw", root);
+    assert_string_equal(path, want);
+    /* Small dumps go in the component's folder, created 0700. */
+    assert_int_equal(take(&f, "USBHUB3", LD_DUMP_MINI, path, sizeof path), LD_STATUS_SUCCESS);
+    snprintf(want, sizeof want, "%s/USBHUB3/USBHUB3-20250102-030405.raw", root);
+    assert_string_equal(path, want);
+    snprintf(want, sizeof want, "%s/USBHUB3", root);
+    assert_int_equal(mode_of(want), 0700);
+    fake_now = T0 + 86400 + 59;
+    assert_int_equal(take(&f, "USBHUB3", LD_DUMP_KERNEL_STACKS, path, sizeof path), LD_STATUS_SUCCESS);
+    snprintf(want, sizeof want, "%s/USBHUB3/USBHUB3-20250103-030504.raw", root);
+    assert_string_equal(path, want);
+    /* The listing, oldest first, parses component and time back. */
+    ld_report_entry *v;
+    size_t n;
+    assert_int_equal(ld_reports_list(f.reports, &v, &n), LD_STATUS_SUCCESS);
+    assert_int_equal(n, 4);
+    int full = 0;
+    for (size_t i = 0; i < n; i++) {
+        full += v[i].full;
+        assert_string_equal(v[i].component, v[i].full ? "WATCHDOG" : "USBHUB3");
+        assert_true(i == 0 || v[i - 1].time <= v[i].time);
+        assert_int_equal(v[i].time, i < 3 ? T0 : T0 + 86400 + 59);
+        assert_true(v[i].bytes > 0);
+    }
+    assert_int_equal(full, 2);
+    assert_false(v[3].full);
+    ld_reports_list_free(v);
+    /* No temporary file is left anywhere; the state file is 0600. */
+    assert_int_equal(count_files(root), 4); /* 2 dumps, USBHUB3/, .LastFullLiveReport */
+    char sp[256];
+    snprintf(sp, sizeof sp, "%s/.LastFullLiveReport", root);
+    assert_int_equal(mode_of(sp), 0600);
+    stop(&f);
+}
+
+/* ---- refused folders and names ---- */
+
+static void test_refuses_unsafe_folders(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    char err[512] = "", target[256];
+    snprintf(target, sizeof target, "%s/elsewhere", base);
+    assert_int_equal(mkdir(target, 0700), 0);
+
+    /* Root is a symlink. */
+    assert_int_equal(symlink(target, root), 0);
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_ACCESS_DENIED);
+    assert_non_null(strstr(err, "symlink"));
+    assert_int_equal(count_files(target), 0);
+    unlink(root);
+    /* Root writable by others. */
+    assert_int_equal(mkdir(root, 0700), 0);
+    assert_int_equal(chmod(root, 0777), 0);
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_ACCESS_DENIED);
+    assert_non_null(strstr(err, "writable by others"));
+    assert_int_equal(chmod(root, 0770), 0);
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_ACCESS_DENIED);
+    assert_int_equal(chmod(root, 0700), 0);
+    /* Root is a file. */
+    rmdir(root);
+    FILE *fp = fopen(root, "w");
+    fclose(fp);
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_ACCESS_DENIED);
+    assert_non_null(strstr(err, "not a folder"));
+    unlink(root);
+
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    /* A component folder planted as a symlink: refused, target untouched. */
+    char comp[256];
+    snprintf(comp, sizeof comp, "%s/USBHUB3", root);
+    assert_int_equal(symlink(target, comp), 0);
+    char path[512];
+    size_t before = evlog_count(f.log, 1);
+    assert_int_equal(take(&f, "USBHUB3", LD_DUMP_MINI, path, sizeof path), LD_STATUS_ACCESS_DENIED);
+    assert_int_equal(count_files(target), 0);
+    assert_int_equal(evlog_count(f.log, 1), before); /* refused before any capture */
+    unlink(comp);
+    /* A component folder writable by others: refused. */
+    assert_int_equal(mkdir(comp, 0700), 0);
+    assert_int_equal(chmod(comp, 0757), 0);
+    assert_int_equal(take(&f, "USBHUB3", LD_DUMP_MINI, path, sizeof path), LD_STATUS_ACCESS_DENIED);
+    assert_int_equal(count_files(comp), 0);
+    stop(&f);
+}
+
+static void test_component_names(void **state)
+{
+    (void)state;
+    assert_true(ld_component_name_valid("WATCHDOG"));
+    assert_true(ld_component_name_valid("USBHUB3"));
+    assert_true(ld_component_name_valid("ABCDEFGHIJKLMNOP")); /* 16 */
+    assert_true(ld_component_name_valid("my_agent"));
+    static const char *const bad[] = {"", "ABCDEFGHIJKLMNOPQ", "..", ".", "../etc", "a/b", "/abs", "A-B",
+                                      "WATCH DOG", "tab\tx", "nl\n", "dot.dot", "\x7f", "caf\xc3\xa9"};
+    fixture f;
+    start(&f);
+    char err[512];
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_false(ld_component_name_valid(bad[i]));
+        char path[512] = "x";
+        assert_int_equal(take(&f, bad[i], LD_DUMP_MINI, path, sizeof path), LD_STATUS_INVALID_PARAMETER);
+        assert_string_equal(path, "");
+        assert_int_equal(ld_reports_admit(f.reports, bad[i], LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_INVALID_PARAMETER);
+    }
+    assert_false(ld_component_name_valid(NULL));
+    /* Nothing was created: only the state file is in the root, and the
+     * base folder has only the root. */
+    assert_int_equal(count_files(root), 1);
+    assert_int_equal(count_files(base), 1);
+    assert_int_equal(evlog_count(f.log, 1), 0);
+    stop(&f);
+}
+
+/* ---- throttling ---- */
+
+static void assert_throttled(fixture *f, const char *component, const char *threshold_param, uint64_t hours,
+                             uint64_t last, uint64_t next)
+{
+    char path[512];
+    evlog_clear(f->log);
+    assert_int_equal(take(f, component, LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_THROTTLED);
+    assert_string_equal(path, "");
+    const evlog_entry *e6 = evlog_last(f->log, 6);
+    assert_non_null(strstr(evlog_str(e6, "LiveDumpEventDescription"), "throttled"));
+    assert_int_equal(evlog_param(e6, threshold_param), hours);
+    assert_int_equal(evlog_param(e6, "LastFullLiveReportUnixTime"), last);
+    assert_int_equal(evlog_param(e6, "NextDumpAllowedUnixTime"), next);
+    assert_int_equal(evlog_param(e6, "NowUnixTime"), fake_now);
+    assert_int_equal(evlog_u64(evlog_last(f->log, 2), "NTStatus"), LD_STATUS_THROTTLED);
+    assert_int_equal(evlog_count(f->log, 104), 0); /* the machine was not stopped */
+}
+
+static void test_throttling_across_restarts(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    f.settings.full_live_reports_max = 10;
+    char err[512], path[512];
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
+
+    /* An hour later, in a new process: any component waits for the system
+     * threshold (120 h). */
+    fake_now = T0 + HOUR;
+    reopen(&f);
+    assert_throttled(&f, "USBHUB3", "SystemThrottleThresholdHours", 120, T0, T0 + 120 * HOUR);
+    assert_int_equal(ld_reports_admit(f.reports, "USBHUB3", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_THROTTLED);
+    /* Small dumps are not throttled. */
+    assert_int_equal(take(&f, "USBHUB3", LD_DUMP_MINI, path, sizeof path), LD_STATUS_SUCCESS);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_KERNEL_STACKS, path, sizeof path), LD_STATUS_SUCCESS);
+
+    /* One second before the system threshold: still refused; at it: allowed
+     * for another component, but WATCHDOG waits for its own (168 h). */
+    fake_now = T0 + 120 * HOUR - 1;
+    reopen(&f);
+    assert_throttled(&f, "USBHUB3", "SystemThrottleThresholdHours", 120, T0, T0 + 120 * HOUR);
+    fake_now = T0 + 121 * HOUR;
+    reopen(&f);
+    assert_throttled(&f, "WATCHDOG", "ComponentThrottleThresholdHours", 168, T0, T0 + 168 * HOUR);
+    assert_int_equal(take(&f, "USBHUB3", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
+    /* That dump restarted the system clock of throttling. */
+    fake_now = T0 + 170 * HOUR;
+    reopen(&f);
+    assert_throttled(&f, "WATCHDOG", "SystemThrottleThresholdHours", 120, T0 + 121 * HOUR, T0 + 241 * HOUR);
+
+    /* Both thresholds 0: time throttling is off. */
+    ld_reports_close(f.reports);
+    f.settings.system_throttle_hours = 0;
+    f.settings.component_throttle_hours = 0;
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
+    stop(&f);
+}
+
+static void write_raw(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static char *read_all(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    static char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    buf[n] = 0;
+    fclose(fp);
+    return buf;
+}
+
+static void test_corrupt_state_is_rebuilt(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    char err[512], path[512], sp[256];
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
+    snprintf(sp, sizeof sp, "%s/.LastFullLiveReport", root);
+    char good[4096];
+    snprintf(good, sizeof good, "%s", read_all(sp));
+    assert_non_null(strstr(good, "component WATCHDOG 1735787045\n"));
+
+    /* Each corruption is reported and rebuilt from the dump present, so
+     * the throttle still holds: never trusted, never lost. */
+    char edited[4096];
+    snprintf(edited, sizeof edited, "%s", good);
+    char *digit = strstr(edited, "system 17") + 7;
+    *digit = '0'; /* "system 0735..." : an edited time, checksum mismatch */
+    char truncated[4096];
+    snprintf(truncated, sizeof truncated, "%s", good);
+    *strstr(truncated, "end ") = 0;
+    const char *bodies[] = {edited, truncated, "garbage\n", "", "livedump-throttle 1\nsystem x\nend 0\n"};
+    const char *reasons[] = {"checksum mismatch", "no checksum", "no checksum", "no checksum", "checksum mismatch"};
+    fake_now = T0 + HOUR;
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        write_raw(sp, bodies[i]);
+        reopen(&f);
+        const char *problem = ld_reports_state_problem(f.reports);
+        assert_non_null(problem);
+        print_message("%s\n", problem);
+        assert_non_null(strstr(problem, reasons[i]));
+        assert_non_null(strstr(problem, "rebuilt"));
+        assert_throttled(&f, "USBHUB3", "SystemThrottleThresholdHours", 120, T0, T0 + 120 * HOUR);
+        /* The rebuilt file is sound again. */
+        reopen(&f);
+        assert_null(ld_reports_state_problem(f.reports));
+    }
+    /* A symlink in its place is not followed, and is replaced. */
+    char target[256];
+    snprintf(target, sizeof target, "%s/target", base);
+    write_raw(target, "precious\n");
+    unlink(sp);
+    assert_int_equal(symlink(target, sp), 0);
+    reopen(&f);
+    assert_non_null(ld_reports_state_problem(f.reports));
+    assert_string_equal(read_all(target), "precious\n");
+    struct stat st;
+    assert_int_equal(lstat(sp, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    /* A deleted state file is rebuilt silently from the dumps present. */
+    unlink(sp);
+    reopen(&f);
+    assert_null(ld_reports_state_problem(f.reports));
+    assert_int_equal(ld_reports_admit(f.reports, "WATCHDOG", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_THROTTLED);
+    /* A time in the future (clock set back) is clamped to now. */
+    fake_now = T0 - 1000 * HOUR;
+    reopen(&f);
+    ld_admission why;
+    assert_int_equal(ld_reports_admit(f.reports, "WATCHDOG", LD_DUMP_FULL_KERNEL, &why), LD_STATUS_THROTTLED);
+    assert_int_equal(why.param_value[2], fake_now + 168 * HOUR);
+    stop(&f);
+}
+
+/* ---- retention ---- */
+
+static void test_retention(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    f.settings.system_throttle_hours = 0;
+    f.settings.component_throttle_hours = 0;
+    f.settings.full_live_reports_max = 2;
+    char err[512], path[512], first[512];
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, first, sizeof first), LD_STATUS_SUCCESS);
+    fake_now++;
+    assert_int_equal(take(&f, "USBHUB3", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
+    assert_true(exists(first));
+    fake_now++;
+    evlog_clear(f.log);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
+    /* The third full dump landed: the oldest went, and event 6 says so. */
+    assert_false(exists(first));
+    assert_true(exists(path));
+    const evlog_entry *e6 = evlog_last(f.log, 6);
+    assert_non_null(strstr(evlog_str(e6, "LiveDumpEventDescription"), "WATCHDOG-20250102-030405.raw"));
+    assert_int_equal(evlog_param(e6, "FullLiveReportsMax"), 2);
+    assert_int_equal(evlog_param(e6, "ReportUnixTime"), T0);
+    ld_report_entry *v;
+    size_t n;
+    assert_int_equal(ld_reports_list(f.reports, &v, &n), LD_STATUS_SUCCESS);
+    assert_int_equal(n, 2);
+    assert_int_equal(v[0].time, T0 + 1);
+    ld_reports_list_free(v);
+
+    /* AlwaysKeepMemoryDump: nothing is deleted. */
+    ld_reports_close(f.reports);
+    f.settings.always_keep_memory_dump = 1;
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    fake_now++;
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_reports_list(f.reports, &v, &n), LD_STATUS_SUCCESS);
+    assert_int_equal(n, 3);
+    ld_reports_list_free(v);
+
+    /* Small dumps: kept, unless DeleteLiveMiniDumps keeps the newest only. */
+    for (int i = 0; i < 3; i++) {
+        fake_now++;
+        assert_int_equal(take(&f, "USBHUB3", LD_DUMP_MINI, path, sizeof path), LD_STATUS_SUCCESS);
+    }
+    char comp[256];
+    snprintf(comp, sizeof comp, "%s/USBHUB3", root);
+    assert_int_equal(count_files(comp), 3);
+
+    /* Prune with a lower limit and DeleteLiveMiniDumps: oldest full dumps
+     * and older small dumps go. */
+    ld_reports_close(f.reports);
+    f.settings.always_keep_memory_dump = 0;
+    f.settings.full_live_reports_max = 1;
+    f.settings.delete_live_mini_dumps = 1;
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    uint32_t deleted = 0;
+    assert_int_equal(ld_reports_prune(f.reports, &deleted), LD_STATUS_SUCCESS);
+    assert_int_equal(deleted, 2 + 2);
+    assert_int_equal(ld_reports_list(f.reports, &v, &n), LD_STATUS_SUCCESS);
+    assert_int_equal(n, 2);
+    assert_true(v[0].full && v[0].time == T0 + 3);
+    assert_true(!v[1].full && v[1].time == T0 + 6);
+    ld_reports_list_free(v);
+    assert_int_equal(ld_reports_prune(f.reports, &deleted), LD_STATUS_SUCCESS);
+    assert_int_equal(deleted, 0);
+    /* Files that are not reports are never touched. */
+    char other[256];
+    snprintf(other, sizeof other, "%s/notes.txt", root);
+    write_raw(other, "keep\n");
+    assert_int_equal(ld_reports_prune(f.reports, &deleted), LD_STATUS_SUCCESS);
+    assert_true(exists(other));
+
+    /* FullLiveReportsMax 0: full dumps are not taken (event 6 says why). */
+    ld_reports_close(f.reports);
+    f.settings.full_live_reports_max = 0;
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    evlog_clear(f.log);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_ACCESS_DENIED);
+    e6 = evlog_last(f.log, 6);
+    assert_int_equal(evlog_param(e6, "FullLiveReportsMax"), 0);
+    assert_int_equal(evlog_u64(evlog_last(f.log, 2), "NTStatus"), LD_STATUS_ACCESS_DENIED);
+    stop(&f);
+}
+
+/* ---- disk full and deferred writes into the reports ---- */
+
+static void test_disk_full_and_deferred(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    char err[512], path[512];
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.flags |= LD_FLAG_DEFER;
+    ld_result r;
+    assert_int_equal(ld_reports_capture(f.reports, f.h.engine, "WATCHDOG", &req, NULL, &r, path, sizeof path),
+                     LD_STATUS_SUCCESS);
+    assert_non_null(r.deferred);
+    assert_string_equal(path, "");
+    assert_int_equal(count_files(root), 1); /* nothing written yet */
+
+    /* The disk fills (RLIMIT_FSIZE: EFBIG) at 1 MiB: disk full, no file left,
+     * the dump still held, and no throttling recorded. */
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*h)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 1 << 20;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    evlog_clear(f.log);
+    ld_status st = ld_reports_write_deferred(f.reports, f.h.engine, "WATCHDOG", r.deferred, ld_format_raw(), NULL,
+                                             path, sizeof path);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, h);
+    assert_int_equal(st, LD_STATUS_DISK_FULL);
+    assert_int_equal(evlog_u64(evlog_last(f.log, 204), "NTStatus"), LD_STATUS_DISK_FULL);
+    assert_int_equal(evlog_u64(evlog_last(f.log, 202), "NTStatus"), LD_STATUS_DISK_FULL);
+    assert_int_equal(count_files(root), 1);
+    assert_true(ld_engine_holds(f.h.engine, r.deferred));
+    assert_int_equal(ld_reports_admit(f.reports, "WATCHDOG", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
+
+    /* Room again: the same dump lands, and now throttling counts it. */
+    ld_result w;
+    assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "WATCHDOG", r.deferred, ld_format_raw(), &w,
+                                               path, sizeof path),
+                     LD_STATUS_SUCCESS);
+    assert_int_equal(w.pages, r.pages);
+    assert_int_equal(mode_of(path), 0600);
+    assert_int_equal(ld_reports_admit(f.reports, "WATCHDOG", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_THROTTLED);
+    /* Double write: refused by the engine (202), no file made. */
+    evlog_clear(f.log);
+    assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "WATCHDOG", r.deferred, ld_format_raw(), NULL,
+                                               path, sizeof path),
+                     LD_STATUS_INVALID_DEVICE_STATE);
+    assert_int_equal(evlog_u64(evlog_last(f.log, 202), "NTStatus"), LD_STATUS_INVALID_DEVICE_STATE);
+    assert_int_equal(count_files(root), 2);
+    /* A throttled deferred capture holds nothing. */
+    assert_int_equal(ld_reports_capture(f.reports, f.h.engine, "WATCHDOG", &req, NULL, &r, NULL, 0),
+                     LD_STATUS_THROTTLED);
+    assert_null(r.deferred);
+    assert_int_equal(ld_engine_deferred_count(f.h.engine), 0);
+    assert_int_equal(ld_engine_discard_deferred(f.h.engine), LD_STATUS_INVALID_DEVICE_STATE);
+    /* A direct capture when the disk is full: no file, partial or final. */
+    req.flags &= ~LD_FLAG_DEFER;
+    req.type = LD_DUMP_MINI;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    h = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 4096;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    st = ld_reports_capture(f.reports, f.h.engine, "USBHUB3", &req, ld_format_raw(), NULL, path, sizeof path);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, h);
+    assert_int_equal(st, LD_STATUS_DISK_FULL);
+    assert_int_equal(evlog_u64(evlog_last(f.log, 4), "NTStatus"), LD_STATUS_DISK_FULL);
+    assert_int_equal(evlog_u64(evlog_last(f.log, 2), "NTStatus"), LD_STATUS_DISK_FULL);
+    char comp[256];
+    snprintf(comp, sizeof comp, "%s/USBHUB3", root);
+    assert_int_equal(count_files(comp), 0);
+    stop(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_layout_and_names, fresh),
+        cmocka_unit_test_setup(test_refuses_unsafe_folders, fresh),
+        cmocka_unit_test_setup(test_component_names, fresh),
+        cmocka_unit_test_setup(test_throttling_across_restarts, fresh),
+        cmocka_unit_test_setup(test_corrupt_state_is_rebuilt, fresh),
+        cmocka_unit_test_setup(test_retention, fresh),
+        cmocka_unit_test_setup(test_disk_full_and_deferred, fresh),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
