@@ -37,6 +37,24 @@ if [ "$events" != "frozen 0" ] || [ "$c2" -le "$c1" ]; then
     [ $rc -eq 0 ] && rc=3
 fi
 echo "capture_rc=$rc start=$t0 end=$t1 thaw='$events' counter=$c1..$c2" > guest-result.txt
+# A kernel-only dump (no user, file-cache, free pages: makedumpfile's level
+# 31), stopping the workload by SIGSTOP instead; only its summary is kept.
+/in/livedump-static capture --machine kcore --selective --stop-pid $workload --events none \
+    -o /tmp/kernel-only.elf > capture-kernel-only.txt 2>&1
+rc2=$?
+rm -f /tmp/kernel-only.elf
+cat capture-kernel-only.txt
+if [ $rc2 -ne 0 ] || grep -Eq ' (file-cache|user) [0-9]' capture-kernel-only.txt ||
+   ! grep -q '(1 processes stopped' capture-kernel-only.txt; then
+    echo "guest: the kernel-only capture failed or kept user/cache pages"
+    [ $rc -eq 0 ] && rc=4
+fi
+c3=$(cat /tmp/counter)
+sleep 1
+if [ "$(cat /tmp/counter)" -le "$c3" ]; then
+    echo "guest: the workload was left stopped"
+    [ $rc -eq 0 ] && rc=3
+fi
 kill $workload
 # QEMU's dump right after ours: the host compares kernel text and rodata.
 echo "@@HOST-HOOK@@ qemu.elf"

@@ -38,6 +38,8 @@ if [ $rc -ne 0 ]; then
 fi
 echo "--- the capture in the guest"
 cat "$out/out/capture.txt"
+echo "--- a kernel-only capture (--selective --stop-pid) in the guest"
+cat "$out/out/capture-kernel-only.txt"
 echo "--- checks on the host"
 rc=0
 /usr/bin/python3 "$root/tests/vm/check-dump.py" "$out" "$out/kdumpfile-read" || rc=$?
