@@ -392,7 +392,8 @@ ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_linux_err
     if (st == LD_STATUS_SUCCESS && cfg->stop_pid_count) {
         if (!cfg->stop_pids || cfg->stop_pid_count > 4096) {
             st = lx_fail(err, LD_LINUX_BAD_CONFIG, LD_STATUS_INVALID_PARAMETER, "bad list of processes to stop");
-        } else if (!(lx->stop_pids = malloc(cfg->stop_pid_count * sizeof *lx->stop_pids))) {
+        } else if (!(lx->stop_pids = malloc(cfg->stop_pid_count * sizeof *lx->stop_pids)) ||
+                   !(lx->we_stopped = calloc(cfg->stop_pid_count, sizeof *lx->we_stopped))) {
             st = lx_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
         } else {
             memcpy(lx->stop_pids, cfg->stop_pids, cfg->stop_pid_count * sizeof *lx->stop_pids);
@@ -480,6 +481,7 @@ void ld_linux_close(ld_linux *lx)
     free(lx->proc_path);
     free(lx->freeze_cgroup);
     free(lx->stop_pids);
+    free(lx->we_stopped);
     free(lx->segs);
     free(lx->ranges);
     lx_iomem_free(&lx->iomem);

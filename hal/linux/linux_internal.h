@@ -43,6 +43,7 @@ struct ld_linux {
     uint32_t page_size, page_shift;
     char *meminfo_path, *proc_path, *freeze_cgroup;
     int *stop_pids;
+    bool *we_stopped;         /* per stop_pids entry: SIGSTOP was ours to undo */
     size_t stop_pid_count;
     bool scan_zero;
     uint32_t cpus;

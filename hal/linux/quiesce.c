@@ -209,11 +209,16 @@ ld_status lx_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *ar
         }
     }
     for (size_t i = 0; i < lx->stop_pid_count && st == LD_STATUS_SUCCESS; i++) {
+        lx->we_stopped[i] = false;
+        char before = proc_state("/proc", lx->stop_pids[i]);
+        stopped = i + 1;
+        if (before == 'T' || before == 't')
+            continue; /* stopped by someone else: theirs to continue, not ours */
         if (kill(lx->stop_pids[i], SIGSTOP) != 0) {
             st = errno == ESRCH ? LD_STATUS_NOT_FOUND : LD_STATUS_ACCESS_DENIED;
             break;
         }
-        stopped = i + 1;
+        lx->we_stopped[i] = true;
         char s;
         while ((s = proc_state("/proc", lx->stop_pids[i])) != 'T' && s != 't' && s != 'Z' && s != 0 &&
                lx_now_ns() < deadline)
@@ -224,7 +229,8 @@ ld_status lx_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *ar
     uint64_t t1 = lx_now_ns();
     times->corral_ns = t1 - t0;
     if (st == LD_STATUS_SUCCESS) {
-        lx->stats.last_frozen_tasks = (uint32_t)stopped;
+        for (size_t i = 0; i < stopped; i++)
+            lx->stats.last_frozen_tasks += lx->we_stopped[i];
         lx_gather_cpu_tasks(lx);
         st = fn(arg);
     }
@@ -233,12 +239,13 @@ ld_status lx_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *ar
 
     /* Thaw, whatever happened above. */
     for (size_t i = 0; i < stopped; i++)
-        kill(lx->stop_pids[i], SIGCONT);
+        if (lx->we_stopped[i])
+            kill(lx->stop_pids[i], SIGCONT);
     if (cg_written)
         write_str(lx->freeze_cgroup, "cgroup.freeze", "0");
     uint64_t t3 = lx_now_ns();
     times->uncorral_ns = t3 - t2;
-    if (cg_written || stopped)
+    if (cg_written || lx->stats.last_frozen_tasks)
         lx->stats.last_freeze_ns = t3 - t0;
     else
         lx->stats.last_freeze_ns = 0;

@@ -522,6 +522,15 @@ static void test_quiesce_stops_and_always_continues(void **state)
     assert_int_equal(h->quiesce(h->ctx, 2000000000ull, inside, &q, &t), LD_STATUS_IO_DEVICE_ERROR);
     assert_int_equal(q.state_inside, 'T');
     assert_int_not_equal(proc_state_of(child), 'T');
+    /* stopped by someone else before: left stopped, theirs to continue */
+    kill(child, SIGSTOP);
+    for (int i = 0; i < 1000 && proc_state_of(child) != 'T'; i++)
+        usleep(1000);
+    q.ret = LD_STATUS_SUCCESS;
+    assert_int_equal(h->quiesce(h->ctx, 2000000000ull, inside, &q, &t), LD_STATUS_SUCCESS);
+    assert_int_equal(proc_state_of(child), 'T');
+    ld_linux_get_stats(lx, &st);
+    assert_int_equal(st.last_frozen_tasks, 0);
     ld_linux_close(lx);
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
@@ -541,6 +550,100 @@ static void test_quiesce_stops_and_always_continues(void **state)
     cfg.stop_pids = &self;
     ld_linux *bad = NULL;
     ld_linux_error err;
+    assert_int_equal(ld_linux_open(&cfg, &bad, &err), LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(err.reason, LD_LINUX_BAD_CONFIG);
+    assert_null(bad);
+}
+
+/* ---- quiesce: a cgroup v2 freeze, always thawed ----
+ * A stand-in cgroup directory: cgroup.freeze is a plain file, and
+ * cgroup.events says frozen 1 (a cgroup that freezes) or frozen 0 (one that
+ * never does within the timeout). The thaw must write 0 on every path. */
+
+static void fake_cgroup(const char *cg, bool freezes)
+{
+    char path[512];
+    mkdirs(cg);
+    snprintf(path, sizeof path, "%s/cgroup.freeze", cg);
+    write_text(path, "0\n");
+    snprintf(path, sizeof path, "%s/cgroup.events", cg);
+    write_text(path, freezes ? "populated 1\nfrozen 1\n" : "populated 1\nfrozen 0\n");
+}
+
+static char freeze_value(const char *cg)
+{
+    char path[512], c = 0;
+    snprintf(path, sizeof path, "%s/cgroup.freeze", cg);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_int_equal(fread(&c, 1, 1, f), 1);
+    fclose(f);
+    return c;
+}
+
+static const char *probe_cg;
+static char freeze_seen;
+
+static ld_status note_freeze(void *arg)
+{
+    (void)arg;
+    freeze_seen = freeze_value(probe_cg);
+    return LD_STATUS_IO_DEVICE_ERROR;
+}
+
+static void test_cgroup_freeze_always_thawed(void **state)
+{
+    (void)state;
+    char cg[400];
+    snprintf(cg, sizeof cg, "%s/cgroup/app", dir);
+    probe_cg = cg;
+    ld_linux_config cfg;
+    config(&cfg);
+    cfg.freeze_cgroup = cg;
+
+    /* it freezes: the callback runs frozen; it fails, and still thawed */
+    fake_cgroup(cg, true);
+    ld_linux *lx = open_ok(&cfg);
+    const ld_hal *h = ld_linux_hal(lx);
+    ld_quiesce_times t;
+    freeze_seen = 0;
+    assert_int_equal(h->quiesce(h->ctx, 1000000000ull, note_freeze, NULL, &t), LD_STATUS_IO_DEVICE_ERROR);
+    assert_int_equal(freeze_seen, '1');
+    assert_int_equal(freeze_value(cg), '0');
+    ld_linux_stats st;
+    ld_linux_get_stats(lx, &st);
+    assert_true(st.last_cgroup_frozen);
+    ld_linux_close(lx);
+
+    /* it never freezes: a timeout, the callback never runs, thawed */
+    fake_cgroup(cg, false);
+    lx = open_ok(&cfg);
+    h = ld_linux_hal(lx);
+    freeze_seen = 0;
+    assert_int_equal(h->quiesce(h->ctx, 20000000ull, note_freeze, NULL, &t), LD_STATUS_TIMEOUT);
+    assert_int_equal(freeze_seen, 0);
+    assert_int_equal(freeze_value(cg), '0');
+    /* a whole capture fails cleanly the same way */
+    ld_engine *e;
+    assert_int_equal(ld_engine_create(h, NULL, &e), LD_STATUS_SUCCESS);
+    mem_sink m;
+    mem_sink_init(&m);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.corral_timeout_ns = 20000000ull;
+    assert_int_equal(ld_engine_capture(e, &req, ld_format_elf(), &m.sink, NULL), LD_STATUS_TIMEOUT);
+    assert_true(m.aborted);
+    assert_int_equal(freeze_value(cg), '0');
+    mem_sink_release(&m);
+    ld_engine_destroy(e);
+    ld_linux_close(lx);
+
+    /* not a cgroup directory at all */
+    snprintf(cg, sizeof cg, "%s/not-a-cgroup", dir);
+    mkdirs(cg);
+    cfg.freeze_cgroup = cg;
+    ld_linux_error err;
+    ld_linux *bad = NULL;
     assert_int_equal(ld_linux_open(&cfg, &bad, &err), LD_STATUS_INVALID_PARAMETER);
     assert_int_equal(err.reason, LD_LINUX_BAD_CONFIG);
     assert_null(bad);
@@ -803,6 +906,7 @@ int main(void)
         cmocka_unit_test(test_reads_by_physical_address),
         cmocka_unit_test(test_checksum_dirty_log),
         cmocka_unit_test(test_quiesce_stops_and_always_continues),
+        cmocka_unit_test(test_cgroup_freeze_always_thawed),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_malformed_kcore),
         cmocka_unit_test(test_capture_to_elf),
