@@ -108,8 +108,9 @@ static page_run next_run(const ld_dump *dump, uint64_t pfn)
     page_run r = {ld_dump_next_page(dump, pfn), 0};
     if (r.first_pfn == LDI_NO_PFN)
         return r;
+    /* presence only (the bitmap): no slot lookup */
     r.count = 1;
-    while (ld_dump_page(dump, r.first_pfn + r.count))
+    while (ld_dump_next_page(dump, r.first_pfn + r.count) == r.first_pfn + r.count)
         r.count++;
     return r;
 }
