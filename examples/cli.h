@@ -22,6 +22,8 @@ typedef struct cli_command {
 } cli_command;
 
 int cmd_capture(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 /* ---- argument parsing ---- */
 /* "livedump: <message>" and a hint to run `livedump CMD --help`. */

@@ -1,6 +1,8 @@
 /* livedump: command-line front end. Dispatches to one file per command.
  *
  *   livedump capture --machine sim [options] -o FILE
+ *   livedump info FILE [--page ADDR] [--json]
+ *   livedump verify FILE
  *   livedump version
  *
  * Exit status: 0 success, 1 the work failed, 2 bad arguments. */
@@ -19,6 +21,8 @@ static int cmd_version(int argc, char **argv)
 
 static const cli_command commands[] = {
     {"capture", "take a live dump of a machine", cmd_capture},
+    {"info", "show what a .dmp file holds", cmd_info},
+    {"verify", "re-read a .dmp file and check it", cmd_verify},
     {"version", "print the version", cmd_version},
 };
 
