@@ -8,6 +8,7 @@
  * file. Pages the dump leaves out must read as absent, the header's bug
  * check and the contexts of every processor must read back, and the byte
  * counts of events 4/204 must be the file's. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -282,6 +283,7 @@ static void check_blob(ld_dmp *r, const uint8_t guid[16], const void *data, size
 /* One paused capture, written twice (directly, then by the engine), read
  * back and compared with the machine. Returns the reader's dump type. */
 typedef struct scenario {
+    const char *name;
     ld_dump_type type;
     uint32_t add_pages;
     uint32_t flags;
@@ -290,6 +292,21 @@ typedef struct scenario {
     uint64_t split_pages;
     bool callout;
 } scenario;
+
+/* LD_TEST_DMP_DIR=dir keeps each scenario's file, to check it by hand with
+ * other readers (docs/dmp-format.md). */
+static void keep_file(const char *name, const uint8_t *data, uint64_t size)
+{
+    const char *dir = getenv("LD_TEST_DMP_DIR");
+    if (!dir)
+        return;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.dmp", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, size, f), size);
+    assert_int_equal(fclose(f), 0);
+}
 
 static uint32_t run_paused(const scenario *sc)
 {
@@ -345,6 +362,7 @@ static uint32_t run_paused(const scenario *sc)
     assert_int_equal(we.total, written.size);
     assert_int_equal(res.file_bytes, written.size);
 
+    keep_file(sc->name, written.data, written.size);
     ld_dmp *r;
     ld_dmp_error err;
     assert_int_equal(ld_dmp_open_memory(written.data, written.size, &r, &err), LD_STATUS_SUCCESS);
@@ -391,28 +409,28 @@ static uint32_t run_paused(const scenario *sc)
 static void test_bitmap_full_kernel(void **state)
 {
     (void)state;
-    scenario sc = {.type = LD_DUMP_FULL_KERNEL, .callout = true};
+    scenario sc = {.name = "bitmap-full-kernel", .type = LD_DUMP_FULL_KERNEL, .callout = true};
     assert_int_equal(run_paused(&sc), LD_DMP_TYPE_BITMAP_FULL);
 }
 
 static void test_bitmap_kernel_stacks(void **state)
 {
     (void)state;
-    scenario sc = {.type = LD_DUMP_KERNEL_STACKS};
+    scenario sc = {.name = "bitmap-kernel-stacks", .type = LD_DUMP_KERNEL_STACKS};
     assert_int_equal(run_paused(&sc), LD_DMP_TYPE_BITMAP_FULL);
 }
 
 static void test_bitmap_mini(void **state)
 {
     (void)state;
-    scenario sc = {.type = LD_DUMP_MINI};
+    scenario sc = {.name = "bitmap-mini", .type = LD_DUMP_MINI};
     assert_int_equal(run_paused(&sc), LD_DMP_TYPE_BITMAP_FULL);
 }
 
 static void test_bitmap_user_selective(void **state)
 {
     (void)state;
-    scenario sc = {.type = LD_DUMP_FULL_KERNEL, .add_pages = LD_ADD_USER_PAGES, .flags = LD_FLAG_SELECTIVE_DUMP};
+    scenario sc = {.name = "bitmap-user-selective", .type = LD_DUMP_FULL_KERNEL, .add_pages = LD_ADD_USER_PAGES, .flags = LD_FLAG_SELECTIVE_DUMP};
     assert_int_equal(run_paused(&sc), LD_DMP_TYPE_BITMAP_FULL);
 }
 
@@ -420,7 +438,7 @@ static void test_bitmap_user_selective(void **state)
 static void test_bitmap_hypervisor(void **state)
 {
     (void)state;
-    scenario sc = {.type = LD_DUMP_FULL_KERNEL,
+    scenario sc = {.name = "bitmap-hypervisor", .type = LD_DUMP_FULL_KERNEL,
                    .add_pages = LD_ADD_HV_PAGES | LD_ADD_HV_NONESSENTIAL_PAGES,
                    .hypervisor = true,
                    .callout = true};
@@ -431,7 +449,7 @@ static void test_bitmap_hypervisor(void **state)
 static void test_full_dump(void **state)
 {
     (void)state;
-    scenario sc = {.type = LD_DUMP_FULL_KERNEL, .add_pages = LD_ADD_USER_PAGES, .all_kernel = true, .callout = true};
+    scenario sc = {.name = "full", .type = LD_DUMP_FULL_KERNEL, .add_pages = LD_ADD_USER_PAGES, .all_kernel = true, .callout = true};
     assert_int_equal(run_paused(&sc), LD_DMP_TYPE_FULL);
 }
 
@@ -439,7 +457,7 @@ static void test_full_dump(void **state)
 static void test_many_runs_use_bitmap(void **state)
 {
     (void)state;
-    scenario sc = {.type = LD_DUMP_FULL_KERNEL, .add_pages = LD_ADD_USER_PAGES, .all_kernel = true,
+    scenario sc = {.name = "bitmap-many-runs", .type = LD_DUMP_FULL_KERNEL, .add_pages = LD_ADD_USER_PAGES, .all_kernel = true,
                    .split_pages = 512};
     assert_int_equal(run_paused(&sc), LD_DMP_TYPE_BITMAP_FULL);
 }
@@ -449,7 +467,7 @@ static void test_42_runs_full(void **state)
 {
     (void)state;
     /* 128 MiB + legacy IO = 32864 pages: pieces of 800 give 42 ranges. */
-    scenario sc = {.type = LD_DUMP_FULL_KERNEL, .add_pages = LD_ADD_USER_PAGES, .all_kernel = true,
+    scenario sc = {.name = "full-42-runs", .type = LD_DUMP_FULL_KERNEL, .add_pages = LD_ADD_USER_PAGES, .all_kernel = true,
                    .split_pages = 800};
     assert_int_equal(run_paused(&sc), LD_DMP_TYPE_FULL);
 }
