@@ -8,9 +8,11 @@
  * file. Pages the dump leaves out must read as absent, the header's bug
  * check and the contexts of every processor must read back, and the byte
  * counts of events 4/204 must be the file's. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../engine/harness.h"
 #include "livedump/dmp.h"
@@ -592,6 +594,84 @@ static void test_sink_failure(void **state)
     harness_stop(&h);
 }
 
+/* ---- descriptor sinks: a file (read back through the reader's file
+ * path) and a pipe (the writer streams in order, never seeks) ---- */
+
+typedef struct drain {
+    int fd;
+    uint8_t *data;
+    size_t size;
+} drain;
+
+static void *drain_pipe(void *arg)
+{
+    drain *d = arg;
+    size_t cap = 1 << 20;
+    d->data = malloc(cap);
+    for (;;) {
+        if (d->size == cap)
+            d->data = realloc(d->data, cap *= 2);
+        ssize_t n = read(d->fd, d->data + d->size, cap - d->size);
+        if (n <= 0)
+            break;
+        d->size += (size_t)n;
+    }
+    return NULL;
+}
+
+static void test_fd_sinks(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    harness h;
+    harness_start(&h, &cfg, true);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.type = LD_DUMP_MINI;
+
+    char path[] = "/tmp/livedump-dmp-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    ld_sink *sink;
+    assert_int_equal(ld_sink_fd_open(fd, &sink), LD_STATUS_SUCCESS);
+    ld_result res;
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_dmp(), sink, &res), LD_STATUS_SUCCESS);
+    assert_int_equal(close(fd), 0);
+    ld_dmp *r;
+    ld_dmp_error err;
+    assert_int_equal(ld_dmp_open(path, &r, &err), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_dmp_get_info(r)->file_bytes, res.file_bytes);
+    assert_int_equal(ld_dmp_get_info(r)->page_count, res.pages);
+    uint64_t problems = 1;
+    assert_int_equal(ld_dmp_verify(r, NULL, NULL, &problems), LD_STATUS_SUCCESS);
+    assert_int_equal(problems, 0);
+    ld_dmp_close(r);
+    unlink(path);
+
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    drain dr = {p[0], NULL, 0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, drain_pipe, &dr), 0);
+    assert_int_equal(ld_sink_fd_open(p[1], &sink), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_dmp(), sink, &res), LD_STATUS_SUCCESS);
+    /* The raw image has holes: a pipe cannot take it. */
+    assert_int_equal(ld_sink_fd_open(p[1], &sink), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), sink, NULL), LD_STATUS_INVALID_PARAMETER);
+    close(p[1]);
+    pthread_join(t, NULL);
+    close(p[0]);
+    assert_int_equal(dr.size, res.file_bytes); /* and nothing of the failed raw write */
+    assert_int_equal(ld_dmp_open_memory(dr.data, res.file_bytes, &r, &err), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_dmp_verify(r, NULL, NULL, &problems), LD_STATUS_SUCCESS);
+    assert_int_equal(problems, 0);
+    assert_int_equal(ld_dmp_get_info(r)->page_count, res.pages);
+    ld_dmp_close(r);
+    free(dr.data);
+    harness_stop(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -606,6 +686,7 @@ int main(void)
         cmocka_unit_test(test_running_machine_consistent),
         cmocka_unit_test(test_capture_event_counts),
         cmocka_unit_test(test_sink_failure),
+        cmocka_unit_test(test_fd_sinks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
