@@ -143,6 +143,42 @@ static void print_context_json(const ld_cpu_context *c, bool capturing)
     printf("}");
 }
 
+/* Calls fn for each run of consecutive present pages, in PFN order. */
+static void present_ranges(const ld_dmp *d, void (*fn)(void *arg, uint64_t first, uint64_t count), void *arg)
+{
+    uint64_t first = ld_dmp_next_page(d, 0);
+    while (first != UINT64_MAX) {
+        uint64_t end = first + 1;
+        while (ld_dmp_page_present(d, end))
+            end++;
+        fn(arg, first, end - first);
+        first = ld_dmp_next_page(d, end);
+    }
+}
+
+#define TEXT_RANGES_SHOWN 16
+
+typedef struct range_printer {
+    uint64_t shown, more, more_pages;
+    bool json;
+} range_printer;
+
+static void print_range(void *arg, uint64_t first, uint64_t count)
+{
+    range_printer *rp = arg;
+    if (rp->json) {
+        printf("%s{\"first_pfn\":%" PRIu64 ",\"pages\":%" PRIu64 "}", rp->shown++ ? "," : "", first, count);
+        return;
+    }
+    if (rp->shown < TEXT_RANGES_SHOWN) {
+        rp->shown++;
+        printf("  present       PFN 0x%" PRIx64 " - 0x%" PRIx64 " (%" PRIu64 " pages)\n", first, first + count, count);
+    } else {
+        rp->more++;
+        rp->more_pages += count;
+    }
+}
+
 static void print_text(ld_dmp *d, const char *path)
 {
     const ld_dmp_info *in = ld_dmp_get_info(d);
@@ -181,6 +217,11 @@ static void print_text(ld_dmp *d, const char *path)
     }
     printf("pages           %" PRIu64 " present (%" PRIu64 " MiB), first at offset 0x%" PRIx64 ", PFN limit 0x%" PRIx64 "\n",
            in->page_count, in->page_count >> 8, in->first_page_offset, in->pfn_limit);
+    range_printer rp = {0, 0, 0, false};
+    present_ranges(d, print_range, &rp);
+    if (rp.more)
+        printf("  present       ... %" PRIu64 " more ranges (%" PRIu64 " pages); --json lists all\n", rp.more,
+               rp.more_pages);
     printf("secondary       %zu blobs\n", in->blob_count);
     for (size_t i = 0; i < in->blob_count; i++) {
         ld_dmp_blob b;
@@ -226,8 +267,11 @@ static void print_json(ld_dmp *d, const char *path)
     for (size_t i = 0; in->runs && i < in->run_count; i++)
         printf("%s{\"first_pfn\":%" PRIu64 ",\"pages\":%" PRIu64 "}", i ? "," : "", in->runs[i].first_pfn,
                in->runs[i].page_count);
-    printf("],\"pages\":%" PRIu64 ",\"first_page_offset\":%" PRIu64 ",\"pfn_limit\":%" PRIu64 ",\"blobs\":[",
+    printf("],\"pages\":%" PRIu64 ",\"first_page_offset\":%" PRIu64 ",\"pfn_limit\":%" PRIu64 ",\"present\":[",
            in->page_count, in->first_page_offset, in->pfn_limit);
+    range_printer rp = {0, 0, 0, true};
+    present_ranges(d, print_range, &rp);
+    printf("],\"blobs\":[");
     for (size_t i = 0; i < in->blob_count; i++) {
         ld_dmp_blob b;
         char g[39];

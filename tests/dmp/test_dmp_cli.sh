@@ -48,6 +48,7 @@ run 0 '("Taskmgr")' info "$tmp/x.dmp"
 run 0 "dump type       5 (bitmap, SDMP)" info "$tmp/x.dmp"
 run 0 "cpu-contexts" info "$tmp/x.dmp"
 run 0 "(took the dump)" info "$tmp/x.dmp"
+run 0 "present       PFN 0x100 - " info "$tmp/x.dmp"
 pages=$(sed -n 's/^pages *\([0-9]*\) present.*/\1/p' "$tmp/out")
 if [ -n "$pages" ] && [ "$pages" -gt 1000 ]; then ok "info reports $pages pages"; else not_ok "info pages: '$pages'"; fi
 run 0 "ok: $pages pages re-read" verify "$tmp/x.dmp"
@@ -65,6 +66,7 @@ assert d["bugcheck_parameters"][0] == "0x5461736b6d6772"
 assert d["dump_type"] == 5 and d["pages"] == int(sys.argv[2])
 assert d["header_bytes"] + d["primary_bytes"] + d["secondary_bytes"] == d["file_bytes"]
 assert len(d["contexts"]) == 2 and d["contexts"][0]["capturing"]
+assert sum(r["pages"] for r in d["present"]) == d["pages"]
 assert d["page"]["present"] and len(d["page"]["hex"]) == 8192
 ' "$tmp/out" "$pages" 2>>"$tmp/err"; then ok "info --json parses and agrees"; else not_ok "info --json"; fi
 fi
