@@ -705,6 +705,9 @@ ld_status ld_dmp_verify(ld_dmp *d, ld_dmp_problem_fn fn, void *arg, uint64_t *pr
     if (outside)
         problem(&v, LDI_DMP_OFF_PHYSICAL_MEMORY, "%llu present pages lie outside the physical memory runs",
                 (unsigned long long)outside);
+    if (d->has_cpu_blob && in->context_count != in->processor_count)
+        problem(&v, d->cpu_records_offset, "%u processor contexts for %u processors", in->context_count,
+                in->processor_count);
     if (d->blob_problem)
         problem(&v, d->blobs_end, "%s", d->blob_problem);
     else if (d->blobs_end != in->file_bytes)

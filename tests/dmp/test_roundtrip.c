@@ -535,7 +535,23 @@ static void test_running_machine_consistent(void **state)
     harness_stop(&h);
 }
 
-/* A direct capture: event 4 carries the file's byte counts. */
+typedef struct progress_seen {
+    uint64_t calls, last_done, last_total;
+} progress_seen;
+
+static void on_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+    progress_seen *p = arg;
+    if (strcmp(phase, "write") != 0)
+        return;
+    assert_true(done >= p->last_done && done <= total);
+    p->calls++;
+    p->last_done = done;
+    p->last_total = total;
+}
+
+/* A direct capture: event 4 carries the file's byte counts, and the
+ * writer reports its progress up to the last page. */
 static void test_capture_event_counts(void **state)
 {
     (void)state;
@@ -549,6 +565,9 @@ static void test_capture_event_counts(void **state)
     ld_capture_request req;
     ld_capture_request_init(&req);
     req.type = LD_DUMP_KERNEL_STACKS;
+    progress_seen prog = {0, 0, 0};
+    req.progress = on_progress;
+    req.progress_arg = &prog;
     mem_sink m;
     mem_sink_init(&m);
     ld_result res;
@@ -564,6 +583,9 @@ static void test_capture_event_counts(void **state)
     assert_int_equal(we.total, m.size);
     assert_int_equal(res.pages, in->page_count);
     assert_int_equal(in->bugcheck_code, LD_BUGCHECK_LIVE_SYSTEM_DUMP);
+    assert_true(prog.calls >= 1);
+    assert_int_equal(prog.last_done, in->page_count);
+    assert_int_equal(prog.last_total, in->page_count);
     ld_dmp_close(r);
     mem_sink_release(&m);
     harness_stop(&h);
