@@ -321,7 +321,11 @@ static void parse_secondary(ld_dmp *d)
         uint64_t hsize = get32(bh), data = get32(bh + 0x14), pre = get32(bh + 0x18), post = get32(bh + 0x1C);
         uint64_t left = d->size - at;
         /* Each term is < 2^32, so the sums cannot overflow. */
-        if (hsize < sizeof bh || hsize + pre + data > left) {
+        if (hsize < sizeof bh) {
+            d->blob_problem = "a blob header gives a size below 0x20";
+            break;
+        }
+        if (hsize + pre + data > left) {
             d->blob_problem = "a blob runs past the end of the file";
             break;
         }

@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -371,10 +372,68 @@ static void test_not_a_dump(void **state)
     assert_int_equal(ld_dmp_open("/", &r, &err), LD_STATUS_INVALID_PARAMETER);
 }
 
+/* ---- verify: each inconsistency it looks for is found ---- */
+
+typedef struct messages {
+    char text[4096];
+    size_t len;
+} messages;
+
+static void collect(void *arg, uint64_t offset, const char *message)
+{
+    messages *m = arg;
+    int n = snprintf(m->text + m->len, sizeof m->text - m->len, "%s\n", message);
+    if (n > 0 && (size_t)n < sizeof m->text - m->len)
+        m->len += (size_t)n;
+}
+
+/* Open a copy with one u64 changed by delta at off (or extra bytes
+ * appended), verify, and expect a message containing `want`. */
+static void expect_problem(const uint8_t *file, uint64_t size, uint64_t off, uint64_t delta, uint64_t extra,
+                           const char *want)
+{
+    uint8_t *copy = calloc(1, size + extra);
+    memcpy(copy, file, size);
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | copy[off + (uint64_t)i];
+    v += delta;
+    for (int i = 0; i < 8; i++)
+        copy[off + (uint64_t)i] = (uint8_t)(v >> (8 * i));
+    ld_dmp *r;
+    ld_dmp_error err;
+    assert_int_equal(ld_dmp_open_memory(copy, size + extra, &r, &err), LD_STATUS_SUCCESS);
+    messages m = {{0}, 0};
+    uint64_t problems = 0;
+    assert_int_equal(ld_dmp_verify(r, collect, &m, &problems), LD_STATUS_SUCCESS);
+    if (problems == 0 || !strstr(m.text, want))
+        fail_msg("expected a problem '%s', got %llu: %s", want, (unsigned long long)problems, m.text);
+    ld_dmp_close(r);
+    free(copy);
+}
+
+static void test_verify_finds_each_problem(void **state)
+{
+    (void)state;
+    uint64_t size;
+    uint8_t *bitmap = tiny_dump(false, &size);
+    expect_problem(bitmap, size, 0x2028, 1, 0, "bitmap header counts");
+    expect_problem(bitmap, size, 0x348 + 0x34, 1, 0, "MxCsr");
+    expect_problem(bitmap, size, 0xFA0, 4096, 0, "RequiredDumpSpace");
+    expect_problem(bitmap, size, 0xFA0, 0, 0x20, "a blob header gives a size below 0x20");
+    expect_problem(bitmap, size, 0x30, 1, 0, "MachineImageType");
+    free(bitmap);
+    uint8_t *full = tiny_dump(true, &size);
+    expect_problem(full, size, 0x90, 1, 0, "NumberOfPages");
+    expect_problem(full, size, 0xFA0, 0, 8, "blob header runs past the end");
+    free(full);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_not_a_dump),
+        cmocka_unit_test(test_verify_finds_each_problem),
         cmocka_unit_test(test_truncated_bitmap_dump),
         cmocka_unit_test(test_truncated_full_dump),
         cmocka_unit_test(test_corrupt_bitmap_dump),
