@@ -50,13 +50,21 @@ const ld_format *ld_format_raw(void)
     return &raw_format;
 }
 
+static bool same_name(const char *a, const char *b)
+{
+    size_t i = 0;
+    while (a[i] && b[i] && a[i] == b[i])
+        i++;
+    return a[i] == 0 && b[i] == 0;
+}
+
 const ld_format *ld_format_find(const char *name)
 {
     if (!name)
         return 0;
-    const char *want = "raw";
-    size_t i = 0;
-    while (name[i] && want[i] && name[i] == want[i])
-        i++;
-    return (name[i] == 0 && want[i] == 0) ? &raw_format : 0;
+    const ld_format *const formats[] = {&raw_format, ld_format_dmp()};
+    for (size_t i = 0; i < LDI_ARRAY_SIZE(formats); i++)
+        if (same_name(name, formats[i]->name))
+            return formats[i];
+    return 0;
 }
