@@ -31,6 +31,8 @@ struct ld_settings;
 /* Load the settings file into s (defaults first); a missing file is the
  * defaults unless must_exist. Prints why and returns an exit status. */
 int cli_load_policy(const char *path, bool must_exist, struct ld_settings *s);
+int cmd_info(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 /* ---- argument parsing ---- */
 /* "livedump: <message>" and a hint to run `livedump CMD --help`. */

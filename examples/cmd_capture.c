@@ -25,7 +25,8 @@ static const char usage_text[] =
     "                           kcore: the running Linux kernel)\n"
     "  -o, --output FILE        the dump file to create (must not exist)\n"
     "  --format NAME            output format; default: the one the file's extension\n"
-    "                           names (x.raw, x.elf, ...), else raw (physical image, holes sparse)\n"
+    "                           names (x.raw, x.dmp, x.elf), else raw (physical image, holes sparse);\n"
+    "                           dmp: Windows 64-bit kernel dump (bug check 0x161); elf: Linux vmcore\n"
     "  --type full|kernel-stacks|mini   dump type (default full)\n"
     "  --user-pages             add user pages (full dumps)\n"
     "  --hv-pages               add hypervisor pages (full dumps)\n"
@@ -232,7 +233,7 @@ static int parse_capture(int argc, char **argv, capture_args *a)
         a->format = dot && (!slash || dot > slash) && ld_format_find(dot + 1) ? dot + 1 : "raw";
     }
     if (!ld_format_find(a->format)) {
-        cli_usage_error("capture", "unknown format '%s' (this build knows: raw, elf)", a->format);
+        cli_usage_error("capture", "unknown format '%s' (this build knows: raw, dmp, elf)", a->format);
         return -1;
     }
     return 0;

@@ -3,6 +3,8 @@
  *   livedump capture --machine sim [options] -o FILE
  *   livedump policy show|set KEY VALUE|check
  *   livedump reports list|prune
+ *   livedump info FILE [--page ADDR] [--json]
+ *   livedump verify FILE
  *   livedump version
  *
  * Exit status: 0 success, 1 the work failed, 2 bad arguments. */
@@ -23,6 +25,8 @@ static const cli_command commands[] = {
     {"capture", "take a live dump of a machine", cmd_capture},
     {"policy", "show, change or check the policy settings", cmd_policy},
     {"reports", "list or prune the reports folder", cmd_reports},
+    {"info", "show what a .dmp file holds", cmd_info},
+    {"verify", "re-read a .dmp file and check it", cmd_verify},
     {"version", "print the version", cmd_version},
 };
 

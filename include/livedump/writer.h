@@ -66,6 +66,8 @@ typedef struct ld_dump_info {
     uint64_t page_count;      /* pages present in the dump */
     uint64_t max_pfn;         /* one past the highest PFN of any range */
     uint64_t system_time;     /* FILETIME at the quiesce, 0 if unknown */
+    uint64_t system_uptime;   /* the platform's monotonic clock at the quiesce, in 100 ns
+                                 units (time since boot where that clock counts from boot) */
     const char *comment;      /* producer and options, NUL-terminated */
     ld_system_info system;    /* from the HAL's system_info; zeros where unknown */
 } ld_dump_info;
@@ -99,12 +101,18 @@ typedef struct ld_format {
  * secondary data: it is the simplest proof that the right bytes were
  * captured, and what `dd` of /dev/mem would give. */
 LD_EXTERN const ld_format *ld_format_raw(void);
+/* Windows 64-bit kernel dump (.dmp, "PAGEDU64"): a bitmap dump (DumpType 5)
+ * of the present pages, or a full dump (DumpType 1) when every page of every
+ * physical range is present and the ranges fit the header; secondary data
+ * (blobs and every processor's context) after the pages. Page size 4 KiB.
+ * Layout: docs/dmp-format.md; reader: livedump/dmp.h. */
+LD_EXTERN const ld_format *ld_format_dmp(void);
 /* ELF vmcore (ET_CORE), the layout of Linux's /proc/vmcore: NT_PRSTATUS per
  * processor and the kernel's VMCOREINFO note, one PT_LOAD per run of
  * captured pages (p_paddr physical, p_vaddr in the direct map). crash, drgn,
  * libkdumpfile and makedumpfile open it. Secondary data is not stored. */
 LD_EXTERN const ld_format *ld_format_elf(void);
-/* A built-in format by name, or NULL. */
+/* A built-in format by name ("raw", "dmp", "elf"), or NULL. */
 LD_EXTERN const ld_format *ld_format_find(const char *name);
 
 #ifdef __cplusplus

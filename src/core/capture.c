@@ -7,6 +7,7 @@
  * is stopped follows the dirty set, not the memory size. Without a dirty
  * log every page is copied while the machine is stopped. */
 #include "src/core/engine_internal.h"
+#include "livedump/dmp.h"
 
 #define COPY_MAX_RUN 256u
 
@@ -147,10 +148,8 @@ static ld_status collect_into(ld_dump *d, ld_status (*fn)(void *, void *, uint64
 }
 
 /* livedump's own tags for the HAL's secondary data. */
-static const uint8_t hv_guid[16] = {0x6c, 0x64, 0x68, 0x76, 0x8e, 0x2f, 0x4b, 0x41,
-                                    0x9a, 0x43, 0x11, 0x6a, 0x1f, 0x5d, 0x70, 0x01};
-static const uint8_t ipt_guid[16] = {0x6c, 0x64, 0x69, 0x70, 0x74, 0x2f, 0x4b, 0x41,
-                                     0x9a, 0x43, 0x11, 0x6a, 0x1f, 0x5d, 0x70, 0x02};
+static const uint8_t hv_guid[16] = LD_DMP_GUID_HYPERVISOR;
+static const uint8_t ipt_guid[16] = LD_DMP_GUID_IPT;
 
 /* A current stack or page directory that had no slot at sizing gets a
  * spare one (allocated then: nothing is allocated here). */

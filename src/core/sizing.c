@@ -138,6 +138,7 @@ ld_status ldi_capture_contexts(ld_engine *e, ldi_session *s)
     }
     if (e->plat->system_time)
         d->info.system_time = e->plat->system_time(e->plat->ctx);
+    d->info.system_uptime = ldi_now(e) / 100u;
     return LD_STATUS_SUCCESS;
 }
 

@@ -50,18 +50,21 @@ const ld_format *ld_format_raw(void)
     return &raw_format;
 }
 
+static bool same_name(const char *a, const char *b)
+{
+    size_t i = 0;
+    while (a[i] && b[i] && a[i] == b[i])
+        i++;
+    return a[i] == 0 && b[i] == 0;
+}
+
 const ld_format *ld_format_find(const char *name)
 {
     if (!name)
         return 0;
-    const ld_format *const formats[] = {&raw_format, ld_format_elf()};
-    for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
-        const char *want = formats[f]->name;
-        size_t i = 0;
-        while (name[i] && want[i] && name[i] == want[i])
-            i++;
-        if (name[i] == 0 && want[i] == 0)
-            return formats[f];
-    }
+    const ld_format *const formats[] = {&raw_format, ld_format_dmp(), ld_format_elf()};
+    for (size_t i = 0; i < LDI_ARRAY_SIZE(formats); i++)
+        if (same_name(name, formats[i]->name))
+            return formats[i];
     return 0;
 }
