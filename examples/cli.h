@@ -76,5 +76,6 @@ typedef struct cli_machine {
 } cli_machine;
 
 extern const cli_machine cli_machine_sim;
+extern const cli_machine cli_machine_kcore; /* Linux only */
 
 #endif

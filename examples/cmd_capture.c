@@ -12,17 +12,21 @@
 /* The machines this build can dump. */
 static const cli_machine *const machines[] = {
     &cli_machine_sim,
+#ifdef __linux__
+    &cli_machine_kcore,
+#endif
 };
 #define MACHINE_COUNT (sizeof machines / sizeof machines[0])
 
 static const char usage_text[] =
     "usage: livedump capture --machine NAME [options] -o FILE\n"
     "\n"
-    "  --machine NAME           the machine to dump (sim: the simulated machine)\n"
+    "  --machine NAME           the machine to dump (sim: the simulated machine,\n"
+    "                           kcore: the running Linux kernel)\n"
     "  -o, --output FILE        the dump file to create (must not exist)\n"
     "  --format NAME            output format; default: the one the file's extension\n"
-    "                           names (x.raw, x.dmp), else raw (physical image, holes sparse);\n"
-    "                           dmp: Windows 64-bit kernel dump (bug check 0x161)\n"
+    "                           names (x.raw, x.dmp, x.elf), else raw (physical image, holes sparse);\n"
+    "                           dmp: Windows 64-bit kernel dump (bug check 0x161); elf: Linux vmcore\n"
     "  --type full|kernel-stacks|mini   dump type (default full)\n"
     "  --user-pages             add user pages (full dumps)\n"
     "  --hv-pages               add hypervisor pages (full dumps)\n"
@@ -101,14 +105,14 @@ static int find_machine(int argc, char **argv, capture_args *a)
         if (!strcmp(argv[i], "--machine"))
             a->machine_name = argv[i + 1];
     if (!a->machine_name) {
-        cli_usage_error("capture", "capture needs --machine (sim)");
+        cli_usage_error("capture", "capture needs --machine (sim or kcore)");
         return -1;
     }
     for (size_t i = 0; i < MACHINE_COUNT; i++)
         if (!strcmp(machines[i]->name, a->machine_name))
             a->machine = machines[i];
     if (!a->machine) {
-        cli_usage_error("capture", "unknown machine '%s' (this build knows: sim)", a->machine_name);
+        cli_usage_error("capture", "unknown machine '%s' (this build knows: sim, kcore)", a->machine_name);
         return -1;
     }
     a->machine_state = calloc(1, a->machine->state_size);
@@ -229,7 +233,7 @@ static int parse_capture(int argc, char **argv, capture_args *a)
         a->format = dot && (!slash || dot > slash) && ld_format_find(dot + 1) ? dot + 1 : "raw";
     }
     if (!ld_format_find(a->format)) {
-        cli_usage_error("capture", "unknown format '%s' (this build knows: raw, dmp)", a->format);
+        cli_usage_error("capture", "unknown format '%s' (this build knows: raw, dmp, elf)", a->format);
         return -1;
     }
     return 0;

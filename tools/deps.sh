@@ -3,6 +3,8 @@
 # Does nothing when everything is already there.
 set -eu
 pkgs="meson ninja-build gcc clang pkg-config python3 libuv1-dev libcmocka-dev zlib1g-dev file valgrind"
+# the real-kernel test (tests/vm): QEMU, the guest userland, the independent readers
+pkgs="$pkgs qemu-system-x86 busybox-static libkdumpfile-dev python3-drgn makedumpfile"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -43,6 +43,18 @@ CC=gcc run_config gcc
 echo "=== install: meson install + pkg-config"
 if CC=gcc sh tools/check-install.sh build-test/gcc; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
 CC=clang run_config clang
+# The real-kernel test (tests/vm/run.sh): minutes under TCG emulation.
+# LIVEDUMP_SKIP_VM=1 leaves it out of a local run; CI always runs it.
+if [ -z "${LIVEDUMP_SKIP_VM:-}" ]; then
+    echo "=== vm: live dump of a real Linux kernel under QEMU"
+    if sh tests/vm/run.sh build-test/vm >build-test/vm.log 2>&1; then
+        passed=$((passed + 1))
+        grep -E '^(PASS|FAIL)|^vm:|kcore reads|user space|pages  ' build-test/vm.log
+    else
+        tail -n 80 build-test/vm.log
+        failed=$((failed + 1)); status=1
+    fi
+fi
 echo "=== valgrind: memcheck on the engine tests that need no large machine"
 if meson test -C build-test/gcc --print-errorlogs --num-processes 2 --suite valgrind \
         --wrapper 'valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --track-origins=yes --quiet' \

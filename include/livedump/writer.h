@@ -107,7 +107,12 @@ LD_EXTERN const ld_format *ld_format_raw(void);
  * (blobs and every processor's context) after the pages. Page size 4 KiB.
  * Layout: docs/dmp-format.md; reader: livedump/dmp.h. */
 LD_EXTERN const ld_format *ld_format_dmp(void);
-/* A built-in format by name ("raw", "dmp"), or NULL. */
+/* ELF vmcore (ET_CORE), the layout of Linux's /proc/vmcore: NT_PRSTATUS per
+ * processor and the kernel's VMCOREINFO note, one PT_LOAD per run of
+ * captured pages (p_paddr physical, p_vaddr in the direct map). crash, drgn,
+ * libkdumpfile and makedumpfile open it. Secondary data is not stored. */
+LD_EXTERN const ld_format *ld_format_elf(void);
+/* A built-in format by name ("raw", "dmp", "elf"), or NULL. */
 LD_EXTERN const ld_format *ld_format_find(const char *name);
 
 #ifdef __cplusplus

@@ -62,7 +62,7 @@ const ld_format *ld_format_find(const char *name)
 {
     if (!name)
         return 0;
-    const ld_format *const formats[] = {&raw_format, ld_format_dmp()};
+    const ld_format *const formats[] = {&raw_format, ld_format_dmp(), ld_format_elf()};
     for (size_t i = 0; i < LDI_ARRAY_SIZE(formats); i++)
         if (same_name(name, formats[i]->name))
             return formats[i];

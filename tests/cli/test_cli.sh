@@ -61,6 +61,24 @@ else
     echo "ok $n - the symlink's target was not created"
 fi
 expect 0 '"id":167' -- capture --machine sim --memory 128M --events json -o "$tmp/b.raw"
+# The extension picks the ELF writer: the file starts with an ELF core header.
+expect 0 "dump written" -- capture --machine sim --memory 128M --events none -o "$tmp/c.elf"
+n=$((n + 1))
+if [ "$(od -An -tx1 -N18 "$tmp/c.elf" 2>/dev/null | tr -d ' \n')" = 7f454c460201010000000000000000000400 ]; then
+    echo "ok $n - c.elf is an ELF64 little-endian ET_CORE file"
+else
+    echo "not ok $n - c.elf header: $(od -An -tx1 -N18 "$tmp/c.elf" 2>&1)"
+    fails=$((fails + 1))
+fi
+
+# The Linux backend: a missing /proc/kcore is a clear error, not a crash.
+expect 1 "this kernel was built without /proc/kcore" -- capture --machine kcore --kcore "$tmp/no-kcore" -o "$tmp/k.elf"
+if [ ! -e /proc/kcore ]; then
+    # this host's own kernel has none (the build machines' kernels)
+    expect 1 "/proc/kcore does not exist" -- capture --machine kcore -o "$tmp/k.elf"
+fi
+expect 2 "invalid process id" -- capture --machine kcore --stop-pid 0 -o "$tmp/k.elf"
+expect 2 "option '--freeze-cgroup' needs a value" -- capture --machine kcore -o "$tmp/k.elf" --freeze-cgroup
 
 # Policy: show, set (atomic, 0600), check naming the bad line.
 pol="$tmp/policy.conf"

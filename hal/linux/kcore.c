@@ -1,0 +1,262 @@
+/* /proc/kcore: an ELF64 core whose PT_LOADs map kernel virtual ranges to
+ * file offsets. The direct-map segments (KCORE_RAM) carry the physical
+ * address in p_paddr; the kernel-text segment, vmalloc, vmemmap and module
+ * segments are skipped (text has a p_vaddr in the kernel-image map, the
+ * others p_paddr = -1). Every field is checked before use: a malformed or
+ * hostile file gives LD_LINUX_BAD_KCORE, never a wild read. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hal/linux/linux_internal.h"
+
+#define EHDR_SIZE 64u
+#define PHDR_SIZE 56u
+#define PN_XNUM 0xffffu
+#define MAX_PHNUM 65536u            /* kcore has a few dozen; more is not a kernel's */
+#define MAX_NOTES_BYTES (1u << 20)  /* kcore's notes are a few KiB */
+#define PT_LOAD 1u
+#define PT_NOTE 4u
+#define KERNEL_TEXT_MAP 0xffffffff80000000ull /* __START_KERNEL_map (x86-64) */
+
+uint64_t lx_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t le32(const uint8_t *p) { return (uint32_t)le16(p) | (uint32_t)le16(p + 2) << 16; }
+static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
+
+/* All n bytes, or -1 with errno (0 at end of file). */
+static int pread_all(int fd, void *buf, size_t n, uint64_t off)
+{
+    size_t done = 0;
+    if (off > (uint64_t)INT64_MAX - n) {
+        errno = EINVAL;
+        return -1;
+    }
+    while (done < n) {
+        ssize_t r = pread(fd, (char *)buf + done, n - done, (off_t)(off + done));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (r == 0)
+                errno = 0;
+            return -1;
+        }
+        done += (size_t)r;
+    }
+    return 0;
+}
+
+static int cmp_seg(const void *a, const void *b)
+{
+    const lx_segment *x = a, *y = b;
+    return x->first_pfn < y->first_pfn ? -1 : x->first_pfn > y->first_pfn;
+}
+
+/* Keep the VMCOREINFO note (name "VMCOREINFO", type 0): its text goes
+ * verbatim into the ELF dump, for makedumpfile, drgn and crash. */
+static ld_status parse_notes(ld_linux *lx, const uint8_t *buf, uint64_t len, ld_linux_error *err)
+{
+    uint64_t pos = 0;
+    while (len - pos >= 12) {
+        uint32_t namesz = le32(buf + pos), descsz = le32(buf + pos + 4), type = le32(buf + pos + 8);
+        if (namesz == 0 && descsz == 0)
+            break; /* the kernel's end-of-notes marker */
+        uint64_t name_off = pos + 12;
+        uint64_t desc_off = name_off + (((uint64_t)namesz + 3) & ~3ull);
+        uint64_t next = desc_off + (((uint64_t)descsz + 3) & ~3ull);
+        if (desc_off > len || next > len || desc_off + descsz > len)
+            return lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT,
+                           "/proc/kcore: a note at +%llu runs past its PT_NOTE", (unsigned long long)pos);
+        if (namesz == sizeof "VMCOREINFO" && type == 0 && !memcmp(buf + name_off, "VMCOREINFO", namesz) &&
+            !lx->vmcoreinfo && descsz > 0) {
+            lx->vmcoreinfo = malloc(descsz + 1);
+            if (!lx->vmcoreinfo)
+                return lx_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
+            memcpy(lx->vmcoreinfo, buf + desc_off, descsz);
+            lx->vmcoreinfo[descsz] = 0;
+            lx->vmcoreinfo_size = descsz;
+        }
+        pos = next;
+    }
+    return LD_STATUS_SUCCESS;
+}
+
+ld_status lx_kcore_parse(ld_linux *lx, const char *path, ld_linux_error *err)
+{
+    int fd = lx->kcore_fd;
+    uint8_t eh[EHDR_SIZE];
+    if (pread_all(fd, eh, sizeof eh, 0))
+        return lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT, "%s: cannot read the ELF header: %s", path,
+                       errno ? strerror(errno) : "file too short");
+    if (memcmp(eh, "\177ELF", 4) || eh[4] != 2 || eh[5] != 1)
+        return lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT,
+                       "%s: not a little-endian ELF64 file", path);
+    if (le16(eh + 16) != 4)
+        return lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT, "%s: not an ELF core (e_type %u)", path,
+                       le16(eh + 16));
+    uint64_t phoff = le64(eh + 32);
+    uint64_t phnum = le16(eh + 56);
+    if (le16(eh + 54) != PHDR_SIZE)
+        return lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT, "%s: e_phentsize %u, not %u", path,
+                       le16(eh + 54), PHDR_SIZE);
+    if (phnum == PN_XNUM) {
+        /* the real count is in section header 0 */
+        uint64_t shoff = le64(eh + 40);
+        uint8_t sh[64];
+        if (le16(eh + 58) != 64 || pread_all(fd, sh, sizeof sh, shoff))
+            return lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT,
+                           "%s: PN_XNUM without a readable section header", path);
+        phnum = le32(sh + 44);
+    }
+    if (phnum == 0 || phnum > MAX_PHNUM || phoff < EHDR_SIZE || phoff > (uint64_t)INT64_MAX / 2)
+        return lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT,
+                       "%s: implausible program headers (%llu at offset %llu)", path, (unsigned long long)phnum,
+                       (unsigned long long)phoff);
+    uint8_t *ph = malloc(phnum * PHDR_SIZE);
+    lx->segs = calloc(phnum, sizeof *lx->segs);
+    if (!ph || !lx->segs) {
+        free(ph);
+        return lx_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
+    }
+    if (pread_all(fd, ph, phnum * PHDR_SIZE, phoff)) {
+        free(ph);
+        return lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT, "%s: program headers past the end", path);
+    }
+
+    ld_status st = LD_STATUS_SUCCESS;
+    uint64_t ps = lx->page_size;
+    bool any_paddr = false, base_set = false;
+    size_t loads = 0;
+    for (uint64_t i = 0; i < phnum; i++) {
+        const uint8_t *p = ph + i * PHDR_SIZE;
+        if (le32(p) == PT_LOAD) {
+            loads++;
+            any_paddr |= le64(p + 24) != 0;
+        }
+    }
+    if (loads > 1 && !any_paddr) {
+        free(ph);
+        return lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT,
+                       "%s: no PT_LOAD has a physical address (kernels before 4.11 do not give them)", path);
+    }
+    for (uint64_t i = 0; i < phnum && st == LD_STATUS_SUCCESS; i++) {
+        const uint8_t *p = ph + i * PHDR_SIZE;
+        uint32_t type = le32(p);
+        uint64_t off = le64(p + 8), vaddr = le64(p + 16), paddr = le64(p + 24), filesz = le64(p + 32);
+        if (type == PT_NOTE) {
+            if (filesz > MAX_NOTES_BYTES) {
+                st = lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT, "%s: PT_NOTE of %llu bytes", path,
+                             (unsigned long long)filesz);
+                break;
+            }
+            uint8_t *notes = malloc(filesz ? filesz : 1);
+            if (!notes) {
+                st = lx_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
+                break;
+            }
+            if (pread_all(fd, notes, filesz, off))
+                st = lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT, "%s: PT_NOTE past the end", path);
+            else
+                st = parse_notes(lx, notes, filesz, err);
+            free(notes);
+            continue;
+        }
+        if (type != PT_LOAD || paddr == UINT64_MAX || filesz == 0)
+            continue; /* vmalloc, modules, vmemmap, user: no physical address */
+        if (vaddr >= KERNEL_TEXT_MAP) {
+            lx->kernel_text_va = vaddr; /* the kernel image, mapped a second time */
+            continue;
+        }
+        if (off > (uint64_t)INT64_MAX || filesz > (uint64_t)INT64_MAX - off || paddr > UINT64_MAX - filesz ||
+            vaddr < paddr) {
+            st = lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT,
+                         "%s: PT_LOAD %llu has an impossible range", path, (unsigned long long)i);
+            break;
+        }
+        /* Every direct-map segment has vaddr = PAGE_OFFSET + paddr. */
+        uint64_t base = vaddr - paddr;
+        if (!base_set) {
+            lx->direct_map_base = base;
+            base_set = true;
+        } else if (base != lx->direct_map_base) {
+            st = lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT,
+                         "%s: RAM segments disagree on the direct-map base (0x%llx, 0x%llx)", path,
+                         (unsigned long long)lx->direct_map_base, (unsigned long long)base);
+            break;
+        }
+        /* Whole pages only: round the start up and the end down. */
+        uint64_t first = (paddr + ps - 1) / ps, end = (paddr + filesz) / ps;
+        if (end <= first)
+            continue;
+        lx_segment *s = &lx->segs[lx->seg_count++];
+        s->first_pfn = first;
+        s->page_count = end - first;
+        s->file_offset = off + (first * ps - paddr);
+    }
+    free(ph);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    if (lx->seg_count == 0)
+        return lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT, "%s: no direct-map RAM segment", path);
+    qsort(lx->segs, lx->seg_count, sizeof *lx->segs, cmp_seg);
+    for (size_t i = 1; i < lx->seg_count; i++)
+        if (lx->segs[i].first_pfn < lx->segs[i - 1].first_pfn + lx->segs[i - 1].page_count)
+            return lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT,
+                           "%s: RAM segments overlap at physical 0x%llx", path,
+                           (unsigned long long)(lx->segs[i].first_pfn * ps));
+    lx->stats.kcore_ram_segments = lx->seg_count;
+    lx->stats.direct_map_base = lx->direct_map_base;
+    lx->stats.vmcoreinfo_bytes = lx->vmcoreinfo_size;
+    return LD_STATUS_SUCCESS;
+}
+
+static const lx_segment *find_seg(const ld_linux *lx, uint64_t pfn)
+{
+    size_t lo = 0, hi = lx->seg_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const lx_segment *s = &lx->segs[mid];
+        if (pfn < s->first_pfn)
+            hi = mid;
+        else if (pfn - s->first_pfn >= s->page_count)
+            lo = mid + 1;
+        else
+            return s;
+    }
+    return NULL;
+}
+
+ld_status lx_read_pages(ld_linux *lx, uint64_t pfn, uint64_t count, void *dst)
+{
+    uint8_t *out = dst;
+    uint64_t t0 = lx_now_ns();
+    while (count) {
+        const lx_segment *s = find_seg(lx, pfn);
+        if (!s)
+            return LD_STATUS_INVALID_PARAMETER; /* not RAM: never read */
+        uint64_t n = s->first_pfn + s->page_count - pfn;
+        if (n > count)
+            n = count;
+        uint64_t bytes = n * lx->page_size;
+        if (pread_all(lx->kcore_fd, out, bytes, s->file_offset + (pfn - s->first_pfn) * lx->page_size))
+            return errno == EFAULT || errno == 0 ? LD_STATUS_END_OF_FILE : LD_STATUS_IO_DEVICE_ERROR;
+        lx->stats.bytes_read += bytes;
+        out += bytes;
+        pfn += n;
+        count -= n;
+    }
+    lx->stats.read_ns += lx_now_ns() - t0;
+    return LD_STATUS_SUCCESS;
+}

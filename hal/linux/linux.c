@@ -1,0 +1,495 @@
+/* The Linux backend's HAL table, open/close, and the dirty-log emulation.
+ *
+ * Dirty log without a dirty log: user space cannot see which pages the
+ * kernel writes, so the backend compares content instead. While the log
+ * runs, every page mem_read copies gets a 64-bit checksum; dirty_fetch
+ * re-reads every page that has one and reports those whose checksum
+ * changed (and keeps the new one). The engine's mirroring works unchanged
+ * on top: phase 0 copies every page (checksums taken), phase 1 fetches and
+ * recopies what changed while that set shrinks, and the fetch inside the
+ * quiesce gives the pages still changing at the end, which are copied once
+ * more. Each fetch reads all of the dump's memory once.
+ *
+ * Limits (docs/linux.md): a page written and then restored to the same
+ * content between two reads (ABA) is rightly seen as unchanged; a checksum
+ * collision would hide a change (2^-64 per changed page); and since the
+ * kernel keeps running, the last pass itself is not one instant. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "hal/linux/linux_internal.h"
+#include "livedump/runtime.h"
+
+ld_status lx_fail(ld_linux_error *err, ld_linux_reason reason, ld_status st, const char *fmt, ...)
+{
+    if (err && err->reason == LD_LINUX_OK) {
+        err->reason = reason;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
+const char *ld_linux_reason_name(ld_linux_reason r)
+{
+    static const char *const names[] = {"ok", "no-kcore", "not-permitted", "lockdown", "iomem-hidden",
+                                        "bad-kcore", "bad-iomem", "bad-config", "no-memory"};
+    return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "invalid";
+}
+
+void ld_linux_config_init(ld_linux_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->version = LD_LINUX_CONFIG_VERSION;
+    cfg->scan_zero_pages = true;
+}
+
+/* ---- checksums ---- */
+
+static uint64_t rotl(uint64_t v, int r)
+{
+    return v << r | v >> (64 - r);
+}
+
+/* Four independent multiply-rotate lanes over 8-byte words: fast enough to
+ * keep up with reads from /proc/kcore, and any changed word changes it. */
+static uint64_t page_sum(const uint8_t *p, size_t n)
+{
+    const uint64_t k1 = 0x9E3779B97F4A7C15ull, k2 = 0xC2B2AE3D27D4EB4Full;
+    uint64_t h[4] = {k1, k2, ~k1, ~k2};
+    for (size_t i = 0; i + 32 <= n; i += 32) {
+        for (int l = 0; l < 4; l++) {
+            uint64_t w;
+            memcpy(&w, p + i + 8 * l, 8);
+            h[l] = rotl(h[l] ^ (w * k2), 31) * k1;
+        }
+    }
+    uint64_t r = h[0] ^ rotl(h[1], 17) ^ rotl(h[2], 29) ^ rotl(h[3], 43);
+    r ^= r >> 33;
+    r *= k2;
+    return r ^ (r >> 29);
+}
+
+static bool is_tracked(const ld_linux *lx, uint64_t pfn)
+{
+    return (lx->tracked[pfn / 64] >> (pfn % 64)) & 1;
+}
+
+/* ---- HAL operations ---- */
+
+static ld_status lx_mem_ranges(void *ctx, ld_phys_range *ranges, size_t *count)
+{
+    ld_linux *lx = ctx;
+    if (!ranges) {
+        *count = lx->range_count;
+        return LD_STATUS_SUCCESS;
+    }
+    if (*count < lx->range_count) {
+        *count = lx->range_count;
+        return LD_STATUS_BUFFER_TOO_SMALL;
+    }
+    memcpy(ranges, lx->ranges, lx->range_count * sizeof *ranges);
+    *count = lx->range_count;
+    return LD_STATUS_SUCCESS;
+}
+
+/* Classified afresh when asked for the count (the start of a capture);
+ * the second call copies that classification. */
+static ld_status lx_mem_kinds(void *ctx, ld_kind_range *runs, size_t *count)
+{
+    ld_linux *lx = ctx;
+    if (!runs || !lx->kinds) {
+        ld_status st = lx_classify(lx);
+        if (st != LD_STATUS_SUCCESS)
+            return st;
+    }
+    if (!runs) {
+        *count = lx->kind_count;
+        return LD_STATUS_SUCCESS;
+    }
+    if (*count < lx->kind_count) {
+        *count = lx->kind_count;
+        return LD_STATUS_BUFFER_TOO_SMALL;
+    }
+    memcpy(runs, lx->kinds, lx->kind_count * sizeof *runs);
+    *count = lx->kind_count;
+    return LD_STATUS_SUCCESS;
+}
+
+static ld_status lx_mem_read(void *ctx, uint64_t pfn, uint64_t count, void *dst)
+{
+    ld_linux *lx = ctx;
+    if (pfn >= lx->max_pfn || count > lx->max_pfn - pfn)
+        return LD_STATUS_INVALID_PARAMETER;
+    ld_status st = lx_read_pages(lx, pfn, count, dst);
+    if (st == LD_STATUS_SUCCESS && lx->tracking) {
+        const uint8_t *p = dst;
+        for (uint64_t i = 0; i < count; i++) {
+            lx->sums[pfn + i] = page_sum(p + i * lx->page_size, lx->page_size);
+            lx->tracked[(pfn + i) / 64] |= 1ull << ((pfn + i) % 64);
+        }
+    }
+    return st;
+}
+
+static ld_status lx_mem_status(void *ctx, uint64_t *available, uint64_t *total)
+{
+    ld_linux *lx = ctx;
+    FILE *f = fopen(lx->meminfo_path, "re");
+    if (!f)
+        return LD_STATUS_NOT_SUPPORTED;
+    char line[256];
+    unsigned long long v;
+    bool a = false, t = false;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "MemAvailable: %llu kB", &v) == 1 && v < (UINT64_MAX >> 10)) {
+            *available = (uint64_t)v << 10;
+            a = true;
+        } else if (sscanf(line, "MemTotal: %llu kB", &v) == 1 && v < (UINT64_MAX >> 10)) {
+            *total = (uint64_t)v << 10;
+            t = true;
+        }
+    }
+    fclose(f);
+    return a && t ? LD_STATUS_SUCCESS : LD_STATUS_NOT_SUPPORTED;
+}
+
+static ld_status lx_dirty_start(void *ctx)
+{
+    ld_linux *lx = ctx;
+    if (!lx->sums) {
+        lx->sums = malloc(lx->max_pfn * sizeof *lx->sums);
+        lx->tracked = malloc((lx->max_pfn + 63) / 64 * 8);
+        lx->scratch = malloc((size_t)LX_SCRATCH_PAGES * lx->page_size);
+        if (!lx->sums || !lx->tracked || !lx->scratch) {
+            free(lx->sums);
+            free(lx->tracked);
+            free(lx->scratch);
+            lx->sums = lx->tracked = NULL;
+            lx->scratch = NULL;
+            return LD_STATUS_NO_MEMORY;
+        }
+    }
+    memset(lx->tracked, 0, (lx->max_pfn + 63) / 64 * 8);
+    lx->tracking = true;
+    lx->stats.dirty_fetches = 0;
+    lx->stats.last_dirty_pages = 0;
+    return LD_STATUS_SUCCESS;
+}
+
+/* Re-read every page that has a checksum; report those that changed. Runs
+ * inside the quiesce too: it allocates nothing. */
+static ld_status lx_dirty_fetch(void *ctx, uint64_t *bits, uint64_t nbits, uint64_t *dirty_count)
+{
+    ld_linux *lx = ctx;
+    if (!lx->tracking)
+        return LD_STATUS_INVALID_DEVICE_STATE;
+    uint64_t changed = 0, words = (lx->max_pfn + 63) / 64;
+    for (uint64_t w = 0; w < words; w++) {
+        uint64_t word = lx->tracked[w];
+        while (word) {
+            uint64_t pfn = w * 64 + (uint64_t)__builtin_ctzll(word);
+            /* the run of tracked pages from pfn, within this word */
+            uint64_t n = 1;
+            while ((pfn + n) % 64 && n < LX_SCRATCH_PAGES && is_tracked(lx, pfn + n))
+                n++;
+            ld_status st = lx_read_pages(lx, pfn, n, lx->scratch);
+            if (st != LD_STATUS_SUCCESS)
+                return st;
+            for (uint64_t i = 0; i < n; i++) {
+                uint64_t s = page_sum(lx->scratch + i * lx->page_size, lx->page_size);
+                if (s != lx->sums[pfn + i]) {
+                    lx->sums[pfn + i] = s;
+                    changed++;
+                    if (pfn + i < nbits)
+                        bits[(pfn + i) / 64] |= 1ull << ((pfn + i) % 64);
+                }
+            }
+            for (uint64_t i = 0; i < n; i++)
+                word &= ~(1ull << ((pfn + i) % 64));
+        }
+    }
+    lx->stats.dirty_fetches++;
+    lx->stats.last_dirty_pages = changed;
+    *dirty_count = changed;
+    return LD_STATUS_SUCCESS;
+}
+
+static ld_status lx_dirty_stop(void *ctx)
+{
+    ld_linux *lx = ctx;
+    lx->tracking = false;
+    return LD_STATUS_SUCCESS;
+}
+
+static uint32_t lx_cpu_count(void *ctx)
+{
+    return ((ld_linux *)ctx)->cpus;
+}
+
+/* Only what user space knows: the task running on the CPU, when /proc
+ * names exactly one. No register is ever invented. */
+static ld_status lx_cpu_context(void *ctx, uint32_t cpu, ld_cpu_context *out)
+{
+    ld_linux *lx = ctx;
+    memset(out, 0, sizeof *out);
+    out->cpu = cpu;
+    if (cpu < lx->cpus && lx->tasks && lx->tasks[cpu].known) {
+        out->valid = LD_CTX_THREAD;
+        out->thread_id = lx->tasks[cpu].pid;
+    }
+    return LD_STATUS_SUCCESS;
+}
+
+/* "SYMBOL(_stext)=ffffffff81000000" -> value of KEY in VMCOREINFO, hex. */
+static bool vmcoreinfo_value(const ld_linux *lx, const char *key, char *out, size_t cap)
+{
+    size_t klen = strlen(key);
+    const char *p = lx->vmcoreinfo, *end = p ? p + lx->vmcoreinfo_size : NULL;
+    while (p && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        if ((size_t)(le - p) > klen && !memcmp(p, key, klen) && p[klen] == '=') {
+            size_t n = (size_t)(le - p) - klen - 1;
+            if (n >= cap)
+                return false;
+            memcpy(out, p + klen + 1, n);
+            out[n] = 0;
+            return true;
+        }
+        p = nl ? nl + 1 : end;
+    }
+    return false;
+}
+
+static ld_status lx_system_info(void *ctx, ld_system_info *out)
+{
+    ld_linux *lx = ctx;
+    memset(out, 0, sizeof *out);
+#if defined(__x86_64__)
+    out->machine_type = 0x8664;
+#endif
+    out->direct_map_base = lx->direct_map_base;
+    out->kernel_base = lx->kernel_text_va;
+    char v[32];
+    if (vmcoreinfo_value(lx, "SYMBOL(vmemmap)", v, sizeof v))
+        out->pfn_database = strtoull(v, NULL, 16);
+    out->vmcoreinfo = lx->vmcoreinfo;
+    out->vmcoreinfo_size = lx->vmcoreinfo_size;
+    out->os_release = lx->os_release[0] ? lx->os_release : NULL;
+    return LD_STATUS_SUCCESS;
+}
+
+/* ---- open / close ---- */
+
+static char *dup_or(const char *s, const char *def)
+{
+    return strdup(s ? s : def);
+}
+
+/* Why /proc/kcore could not be opened, as specifically as we can tell. */
+static ld_status kcore_open_error(const char *path, const char *lockdown_path, int e, ld_linux_error *err)
+{
+    if (e == ENOENT)
+        return lx_fail(err, LD_LINUX_NO_KCORE, LD_STATUS_NO_SUCH_FILE,
+                       "%s does not exist: this kernel was built without /proc/kcore (CONFIG_PROC_KCORE)", path);
+    if (e == EPERM || e == EACCES) {
+        char buf[128] = "";
+        int fd = open(lockdown_path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ssize_t n = read(fd, buf, sizeof buf - 1);
+            buf[n > 0 ? n : 0] = 0;
+            close(fd);
+        }
+        if (strstr(buf, "[integrity]") || strstr(buf, "[confidentiality]"))
+            return lx_fail(err, LD_LINUX_LOCKDOWN, LD_STATUS_ACCESS_DENIED,
+                           "%s: refused by kernel lockdown (%s says %.*s)", path, lockdown_path,
+                           (int)strcspn(buf, "\n"), buf);
+        return lx_fail(err, LD_LINUX_NOT_PERMITTED, LD_STATUS_ACCESS_DENIED,
+                       "%s: %s: reading it needs root (CAP_SYS_RAWIO)", path, strerror(e));
+    }
+    return lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_IO_DEVICE_ERROR, "%s: %s", path, strerror(e));
+}
+
+/* RAM = kcore's direct-map segments cut to iomem's System RAM ranges. */
+static ld_status build_ranges(ld_linux *lx, ld_linux_error *err)
+{
+    uint64_t ps = lx->page_size;
+    lx->ranges = calloc(lx->seg_count + lx->iomem.ram_count, sizeof *lx->ranges);
+    if (!lx->ranges)
+        return lx_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
+    size_t n = 0;
+    for (size_t s = 0; s < lx->seg_count; s++) {
+        const lx_segment *g = &lx->segs[s];
+        for (size_t r = 0; r < lx->iomem.ram_count; r++) {
+            uint64_t a = (lx->iomem.ram[r].start + ps - 1) / ps, b = lx->iomem.ram[r].end / ps;
+            if (a < g->first_pfn)
+                a = g->first_pfn;
+            if (b > g->first_pfn + g->page_count)
+                b = g->first_pfn + g->page_count;
+            if (a >= b)
+                continue;
+            if (n && lx->ranges[n - 1].first_pfn + lx->ranges[n - 1].page_count == a)
+                lx->ranges[n - 1].page_count += b - a;
+            else if (n && lx->ranges[n - 1].first_pfn + lx->ranges[n - 1].page_count > a)
+                return lx_fail(err, LD_LINUX_BAD_IOMEM, LD_STATUS_FILE_CORRUPT,
+                               "/proc/iomem: System RAM ranges overlap or are out of order");
+            else
+                lx->ranges[n++] = (ld_phys_range){a, b - a};
+        }
+    }
+    if (!n)
+        return lx_fail(err, LD_LINUX_BAD_IOMEM, LD_STATUS_FILE_CORRUPT,
+                       "no page is both in a /proc/kcore RAM segment and in /proc/iomem's System RAM");
+    lx->range_count = n;
+    lx->max_pfn = lx->ranges[n - 1].first_pfn + lx->ranges[n - 1].page_count;
+    lx->stats.ram_pages = 0;
+    for (size_t i = 0; i < n; i++)
+        lx->stats.ram_pages += lx->ranges[i].page_count;
+    return LD_STATUS_SUCCESS;
+}
+
+ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_linux_error *err)
+{
+    if (err)
+        memset(err, 0, sizeof *err);
+    if (!out)
+        return LD_STATUS_INVALID_PARAMETER;
+    *out = NULL;
+    ld_linux_config defaults;
+    if (!cfg) {
+        ld_linux_config_init(&defaults);
+        cfg = &defaults;
+    }
+    if (cfg->version != LD_LINUX_CONFIG_VERSION)
+        return lx_fail(err, LD_LINUX_BAD_CONFIG, LD_STATUS_INVALID_PARAMETER, "unknown config version %u",
+                       cfg->version);
+    ld_linux *lx = calloc(1, sizeof *lx);
+    if (!lx)
+        return lx_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
+    lx->kcore_fd = lx->kpageflags_fd = -1;
+    long ps = sysconf(_SC_PAGESIZE);
+    lx->page_size = ps > 0 ? (uint32_t)ps : 4096;
+    lx->page_shift = (uint32_t)__builtin_ctz(lx->page_size);
+    lx->scan_zero = cfg->scan_zero_pages;
+    const char *kcore = cfg->kcore_path ? cfg->kcore_path : "/proc/kcore";
+    const char *lockdown = cfg->lockdown_path ? cfg->lockdown_path : "/sys/kernel/security/lockdown";
+    lx->meminfo_path = dup_or(cfg->meminfo_path, "/proc/meminfo");
+    lx->proc_path = dup_or(cfg->proc_path, "/proc");
+    lx->freeze_cgroup = cfg->freeze_cgroup ? strdup(cfg->freeze_cgroup) : NULL;
+    ld_status st = LD_STATUS_SUCCESS;
+    if (!lx->meminfo_path || !lx->proc_path || (cfg->freeze_cgroup && !lx->freeze_cgroup))
+        st = lx_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
+    if (st == LD_STATUS_SUCCESS && cfg->stop_pid_count) {
+        if (!cfg->stop_pids || cfg->stop_pid_count > 4096) {
+            st = lx_fail(err, LD_LINUX_BAD_CONFIG, LD_STATUS_INVALID_PARAMETER, "bad list of processes to stop");
+        } else if (!(lx->stop_pids = malloc(cfg->stop_pid_count * sizeof *lx->stop_pids)) ||
+                   !(lx->we_stopped = calloc(cfg->stop_pid_count, sizeof *lx->we_stopped))) {
+            st = lx_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
+        } else {
+            memcpy(lx->stop_pids, cfg->stop_pids, cfg->stop_pid_count * sizeof *lx->stop_pids);
+            lx->stop_pid_count = cfg->stop_pid_count;
+        }
+    }
+    if (st == LD_STATUS_SUCCESS)
+        st = lx_check_freeze_config(lx, err);
+    if (st == LD_STATUS_SUCCESS) {
+        lx->kcore_fd = open(kcore, O_RDONLY | O_CLOEXEC);
+        if (lx->kcore_fd < 0)
+            st = kcore_open_error(kcore, lockdown, errno, err);
+    }
+    if (st == LD_STATUS_SUCCESS)
+        st = lx_kcore_parse(lx, kcore, err);
+    if (st == LD_STATUS_SUCCESS)
+        st = lx_iomem_parse(cfg->iomem_path ? cfg->iomem_path : "/proc/iomem", &lx->iomem, err);
+    if (st == LD_STATUS_SUCCESS)
+        st = build_ranges(lx, err);
+    if (st == LD_STATUS_SUCCESS) {
+        const char *kpf = cfg->kpageflags_path ? cfg->kpageflags_path : "/proc/kpageflags";
+        if (*kpf)
+            lx->kpageflags_fd = open(kpf, O_RDONLY | O_CLOEXEC); /* absent: classify without flags */
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        lx->cpus = cfg->cpu_count ? cfg->cpu_count : (n > 0 && n <= 4096 ? (uint32_t)n : 1);
+        lx->tasks = calloc(lx->cpus, sizeof *lx->tasks);
+        if (!lx->tasks)
+            st = lx_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
+    }
+    if (st != LD_STATUS_SUCCESS) {
+        ld_linux_close(lx);
+        return st;
+    }
+    char rel[sizeof lx->os_release];
+    struct utsname u;
+    if (vmcoreinfo_value(lx, "OSRELEASE", rel, sizeof rel))
+        memcpy(lx->os_release, rel, sizeof rel);
+    else if (!cfg->kcore_path && uname(&u) == 0)
+        snprintf(lx->os_release, sizeof lx->os_release, "%s", u.release);
+
+    ld_hal *h = &lx->hal;
+    h->version = LD_HAL_VERSION;
+    h->caps = LD_HAL_CAP_DIRTY_LOG | LD_HAL_CAP_CPU_CONTEXT | LD_HAL_CAP_MEM_STATUS | LD_HAL_CAP_SYSTEM_INFO;
+    h->name = "kcore";
+    h->ctx = lx;
+    h->platform = ld_platform_default();
+    h->page_size = lx->page_size;
+    h->mem_ranges = lx_mem_ranges;
+    h->mem_kinds = lx_mem_kinds;
+    h->mem_read = lx_mem_read;
+    h->mem_status = lx_mem_status;
+    h->dirty_start = lx_dirty_start;
+    h->dirty_fetch = lx_dirty_fetch;
+    h->dirty_stop = lx_dirty_stop;
+    h->cpu_count = lx_cpu_count;
+    h->quiesce = lx_quiesce;
+    h->cpu_context = lx_cpu_context;
+    h->system_info = lx_system_info;
+    *out = lx;
+    return LD_STATUS_SUCCESS;
+}
+
+const ld_hal *ld_linux_hal(ld_linux *lx)
+{
+    return lx ? &lx->hal : NULL;
+}
+
+void ld_linux_get_stats(const ld_linux *lx, ld_linux_stats *out)
+{
+    if (lx)
+        *out = lx->stats;
+    else
+        memset(out, 0, sizeof *out);
+}
+
+void ld_linux_close(ld_linux *lx)
+{
+    if (!lx)
+        return;
+    if (lx->kcore_fd >= 0)
+        close(lx->kcore_fd);
+    if (lx->kpageflags_fd >= 0)
+        close(lx->kpageflags_fd);
+    free(lx->meminfo_path);
+    free(lx->proc_path);
+    free(lx->freeze_cgroup);
+    free(lx->stop_pids);
+    free(lx->we_stopped);
+    free(lx->segs);
+    free(lx->ranges);
+    lx_iomem_free(&lx->iomem);
+    free(lx->vmcoreinfo);
+    free(lx->kinds);
+    free(lx->sums);
+    free(lx->tracked);
+    free(lx->scratch);
+    free(lx->tasks);
+    free(lx);
+}

@@ -1,0 +1,99 @@
+/* The Linux /proc/kcore backend's private state, shared by its files:
+ * kcore.c (ELF parsing, physical reads), iomem.c (/proc/iomem),
+ * classify.c (page kinds), quiesce.c (user-space freeze, tasks per CPU),
+ * linux.c (the HAL table, dirty-log emulation, open/close). */
+#ifndef LD_HAL_LINUX_INTERNAL_H
+#define LD_HAL_LINUX_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "livedump/linux.h"
+
+/* A direct-map PT_LOAD of /proc/kcore, trimmed to whole pages. */
+typedef struct lx_segment {
+    uint64_t first_pfn, page_count;
+    uint64_t file_offset; /* of first_pfn's page */
+} lx_segment;
+
+/* An /proc/iomem range, bytes, end exclusive. */
+typedef struct lx_iomem_range {
+    uint64_t start, end;
+} lx_iomem_range;
+
+typedef struct lx_iomem {
+    lx_iomem_range *ram;      /* top-level "System RAM" */
+    size_t ram_count;
+    lx_iomem_range *image;    /* "Kernel code/rodata/data/bss" */
+    size_t image_count;
+    bool all_zero;            /* every address printed as 0: no CAP_SYS_ADMIN */
+} lx_iomem;
+
+typedef struct lx_cpu_task {
+    bool known;
+    uint64_t pid;
+} lx_cpu_task;
+
+struct ld_linux {
+    ld_hal hal;
+    int kcore_fd;
+    int kpageflags_fd;        /* -1: no classification by flags */
+    uint32_t page_size, page_shift;
+    char *meminfo_path, *proc_path, *freeze_cgroup;
+    int *stop_pids;
+    bool *we_stopped;         /* per stop_pids entry: SIGSTOP was ours to undo */
+    size_t stop_pid_count;
+    bool scan_zero;
+    uint32_t cpus;
+
+    lx_segment *segs;         /* sorted, not overlapping */
+    size_t seg_count;
+    ld_phys_range *ranges;    /* RAM: segments cross-checked with iomem */
+    size_t range_count;
+    uint64_t max_pfn;
+    lx_iomem iomem;
+
+    char *vmcoreinfo;
+    uint64_t vmcoreinfo_size;
+    char os_release[128];
+    uint64_t direct_map_base, kernel_text_va;
+
+    ld_kind_range *kinds;     /* last classification */
+    size_t kind_count;
+
+    /* dirty-log emulation: a checksum per page read while tracking */
+    bool tracking;
+    uint64_t *sums;           /* max_pfn entries */
+    uint64_t *tracked;        /* bitmap: sums[pfn] holds a checksum */
+    uint8_t *scratch;         /* LX_SCRATCH_PAGES pages */
+
+    lx_cpu_task *tasks;       /* per CPU, gathered at each quiesce */
+    ld_linux_stats stats;
+};
+
+#define LX_SCRATCH_PAGES 64u
+
+/* error helpers (linux.c) */
+ld_status lx_fail(ld_linux_error *err, ld_linux_reason reason, ld_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* kcore.c */
+ld_status lx_kcore_parse(ld_linux *lx, const char *path, ld_linux_error *err);
+ld_status lx_read_pages(ld_linux *lx, uint64_t pfn, uint64_t count, void *dst);
+uint64_t lx_now_ns(void);
+
+/* iomem.c */
+ld_status lx_iomem_parse(const char *path, lx_iomem *out, ld_linux_error *err);
+void lx_iomem_free(lx_iomem *io);
+
+/* classify.c */
+ld_status lx_classify(ld_linux *lx);
+
+/* quiesce.c */
+ld_status lx_check_freeze_config(const ld_linux *lx, ld_linux_error *err);
+ld_status lx_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *arg, ld_quiesce_times *times);
+void lx_gather_cpu_tasks(ld_linux *lx);
+
+#endif
