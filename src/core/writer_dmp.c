@@ -10,6 +10,7 @@
  * pages go straight from the engine's buffers. docs/dmp-format.md says why
  * each field holds what it holds. */
 #include "src/core/engine_internal.h"
+#include "src/core/le_bytes.h"
 #include "src/core/dmp_layout.h"
 #include "livedump/dmp.h"
 
@@ -19,29 +20,6 @@
 #define EXCEPTION_NONCONTINUABLE 0x1u
 
 static const uint8_t cpu_contexts_guid[16] = LD_DMP_GUID_CPU_CONTEXTS;
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t align_up(uint64_t v, uint64_t a)
-{
-    return (v + a - 1) & ~(a - 1);
-}
 
 /* What the writer decided before writing the first byte. */
 typedef struct dmp_plan {
@@ -56,7 +34,7 @@ typedef struct dmp_plan {
 
 static uint64_t blob_padded(uint64_t size)
 {
-    return align_up(size, LDI_BLOB_ALIGN);
+    return ldi_align_up(size, LDI_BLOB_ALIGN);
 }
 
 static uint64_t cpu_blob_size(const ld_dump_info *info)
@@ -92,9 +70,9 @@ static ld_status make_plan(const ld_dump *dump, dmp_plan *plan)
      * bitmap by 64-bit words (or only whole ones) then see every page. */
     uint64_t last = ldi_bitmap_prev_set(&dump->present, dump->present.nbits);
     uint64_t limit = LDI_MAX(info->max_pfn, last == LDI_NO_PFN ? 0 : last + 1);
-    plan->bitmap_bits = align_up(limit ? limit : 1, 64);
+    plan->bitmap_bits = ldi_align_up(limit ? limit : 1, 64);
     plan->header_bytes = plan->full ? LDI_DMP_HEADER_SIZE
-                                    : align_up(LDI_DMP_HEADER_SIZE + LDI_DMP_BMP_HEADER_SIZE + plan->bitmap_bits / 8,
+                                    : ldi_align_up(LDI_DMP_HEADER_SIZE + LDI_DMP_BMP_HEADER_SIZE + plan->bitmap_bits / 8,
                                                LDI_DMP_PAGE_SIZE);
     plan->primary_bytes = info->page_count * LDI_DMP_PAGE_SIZE;
     plan->secondary_bytes = secondary_size(info);
@@ -115,22 +93,22 @@ static void put_context(uint8_t *p, const ld_cpu_context *c)
     if (c->valid & LD_CTX_GPRS) {
         flags |= LDI_CTX_CONTROL | LDI_CTX_INTEGER;
         for (int i = 0; i < 16; i++)
-            put64(p + LDI_CTX_OFF_RAX + 8 * i, c->gpr[i]);
-        put64(p + LDI_CTX_OFF_RIP, c->rip);
-        put32(p + LDI_CTX_OFF_EFLAGS, (uint32_t)c->rflags);
+            ldi_put64(p + LDI_CTX_OFF_RAX + 8 * i, c->gpr[i]);
+        ldi_put64(p + LDI_CTX_OFF_RIP, c->rip);
+        ldi_put32(p + LDI_CTX_OFF_EFLAGS, (uint32_t)c->rflags);
     }
     if (c->valid & LD_CTX_SEGMENTS) {
         flags |= LDI_CTX_SEGMENTS;
         const uint16_t segs[6] = {c->cs, c->ds, c->es, c->fs, c->gs, c->ss};
         for (int i = 0; i < 6; i++)
-            put16(p + LDI_CTX_OFF_SEGCS + 2 * i, segs[i]);
+            ldi_put16(p + LDI_CTX_OFF_SEGCS + 2 * i, segs[i]);
     }
     if (c->valid & LD_CTX_FLOAT) {
         flags |= LDI_CTX_FLOATING_POINT;
-        put32(p + LDI_CTX_OFF_MXCSR, c->mxcsr);
-        put32(p + LDI_CTX_OFF_FLTSAVE_MXCSR, c->mxcsr);
+        ldi_put32(p + LDI_CTX_OFF_MXCSR, c->mxcsr);
+        ldi_put32(p + LDI_CTX_OFF_FLTSAVE_MXCSR, c->mxcsr);
     }
-    put32(p + LDI_CTX_OFF_FLAGS, flags);
+    ldi_put32(p + LDI_CTX_OFF_FLAGS, flags);
 }
 
 static void build_header(uint8_t *h, const ld_dump *dump, const dmp_plan *plan)
@@ -144,24 +122,24 @@ static void build_header(uint8_t *h, const ld_dump *dump, const dmp_plan *plan)
     for (uint32_t i = 0; i < LDI_DMP_HEADER_SIZE; i += 4)
         memcpy(h + i, "PAGE", 4);
     memcpy(h + LDI_DMP_OFF_VALID_DUMP, "DU64", 4);
-    put32(h + LDI_DMP_OFF_MAJOR_VERSION, sys->os_major ? sys->os_major : 0xF);
-    put32(h + LDI_DMP_OFF_MINOR_VERSION, sys->os_minor);
+    ldi_put32(h + LDI_DMP_OFF_MAJOR_VERSION, sys->os_major ? sys->os_major : 0xF);
+    ldi_put32(h + LDI_DMP_OFF_MINOR_VERSION, sys->os_minor);
     /* The address-space root of the processor that took the dump. */
     uint64_t dtb = cap && (cap->valid & LD_CTX_CONTROL) ? cap->cr3 : sys->directory_table_base;
-    put64(h + LDI_DMP_OFF_DIRECTORY_TABLE_BASE, dtb);
-    put64(h + LDI_DMP_OFF_PFN_DATABASE, sys->pfn_database);
-    put64(h + LDI_DMP_OFF_LOADED_MODULE_LIST, sys->loaded_module_list);
-    put64(h + LDI_DMP_OFF_ACTIVE_PROCESS_LIST, sys->active_process_list);
+    ldi_put64(h + LDI_DMP_OFF_DIRECTORY_TABLE_BASE, dtb);
+    ldi_put64(h + LDI_DMP_OFF_PFN_DATABASE, sys->pfn_database);
+    ldi_put64(h + LDI_DMP_OFF_LOADED_MODULE_LIST, sys->loaded_module_list);
+    ldi_put64(h + LDI_DMP_OFF_ACTIVE_PROCESS_LIST, sys->active_process_list);
     /* The CONTEXT below is x64, so that is the machine when the HAL does
      * not say. */
-    put32(h + LDI_DMP_OFF_MACHINE_TYPE, sys->machine_type ? sys->machine_type : 0x8664u);
-    put32(h + LDI_DMP_OFF_PROCESSOR_COUNT, info->cpu_count);
-    put32(h + LDI_DMP_OFF_BUGCHECK_CODE, info->bugcheck_code);
-    put32(h + LDI_DMP_OFF_BUGCHECK_CODE + 4, 0);
+    ldi_put32(h + LDI_DMP_OFF_MACHINE_TYPE, sys->machine_type ? sys->machine_type : 0x8664u);
+    ldi_put32(h + LDI_DMP_OFF_PROCESSOR_COUNT, info->cpu_count);
+    ldi_put32(h + LDI_DMP_OFF_BUGCHECK_CODE, info->bugcheck_code);
+    ldi_put32(h + LDI_DMP_OFF_BUGCHECK_CODE + 4, 0);
     for (int i = 0; i < 4; i++)
-        put64(h + LDI_DMP_OFF_BUGCHECK_PARAMS + 8 * i, info->bugcheck_params[i]);
+        ldi_put64(h + LDI_DMP_OFF_BUGCHECK_PARAMS + 8 * i, info->bugcheck_params[i]);
     memset(h + LDI_DMP_OFF_VERSION_USER, 0, 32);
-    put64(h + LDI_DMP_OFF_DEBUGGER_DATA_BLOCK, sys->debugger_data_block);
+    ldi_put64(h + LDI_DMP_OFF_DEBUGGER_DATA_BLOCK, sys->debugger_data_block);
 
     /* Physical memory runs: the machine's RAM ranges when they fit (a
      * bitmap dump of a machine with more keeps the "PAGE" fill there, as
@@ -170,13 +148,13 @@ static void build_header(uint8_t *h, const ld_dump *dump, const dmp_plan *plan)
     if (info->range_count <= LDI_DMP_MAX_RUNS) {
         uint64_t pages = 0;
         memset(pm, 0, 16 + 16 * info->range_count);
-        put32(pm, (uint32_t)info->range_count);
+        ldi_put32(pm, (uint32_t)info->range_count);
         for (size_t i = 0; i < info->range_count; i++) {
-            put64(pm + 16 + 16 * i, info->ranges[i].first_pfn);
-            put64(pm + 24 + 16 * i, info->ranges[i].page_count);
+            ldi_put64(pm + 16 + 16 * i, info->ranges[i].first_pfn);
+            ldi_put64(pm + 24 + 16 * i, info->ranges[i].page_count);
             pages += info->ranges[i].page_count;
         }
-        put64(pm + 8, pages);
+        ldi_put64(pm + 8, pages);
     }
 
     put_context(h + LDI_DMP_OFF_CONTEXT, cap);
@@ -185,22 +163,22 @@ static void build_header(uint8_t *h, const ld_dump *dump, const dmp_plan *plan)
      * at the bug-checking processor's instruction pointer. */
     uint8_t *ex = h + LDI_DMP_OFF_EXCEPTION;
     memset(ex, 0, 0x98);
-    put32(ex, STATUS_BREAKPOINT);
-    put32(ex + 4, EXCEPTION_NONCONTINUABLE);
-    put64(ex + 16, cap && (cap->valid & LD_CTX_GPRS) ? cap->rip : 0);
+    ldi_put32(ex, STATUS_BREAKPOINT);
+    ldi_put32(ex + 4, EXCEPTION_NONCONTINUABLE);
+    ldi_put64(ex + 16, cap && (cap->valid & LD_CTX_GPRS) ? cap->rip : 0);
 
-    put32(h + LDI_DMP_OFF_DUMP_TYPE, plan->full ? LDI_DMP_DUMP_TYPE_FULL : LDI_DMP_DUMP_TYPE_BITMAP_FULL);
-    put32(h + LDI_DMP_OFF_DUMP_TYPE + 4, 0);
-    put64(h + LDI_DMP_OFF_REQUIRED_DUMP_SPACE, plan->header_bytes + plan->primary_bytes + plan->secondary_bytes);
-    put64(h + LDI_DMP_OFF_SYSTEM_TIME, info->system_time);
+    ldi_put32(h + LDI_DMP_OFF_DUMP_TYPE, plan->full ? LDI_DMP_DUMP_TYPE_FULL : LDI_DMP_DUMP_TYPE_BITMAP_FULL);
+    ldi_put32(h + LDI_DMP_OFF_DUMP_TYPE + 4, 0);
+    ldi_put64(h + LDI_DMP_OFF_REQUIRED_DUMP_SPACE, plan->header_bytes + plan->primary_bytes + plan->secondary_bytes);
+    ldi_put64(h + LDI_DMP_OFF_SYSTEM_TIME, info->system_time);
     uint8_t *comment = h + LDI_DMP_OFF_COMMENT;
     memset(comment, 0, LDI_DMP_COMMENT_SIZE);
     for (uint32_t i = 0; info->comment && info->comment[i] && i + 1 < LDI_DMP_COMMENT_SIZE; i++)
         comment[i] = (uint8_t)info->comment[i];
-    put64(h + LDI_DMP_OFF_SYSTEM_UPTIME, info->system_uptime);
-    put32(h + LDI_DMP_OFF_MINIDUMP_FIELDS, 0);
-    put32(h + LDI_DMP_OFF_SECONDARY_DATA_STATE, LD_STATUS_SUCCESS);
-    put32(h + LDI_DMP_OFF_ATTRIBUTES, LDI_DMP_ATTR_LIVE_DUMP);
+    ldi_put64(h + LDI_DMP_OFF_SYSTEM_UPTIME, info->system_uptime);
+    ldi_put32(h + LDI_DMP_OFF_MINIDUMP_FIELDS, 0);
+    ldi_put32(h + LDI_DMP_OFF_SECONDARY_DATA_STATE, LD_STATUS_SUCCESS);
+    ldi_put32(h + LDI_DMP_OFF_ATTRIBUTES, LDI_DMP_ATTR_LIVE_DUMP);
 }
 
 /* The writer's position in the file: every write goes at `at`. */
@@ -240,9 +218,9 @@ static ld_status write_bitmap(dmp_out *o, uint8_t *scratch, const ld_dump *dump,
     memset(scratch, 0, LDI_DMP_BMP_HEADER_SIZE);
     memcpy(scratch + LDI_DMP_BMP_OFF_SIGNATURE, plan->all_ram ? "FDMP" : "SDMP", 4);
     memcpy(scratch + LDI_DMP_BMP_OFF_VALID_DUMP, "DUMP", 4);
-    put64(scratch + LDI_DMP_BMP_OFF_FIRST_PAGE, plan->header_bytes);
-    put64(scratch + LDI_DMP_BMP_OFF_PRESENT_PAGES, info->page_count);
-    put64(scratch + LDI_DMP_BMP_OFF_BITMAP_BITS, plan->bitmap_bits);
+    ldi_put64(scratch + LDI_DMP_BMP_OFF_FIRST_PAGE, plan->header_bytes);
+    ldi_put64(scratch + LDI_DMP_BMP_OFF_PRESENT_PAGES, info->page_count);
+    ldi_put64(scratch + LDI_DMP_BMP_OFF_BITMAP_BITS, plan->bitmap_bits);
     uint64_t fill = LDI_DMP_BMP_HEADER_SIZE;
     const ldi_bitmap *bm = &dump->present;
     for (uint64_t w = 0; w < plan->bitmap_bits / 64; w++) {
@@ -252,7 +230,7 @@ static ld_status write_bitmap(dmp_out *o, uint8_t *scratch, const ld_dump *dump,
                 return st;
             fill = 0;
         }
-        put64(scratch + fill, w < bm->nwords ? bm->words[w] : 0);
+        ldi_put64(scratch + fill, w < bm->nwords ? bm->words[w] : 0);
         fill += 8;
     }
     ld_status st = emit(o, scratch, fill);
@@ -294,26 +272,26 @@ static ld_status write_pages(dmp_out *o, const ld_dump *dump, ld_progress_fn pro
 static ld_status write_blob_header(dmp_out *o, uint8_t *scratch, const uint8_t guid[16], uint64_t size)
 {
     memset(scratch, 0, LDI_BLOB_HEADER_SIZE);
-    put32(scratch, LDI_BLOB_HEADER_SIZE);
+    ldi_put32(scratch, LDI_BLOB_HEADER_SIZE);
     memcpy(scratch + 4, guid, 16);
-    put32(scratch + 0x14, (uint32_t)size);
-    put32(scratch + 0x18, 0);
-    put32(scratch + 0x1C, (uint32_t)(blob_padded(size) - size));
+    ldi_put32(scratch + 0x14, (uint32_t)size);
+    ldi_put32(scratch + 0x18, 0);
+    ldi_put32(scratch + 0x1C, (uint32_t)(blob_padded(size) - size));
     return emit(o, scratch, LDI_BLOB_HEADER_SIZE);
 }
 
 static void put_cpu_record(uint8_t *p, const ld_cpu_context *c)
 {
     memset(p, 0, LDI_CPUS_RECORD_SIZE);
-    put32(p + LDI_CPUS_OFF_CPU, c->cpu);
-    put32(p + LDI_CPUS_OFF_VALID, c->valid);
+    ldi_put32(p + LDI_CPUS_OFF_CPU, c->cpu);
+    ldi_put32(p + LDI_CPUS_OFF_VALID, c->valid);
     const uint64_t control[5] = {c->cr0, c->cr2, c->cr3, c->cr4, c->cr8};
     for (int i = 0; i < 5; i++)
-        put64(p + LDI_CPUS_OFF_CR0 + 8 * i, control[i]);
+        ldi_put64(p + LDI_CPUS_OFF_CR0 + 8 * i, control[i]);
     const uint64_t more[7] = {c->fs_base, c->gs_base, c->stack_base, c->stack_limit,
                               c->stack_base_pfn, c->stack_pages, c->thread_id};
     for (int i = 0; i < 7; i++)
-        put64(p + LDI_CPUS_OFF_FS_BASE + 8 * i, more[i]);
+        ldi_put64(p + LDI_CPUS_OFF_FS_BASE + 8 * i, more[i]);
     put_context(p + LDI_CPUS_OFF_CONTEXT, c);
 }
 
@@ -324,8 +302,8 @@ static ld_status write_secondary(dmp_out *o, uint8_t *scratch, const ld_dump *du
     const ld_dump_info *info = ld_dump_get_info(dump);
     static const uint8_t zeros[LDI_BLOB_ALIGN];
     memcpy(scratch, "DumpBlob", 8);
-    put32(scratch + 8, LDI_BLOB_FILE_HEADER_SIZE);
-    put32(scratch + 12, info->system.os_minor);
+    ldi_put32(scratch + 8, LDI_BLOB_FILE_HEADER_SIZE);
+    ldi_put32(scratch + 12, info->system.os_minor);
     ld_status st = emit(o, scratch, LDI_BLOB_FILE_HEADER_SIZE);
     for (size_t i = 0; st == LD_STATUS_SUCCESS && i < info->blob_count; i++) {
         const ld_blob *b = &info->blobs[i];
@@ -343,10 +321,10 @@ static ld_status write_secondary(dmp_out *o, uint8_t *scratch, const ld_dump *du
         return st;
     memset(scratch, 0, LDI_CPUS_HEADER_SIZE);
     memcpy(scratch, "LDCX", 4);
-    put32(scratch + 4, LDI_CPUS_VERSION);
-    put32(scratch + 8, info->cpu_count);
-    put32(scratch + 12, LDI_CPUS_RECORD_SIZE);
-    put32(scratch + 16, info->capturing_cpu);
+    ldi_put32(scratch + 4, LDI_CPUS_VERSION);
+    ldi_put32(scratch + 8, info->cpu_count);
+    ldi_put32(scratch + 12, LDI_CPUS_RECORD_SIZE);
+    ldi_put32(scratch + 16, info->capturing_cpu);
     st = emit(o, scratch, LDI_CPUS_HEADER_SIZE);
     for (uint32_t i = 0; st == LD_STATUS_SUCCESS && i < info->cpu_count; i++) {
         put_cpu_record(scratch, &info->contexts[i]);

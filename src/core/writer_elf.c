@@ -21,6 +21,7 @@
  * so the writer runs on any host and needs no allocation: the program
  * headers are produced in small batches by walking the dump's bitmap. */
 #include "src/core/engine_internal.h"
+#include "src/core/le_bytes.h"
 
 #define ELF_EHDR_SIZE 64u
 #define ELF_PHDR_SIZE 56u
@@ -44,29 +45,6 @@
  * stack, large enough to keep the number of sink writes low. */
 #define PHDR_BATCH 32u
 #define DATA_MAX_RUN_PAGES 256u
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t align_up(uint64_t v, uint64_t a)
-{
-    return (v + a - 1) & ~(a - 1);
-}
 
 /* Writes in file order and keeps the offset. */
 typedef struct elf_out {
@@ -125,7 +103,7 @@ static uint64_t count_runs(const ld_dump *dump)
 
 static uint64_t note_size(uint64_t namesz, uint64_t descsz)
 {
-    return ELF_NOTE_HEADER + align_up(namesz, 4) + align_up(descsz, 4);
+    return ELF_NOTE_HEADER + ldi_align_up(namesz, 4) + ldi_align_up(descsz, 4);
 }
 
 static bool has_vmcoreinfo(const ld_dump_info *info)
@@ -148,11 +126,11 @@ static ld_status write_note_header(elf_out *o, const char *name, uint32_t namesz
 {
     uint8_t h[ELF_NOTE_HEADER + 12];
     memset(h, 0, sizeof h);
-    put32(h, namesz);
-    put32(h + 4, descsz);
-    put32(h + 8, type);
+    ldi_put32(h, namesz);
+    ldi_put32(h + 4, descsz);
+    ldi_put32(h + 8, type);
     memcpy(h + ELF_NOTE_HEADER, name, namesz); /* names here are at most 11 bytes with NUL */
-    return out_write(o, h, ELF_NOTE_HEADER + align_up(namesz, 4));
+    return out_write(o, h, ELF_NOTE_HEADER + ldi_align_up(namesz, 4));
 }
 
 /* NT_PRSTATUS with what was captured: the task as pr_pid when known, the
@@ -162,7 +140,7 @@ static ld_status write_prstatus(elf_out *o, const ld_cpu_context *c)
     uint8_t d[PRSTATUS_SIZE];
     memset(d, 0, sizeof d);
     if (c->valid & LD_CTX_THREAD)
-        put32(d + PRSTATUS_PID, (uint32_t)c->thread_id);
+        ldi_put32(d + PRSTATUS_PID, (uint32_t)c->thread_id);
     uint8_t *r = d + PRSTATUS_REGS;
     if (c->valid & LD_CTX_GPRS) {
         /* user_regs_struct order: r15 r14 r13 r12 rbp rbx r11 r10 r9 r8
@@ -170,20 +148,20 @@ static ld_status write_prstatus(elf_out *o, const ld_cpu_context *c)
         static const uint8_t order[15] = {LD_R15, LD_R14, LD_R13, LD_R12, LD_RBP, LD_RBX, LD_R11, LD_R10,
                                           LD_R9,  LD_R8,  LD_RAX, LD_RCX, LD_RDX, LD_RSI, LD_RDI};
         for (int i = 0; i < 15; i++)
-            put64(r + 8 * i, c->gpr[order[i]]);
-        put64(r + 8 * 16, c->rip);
-        put64(r + 8 * 18, c->rflags);
-        put64(r + 8 * 19, c->gpr[LD_RSP]);
+            ldi_put64(r + 8 * i, c->gpr[order[i]]);
+        ldi_put64(r + 8 * 16, c->rip);
+        ldi_put64(r + 8 * 18, c->rflags);
+        ldi_put64(r + 8 * 19, c->gpr[LD_RSP]);
     }
     if (c->valid & LD_CTX_SEGMENTS) {
-        put64(r + 8 * 17, c->cs);
-        put64(r + 8 * 20, c->ss);
-        put64(r + 8 * 21, c->fs_base);
-        put64(r + 8 * 22, c->gs_base);
-        put64(r + 8 * 23, c->ds);
-        put64(r + 8 * 24, c->es);
-        put64(r + 8 * 25, c->fs);
-        put64(r + 8 * 26, c->gs);
+        ldi_put64(r + 8 * 17, c->cs);
+        ldi_put64(r + 8 * 20, c->ss);
+        ldi_put64(r + 8 * 21, c->fs_base);
+        ldi_put64(r + 8 * 22, c->gs_base);
+        ldi_put64(r + 8 * 23, c->ds);
+        ldi_put64(r + 8 * 24, c->es);
+        ldi_put64(r + 8 * 25, c->fs);
+        ldi_put64(r + 8 * 26, c->gs);
     }
     ld_status st = write_note_header(o, "CORE", sizeof "CORE", PRSTATUS_SIZE, ELF_NT_PRSTATUS);
     if (st == LD_STATUS_SUCCESS)
@@ -204,7 +182,7 @@ static ld_status write_notes(elf_out *o, const ld_dump_info *info)
     if (st == LD_STATUS_SUCCESS)
         st = out_write(o, info->system.vmcoreinfo, n);
     if (st == LD_STATUS_SUCCESS)
-        st = out_zeros(o, align_up(n, 4) - n);
+        st = out_zeros(o, ldi_align_up(n, 4) - n);
     return st;
 }
 
@@ -212,14 +190,14 @@ static void fill_phdr(uint8_t *p, uint32_t type, uint64_t offset, uint64_t vaddr
                       uint64_t size, uint64_t align)
 {
     memset(p, 0, ELF_PHDR_SIZE);
-    put32(p, type);
-    put32(p + 4, type == ELF_PT_LOAD ? ELF_PF_RWX : 0);
-    put64(p + 8, offset);
-    put64(p + 16, vaddr);
-    put64(p + 24, paddr);
-    put64(p + 32, size);
-    put64(p + 40, size);
-    put64(p + 48, align);
+    ldi_put32(p, type);
+    ldi_put32(p + 4, type == ELF_PT_LOAD ? ELF_PF_RWX : 0);
+    ldi_put64(p + 8, offset);
+    ldi_put64(p + 16, vaddr);
+    ldi_put64(p + 24, paddr);
+    ldi_put64(p + 32, size);
+    ldi_put64(p + 40, size);
+    ldi_put64(p + 48, align);
 }
 
 static ld_status write_ehdr(elf_out *o, uint64_t phnum, uint64_t shoff)
@@ -233,16 +211,16 @@ static ld_status write_ehdr(elf_out *o, uint64_t phnum, uint64_t shoff)
     h[4] = 2; /* ELFCLASS64 */
     h[5] = 1; /* ELFDATA2LSB */
     h[6] = 1; /* EV_CURRENT */
-    put16(h + 16, ELF_ET_CORE);
-    put16(h + 18, ELF_EM_X86_64);
-    put32(h + 20, 1);               /* e_version: libkdumpfile requires EV_CURRENT */
-    put64(h + 32, ELF_EHDR_SIZE);   /* e_phoff */
-    put64(h + 40, shoff);
-    put16(h + 52, ELF_EHDR_SIZE);
-    put16(h + 54, ELF_PHDR_SIZE);
-    put16(h + 56, (uint16_t)(phnum >= ELF_PN_XNUM ? ELF_PN_XNUM : phnum));
-    put16(h + 58, shoff ? ELF_SHDR_SIZE : 0);
-    put16(h + 60, shoff ? 1 : 0);
+    ldi_put16(h + 16, ELF_ET_CORE);
+    ldi_put16(h + 18, ELF_EM_X86_64);
+    ldi_put32(h + 20, 1);               /* e_version: libkdumpfile requires EV_CURRENT */
+    ldi_put64(h + 32, ELF_EHDR_SIZE);   /* e_phoff */
+    ldi_put64(h + 40, shoff);
+    ldi_put16(h + 52, ELF_EHDR_SIZE);
+    ldi_put16(h + 54, ELF_PHDR_SIZE);
+    ldi_put16(h + 56, (uint16_t)(phnum >= ELF_PN_XNUM ? ELF_PN_XNUM : phnum));
+    ldi_put16(h + 58, shoff ? ELF_SHDR_SIZE : 0);
+    ldi_put16(h + 60, shoff ? 1 : 0);
     return out_write(o, h, sizeof h);
 }
 
@@ -263,7 +241,7 @@ static ld_status elf_write(const ld_dump *dump, ld_sink *sink, ld_progress_fn pr
     uint64_t shoff = xnum ? ELF_EHDR_SIZE + phnum * ELF_PHDR_SIZE : 0;
     uint64_t notes_off = ELF_EHDR_SIZE + phnum * ELF_PHDR_SIZE + (xnum ? ELF_SHDR_SIZE : 0);
     uint64_t notes_len = notes_size(info);
-    uint64_t data_off = align_up(notes_off + notes_len, ps);
+    uint64_t data_off = ldi_align_up(notes_off + notes_len, ps);
     uint64_t direct_map = info->system.direct_map_base;
 
     elf_out o = {sink, 0};
@@ -291,7 +269,7 @@ static ld_status elf_write(const ld_dump *dump, ld_sink *sink, ld_progress_fn pr
     if (xnum) {
         uint8_t sh[ELF_SHDR_SIZE];
         memset(sh, 0, sizeof sh);
-        put32(sh + 44, (uint32_t)phnum); /* sh_info holds the real e_phnum */
+        ldi_put32(sh + 44, (uint32_t)phnum); /* sh_info holds the real e_phnum */
         if ((st = out_write(&o, sh, sizeof sh)) != LD_STATUS_SUCCESS)
             return st;
     }
