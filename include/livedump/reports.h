@@ -21,6 +21,18 @@
  * sooner than SystemThrottleThreshold / ComponentThrottleThreshold hours
  * after the last is refused with LD_STATUS_THROTTLED and event 6 naming the
  * threshold and the time the next one is allowed.
+ *
+ * Throttling and deferred captures: throttling spaces the captures (when
+ * the machine is stopped and copied), not the writes. A full capture
+ * admitted with LD_FLAG_DEFER counts as taken at its capture time while it
+ * is held: another full capture within SystemThrottleThreshold (any
+ * component) or ComponentThrottleThreshold (the same one) is refused with
+ * LD_STATUS_THROTTLED and event 6, even before the engine's max_deferred
+ * limit would refuse it (then event 6 alone, no capture starts). When the
+ * held dump lands (ld_reports_write_deferred) its file name and
+ * LastFullLiveReport carry that capture time. A held dump that is discarded
+ * (or lost with the process) never landed: it stops counting and nothing is
+ * recorded, so discarding does not lock a component out.
  */
 #ifndef LIVEDUMP_REPORTS_H
 #define LIVEDUMP_REPORTS_H
@@ -80,10 +92,19 @@ LD_EXTERN ld_status ld_reports_capture(ld_reports *reports, ld_engine *engine, c
                                        const ld_capture_request *req, const ld_format *format, ld_result *result,
                                        char *path, size_t path_cap);
 /* Write a held dump (handle from result->deferred, NULL = the oldest) as a
- * report of `component`. On failure (disk full, ...) the dump stays held. */
+ * report of `component`. On failure (disk full, ...) the dump stays held.
+ * A dump captured through ld_reports_capture lands under its capture time
+ * and must be written as the component it was captured for
+ * (LD_STATUS_INVALID_PARAMETER otherwise); a full dump captured directly
+ * with the engine is admitted (throttled) now, event 6 if refused. */
 LD_EXTERN ld_status ld_reports_write_deferred(ld_reports *reports, ld_engine *engine, const char *component,
                                               const ld_dump *handle, const ld_format *format, ld_result *result,
                                               char *path, size_t path_cap);
+
+/* Discard a held dump (NULL = the oldest), events 251/252: it stops
+ * counting for throttling. Discarding through the engine directly has the
+ * same effect from the next ld_reports_capture / ld_reports_write_deferred. */
+LD_EXTERN ld_status ld_reports_discard_deferred(ld_reports *reports, ld_engine *engine, const ld_dump *handle);
 
 typedef struct ld_report_entry {
     char path[LD_SETTINGS_PATH_MAX + 64];

@@ -449,6 +449,47 @@ static ld_status landed(ld_reports *r, ld_engine *e, const char *component, bool
     return st != LD_STATUS_SUCCESS ? st : pst;
 }
 
+/* ---- held deferred dumps ---- */
+
+static bool held_is(const ld_engine *e, const ldr_held *h)
+{
+    return ld_engine_holds(e, h->handle) && ld_dump_get_info(h->handle)->system_uptime == h->uptime;
+}
+
+/* Forget the held dumps the engine no longer holds (discarded through the
+ * engine, or the engine's own limit), so they stop counting. */
+static void forget_released(ld_reports *r, const ld_engine *e)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < r->held_count; i++)
+        if (held_is(e, &r->held[i]))
+            r->held[kept++] = r->held[i];
+    r->held_count = kept;
+}
+
+static ldr_held *find_held(ld_reports *r, const ld_dump *d)
+{
+    for (uint32_t i = 0; d && i < r->held_count; i++)
+        if (r->held[i].handle == d)
+            return &r->held[i];
+    return NULL;
+}
+
+static void forget_held(ld_reports *r, const ldr_held *h)
+{
+    uint32_t i = (uint32_t)(h - r->held);
+    memmove(&r->held[i], &r->held[i + 1], (r->held_count - i - 1) * sizeof r->held[0]);
+    r->held_count--;
+}
+
+/* The storage's own refusal, as event 6, when it decides without the
+ * engine starting a capture. */
+static ld_status refuse(ld_engine *e, ld_status st, ld_admission *why, ld_result *res)
+{
+    (void)ld_engine_note(e, why);
+    return res->status = st;
+}
+
 ld_status ld_reports_capture(ld_reports *r, ld_engine *e, const char *component, const ld_capture_request *req,
                              const ld_format *format, ld_result *result, char *path, size_t cap)
 {
@@ -463,7 +504,18 @@ ld_status ld_reports_capture(ld_reports *r, ld_engine *e, const char *component,
     bool defer = (req->flags & LD_FLAG_DEFER) != 0;
     if (!defer && (!format || !format->name || !ext_ok(format->name)))
         return res->status = LD_STATUS_INVALID_PARAMETER;
-    ld_status st = ld_engine_set_admission(e, admit_hook, r);
+    forget_released(r, e);
+    ld_status st;
+    /* While the engine holds a dump it may start no capture at all (its
+     * max_deferred limit, LD_STATUS_DEVICE_BUSY); throttling is decided here
+     * first, so a throttled request is named as such (event 6 alone). */
+    if (ld_engine_deferred_count(e) > 0) {
+        ld_admission why;
+        st = ld_reports_admit(r, component, req->type, &why);
+        if (st != LD_STATUS_SUCCESS)
+            return refuse(e, st, &why, res);
+    }
+    st = ld_engine_set_admission(e, admit_hook, r);
     if (st != LD_STATUS_SUCCESS)
         return res->status = st;
     r->admit_component = component;
@@ -481,6 +533,14 @@ ld_status ld_reports_capture(ld_reports *r, ld_engine *e, const char *component,
     st = ld_engine_capture(e, req, defer ? NULL : format, sink, res);
     (void)ld_engine_set_admission(e, NULL, NULL);
     r->admit_component = NULL;
+    if (st == LD_STATUS_SUCCESS && defer && res->deferred && r->held_count < LD_MAX_DEFERRED) {
+        ldr_held *h = &r->held[r->held_count++];
+        h->handle = res->deferred;
+        h->uptime = ld_dump_get_info(res->deferred)->system_uptime;
+        snprintf(h->component, sizeof h->component, "%s", component);
+        h->time = when;
+        h->full = full;
+    }
     if (st == LD_STATUS_SUCCESS && !defer) {
         if (path && cap)
             snprintf(path, cap, "%s", where);
@@ -499,11 +559,27 @@ ld_status ld_reports_write_deferred(ld_reports *r, ld_engine *e, const char *com
         path[0] = 0;
     if (!r || !e || !ld_component_name_valid(component) || !format || !format->name || !ext_ok(format->name))
         return res->status = LD_STATUS_INVALID_PARAMETER;
+    forget_released(r, e);
     /* A handle no longer held is not dereferenced: the engine refuses it
      * (events 201/202) and aborts the sink, which removes its file. */
     const ld_dump *d = handle ? handle : ld_engine_deferred(e);
-    bool full = !d || !ld_engine_holds(e, d) || ld_dump_get_info(d)->dump_type == LD_DUMP_FULL_KERNEL;
+    bool live = d && ld_engine_holds(e, d);
+    bool full = !live || ld_dump_get_info(d)->dump_type == LD_DUMP_FULL_KERNEL;
+    ldr_held *h = live ? find_held(r, d) : NULL;
     uint64_t when = ldr_now(r);
+    if (h) {
+        /* Admitted at capture: it lands under its own component and capture
+         * time, which is what throttling records. */
+        if (strcmp(h->component, component) != 0)
+            return res->status = LD_STATUS_INVALID_PARAMETER;
+        when = h->time;
+    } else if (live && full) {
+        /* Captured without this storage: not admitted yet, so now. */
+        ld_admission why;
+        ld_status ast = ld_reports_admit(r, component, LD_DUMP_FULL_KERNEL, &why);
+        if (ast != LD_STATUS_SUCCESS)
+            return refuse(e, ast, &why, res);
+    }
     char where[LD_SETTINGS_PATH_MAX + 64];
     ld_sink *sink;
     ld_status st = open_report_sink(r, component, full, format->name, when, &sink, where, sizeof where);
@@ -511,9 +587,24 @@ ld_status ld_reports_write_deferred(ld_reports *r, ld_engine *e, const char *com
         return res->status = st;
     st = ld_engine_write_deferred_dump(e, handle, format, sink, res);
     if (st == LD_STATUS_SUCCESS) {
+        if (h)
+            forget_held(r, h);
         if (path && cap)
             snprintf(path, cap, "%s", where);
         st = landed(r, e, component, full, when);
     }
+    return st;
+}
+
+ld_status ld_reports_discard_deferred(ld_reports *r, ld_engine *e, const ld_dump *handle)
+{
+    if (!r || !e)
+        return LD_STATUS_INVALID_PARAMETER;
+    forget_released(r, e);
+    const ld_dump *d = handle ? handle : ld_engine_deferred(e);
+    ldr_held *h = d && ld_engine_holds(e, d) ? find_held(r, d) : NULL;
+    ld_status st = ld_engine_discard_deferred_dump(e, d);
+    if (st == LD_STATUS_SUCCESS && h)
+        forget_held(r, h);
     return st;
 }

@@ -546,7 +546,17 @@ static void test_disk_full_and_deferred(void **state)
     assert_int_equal(evlog_u64(evlog_last(f.log, 202), "NTStatus"), LD_STATUS_DISK_FULL);
     assert_int_equal(count_files(root), 1);
     assert_true(ld_engine_holds(f.h.engine, r.deferred));
-    assert_int_equal(ld_reports_admit(f.reports, "WATCHDOG", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
+    /* Still held, so it still counts for throttling; nothing was recorded:
+     * a restart (which loses the held dump) finds no full dump taken. */
+    assert_int_equal(ld_reports_admit(f.reports, "WATCHDOG", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_THROTTLED);
+    ld_reports *other;
+    ld_reports_options o;
+    ld_reports_options_init(&o);
+    o.root = root;
+    o.clock = fake_clock;
+    assert_int_equal(ld_reports_open(&o, &other, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_reports_admit(other, "WATCHDOG", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
+    ld_reports_close(other);
 
     /* Room again: the same dump lands, and now throttling counts it. */
     ld_result w;
@@ -589,6 +599,156 @@ static void test_disk_full_and_deferred(void **state)
     stop(&f);
 }
 
+/* ---- throttling of deferred captures ---- */
+
+/* The event 6 of a refusal: threshold, last and next, and no capture started. */
+static void assert_held_refusal(fixture *f, ld_status st, const char *threshold_param, uint64_t hours, uint64_t last)
+{
+    assert_int_equal(st, LD_STATUS_THROTTLED);
+    const evlog_entry *e6 = evlog_last(f->log, 6);
+    assert_non_null(e6);
+    assert_non_null(strstr(evlog_str(e6, "LiveDumpEventDescription"), "deferred dump is held"));
+    assert_int_equal(evlog_param(e6, threshold_param), hours);
+    assert_int_equal(evlog_param(e6, "LastFullLiveReportUnixTime"), last);
+    assert_int_equal(evlog_param(e6, "NextDumpAllowedUnixTime"), last + hours * HOUR);
+    assert_int_equal(evlog_param(e6, "NowUnixTime"), fake_now);
+    assert_int_equal(evlog_count(f->log, 1), 0); /* refused before any capture work */
+}
+
+static ld_status take_deferred(fixture *f, const char *component, ld_result *r)
+{
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.flags |= LD_FLAG_DEFER;
+    return ld_reports_capture(f->reports, f->h.engine, component, &req, NULL, r, NULL, 0);
+}
+
+static void test_deferred_throttling(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    char err[512], path[512];
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+
+    /* A full deferred capture is held: it counts from its capture time. */
+    ld_result held;
+    assert_int_equal(take_deferred(&f, "WATCHDOG", &held), LD_STATUS_SUCCESS);
+    assert_non_null(held.deferred);
+    fake_now = T0 + HOUR;
+    evlog_clear(f.log);
+    /* Another component, not deferred: the system threshold refuses it
+     * (not the engine's DEVICE_BUSY of its one-held-dump limit). */
+    assert_held_refusal(&f, take(&f, "USBHUB3", LD_DUMP_FULL_KERNEL, path, sizeof path),
+                        "SystemThrottleThresholdHours", 120, T0);
+    assert_string_equal(path, "");
+    /* The same component, deferred again: its own, longer threshold. */
+    evlog_clear(f.log);
+    ld_result second;
+    assert_held_refusal(&f, take_deferred(&f, "WATCHDOG", &second), "ComponentThrottleThresholdHours", 168, T0);
+    assert_null(second.deferred);
+    assert_int_equal(ld_engine_deferred_count(f.h.engine), 1);
+    assert_int_equal(count_files(root), 1); /* only the state file */
+    /* Written under another component: refused, still held. */
+    assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "USBHUB3", held.deferred, ld_format_raw(), NULL,
+                                               path, sizeof path),
+                     LD_STATUS_INVALID_PARAMETER);
+    assert_true(ld_engine_holds(f.h.engine, held.deferred));
+
+    /* Written two hours later: named and recorded with its capture time. */
+    fake_now = T0 + 2 * HOUR;
+    assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "WATCHDOG", held.deferred, ld_format_raw(), NULL,
+                                               path, sizeof path),
+                     LD_STATUS_SUCCESS);
+    assert_non_null(strstr(path, "/WATCHDOG-20250102-030405.raw"));
+    reopen(&f); /* the recorded time survives a restart */
+    fake_now = T0 + 120 * HOUR - 1;
+    ld_admission why;
+    assert_int_equal(ld_reports_admit(f.reports, "USBHUB3", LD_DUMP_FULL_KERNEL, &why), LD_STATUS_THROTTLED);
+    assert_int_equal(why.param_value[1], T0);
+    assert_int_equal(why.param_value[2], T0 + 120 * HOUR);
+    assert_null(strstr(why.description, "held"));
+    fake_now = T0 + 120 * HOUR;
+    assert_int_equal(ld_reports_admit(f.reports, "USBHUB3", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
+
+    /* Discarding a held dump does not lock anything out. */
+    fake_now = T0 + 200 * HOUR;
+    assert_int_equal(take_deferred(&f, "USBHUB3", &held), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_reports_admit(f.reports, "USBHUB3", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_THROTTLED);
+    assert_int_equal(ld_reports_admit(f.reports, "NETADAPTER", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_THROTTLED);
+    evlog_clear(f.log);
+    assert_int_equal(ld_reports_discard_deferred(f.reports, f.h.engine, held.deferred), LD_STATUS_SUCCESS);
+    assert_int_equal(evlog_u64(evlog_last(f.log, 252), "NTStatus"), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_reports_admit(f.reports, "USBHUB3", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_reports_admit(f.reports, "NETADAPTER", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
+    /* Discard of nothing. */
+    assert_int_equal(ld_reports_discard_deferred(f.reports, f.h.engine, NULL), LD_STATUS_INVALID_DEVICE_STATE);
+    /* Discarded through the engine directly: forgotten at the next capture. */
+    assert_int_equal(take_deferred(&f, "USBHUB3", &held), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_engine_discard_deferred_dump(f.h.engine, held.deferred), LD_STATUS_SUCCESS);
+    assert_int_equal(take(&f, "USBHUB3", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
+    assert_non_null(strstr(path, "/USBHUB3-"));
+
+    /* A full dump captured with the engine alone was never admitted: the
+     * storage throttles it when it is written, and it stays held. */
+    fake_now += HOUR;
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.flags |= LD_FLAG_DEFER;
+    assert_int_equal(ld_engine_capture(f.h.engine, &req, NULL, NULL, &held), LD_STATUS_SUCCESS);
+    evlog_clear(f.log);
+    assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "NETADAPTER", held.deferred, ld_format_raw(),
+                                               NULL, path, sizeof path),
+                     LD_STATUS_THROTTLED);
+    assert_int_equal(evlog_param(evlog_last(f.log, 6), "SystemThrottleThresholdHours"), 120);
+    assert_int_equal(evlog_count(f.log, 201), 0);
+    assert_true(ld_engine_holds(f.h.engine, held.deferred));
+    assert_int_equal(ld_engine_discard_deferred(f.h.engine), LD_STATUS_SUCCESS);
+    stop(&f);
+}
+
+/* An engine that holds two dumps: the second full deferred capture is
+ * throttled while the first is held, unless the thresholds are 0. */
+static void test_deferred_throttling_two_held(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    ld_engine_destroy(f.h.engine);
+    ld_engine_options opts;
+    ld_engine_options_init(&opts);
+    opts.max_deferred = 2;
+    opts.on_event = evlog_fn;
+    opts.on_event_arg = f.log;
+    assert_int_equal(ld_engine_create(f.h.hal, &opts, &f.h.engine), LD_STATUS_SUCCESS);
+    char err[512];
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_result a, b;
+    assert_int_equal(take_deferred(&f, "WATCHDOG", &a), LD_STATUS_SUCCESS);
+    evlog_clear(f.log);
+    assert_held_refusal(&f, take_deferred(&f, "USBHUB3", &b), "SystemThrottleThresholdHours", 120, T0);
+    assert_int_equal(ld_engine_deferred_count(f.h.engine), 1);
+    /* A small dump is not throttled and may be held beside it. */
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.type = LD_DUMP_MINI;
+    req.flags |= LD_FLAG_DEFER;
+    assert_int_equal(ld_reports_capture(f.reports, f.h.engine, "USBHUB3", &req, NULL, &b, NULL, 0), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_engine_deferred_count(f.h.engine), 2);
+    assert_int_equal(ld_reports_discard_deferred(f.reports, f.h.engine, NULL), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_reports_discard_deferred(f.reports, f.h.engine, NULL), LD_STATUS_SUCCESS);
+
+    /* Time throttling off: two full deferred captures are both held. */
+    ld_reports_close(f.reports);
+    f.settings.system_throttle_hours = 0;
+    f.settings.component_throttle_hours = 0;
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(take_deferred(&f, "WATCHDOG", &a), LD_STATUS_SUCCESS);
+    assert_int_equal(take_deferred(&f, "WATCHDOG", &b), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_engine_deferred_count(f.h.engine), 2);
+    stop(&f); /* destroy discards both */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -599,6 +759,8 @@ int main(void)
         cmocka_unit_test_setup(test_corrupt_state_is_rebuilt, fresh),
         cmocka_unit_test_setup(test_retention, fresh),
         cmocka_unit_test_setup(test_disk_full_and_deferred, fresh),
+        cmocka_unit_test_setup(test_deferred_throttling, fresh),
+        cmocka_unit_test_setup(test_deferred_throttling_two_held, fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
