@@ -113,14 +113,21 @@ typedef struct ld_report_entry {
     uint64_t time;            /* from the name: seconds since 1970 UTC */
     uint32_t sequence;        /* the "-N" of a same-second name, else 0 */
     uint64_t bytes;           /* space on disk */
+    bool incomplete;          /* "NAME.partial": being written, or left by a writer that
+                                 crashed; never counted as a dump */
 } ld_report_entry;
 
-/* Every report, oldest first (full and small). Free with ld_reports_list_free. */
+/* Every report, oldest first (full and small), and the incomplete ones
+ * (.partial files; symlinks and other non-files are never listed). Free
+ * with ld_reports_list_free. */
 LD_EXTERN ld_status ld_reports_list(ld_reports *reports, ld_report_entry **entries, size_t *count);
 LD_EXTERN void ld_reports_list_free(ld_report_entry *entries);
 /* Apply the retention rules now: full dumps beyond FullLiveReportsMax,
  * oldest first (none with AlwaysKeepMemoryDump), and with
  * DeleteLiveMiniDumps all but the newest small dump of each component.
+ * Incomplete reports are removed too, but only those no live writer holds
+ * (the file sink keeps an exclusive flock on its .partial file; prune
+ * removes one only while it holds that lock, and never through a symlink).
  * deleted (may be NULL) counts the files removed. */
 LD_EXTERN ld_status ld_reports_prune(ld_reports *reports, uint32_t *deleted);
 

@@ -4,10 +4,13 @@
  * (FullLiveReportsMax, AlwaysKeepMemoryDump, DeleteLiveMiniDumps). */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -175,9 +178,20 @@ static int num(const char *p, int n)
     return v;
 }
 
-/* "COMP-YYYYMMDD-HHMMSS[-N].ext" -> its parts; false for any other name. */
-static bool parse_name(const char *name, ld_report_entry *e)
+#define PARTIAL_SUFFIX ".partial"
+
+/* "COMP-YYYYMMDD-HHMMSS[-N].ext" -> its parts; false for any other name.
+ * The same with ".partial" (the file sink's temporary name): incomplete. */
+static bool parse_name(const char *full_name, ld_report_entry *e)
 {
+    char name[NAME_MAX + 1];
+    size_t len = strlen(full_name), sl = strlen(PARTIAL_SUFFIX);
+    if (len >= sizeof name)
+        return false;
+    memcpy(name, full_name, len + 1);
+    e->incomplete = len > sl && !strcmp(name + len - sl, PARTIAL_SUFFIX);
+    if (e->incomplete)
+        name[len - sl] = 0;
     const char *dash = strchr(name, '-');
     if (!dash || dash == name || (size_t)(dash - name) > LD_COMPONENT_MAX)
         return false;
@@ -369,6 +383,43 @@ static void note_deleted(ld_engine *e, const ld_report_entry *x, const char *rul
     (void)ld_engine_note(e, &note);
 }
 
+/* Remove an incomplete report if no one writes it: only while holding its
+ * flock (the file sink holds it for the whole write), only if the name
+ * still is the file locked, and never through a symlink (the folder and the
+ * file are opened O_NOFOLLOW, the name removed relative to the folder).
+ * Busy: *removed false, success. */
+static ld_status remove_leftover(const char *path, bool *removed)
+{
+    *removed = false;
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return LD_STATUS_INVALID_PARAMETER;
+    char dir[sizeof ((ld_report_entry *)0)->path];
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    const char *name = slash + 1;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return ldr_errno_status(errno);
+    ld_status st = LD_STATUS_SUCCESS;
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    struct stat locked, named;
+    if (fd < 0) {
+        /* Gone meanwhile (its writer finished): nothing to do. */
+        st = errno == ENOENT ? LD_STATUS_SUCCESS : ldr_errno_status(errno);
+    } else if (fstat(fd, &locked) == 0 && S_ISREG(locked.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+               fstatat(dfd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 && named.st_dev == locked.st_dev &&
+               named.st_ino == locked.st_ino) {
+        if (unlinkat(dfd, name, 0) == 0)
+            *removed = true;
+        else
+            st = ldr_errno_status(errno);
+    }
+    if (fd >= 0)
+        close(fd);
+    close(dfd);
+    return st;
+}
+
 static ld_status prune(ld_reports *r, ld_engine *e, uint32_t *deleted)
 {
     ld_report_entry *v;
@@ -378,13 +429,25 @@ static ld_status prune(ld_reports *r, ld_engine *e, uint32_t *deleted)
     if (st != LD_STATUS_SUCCESS)
         return st;
     const ld_settings *s = &r->settings;
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].incomplete)
+            continue;
+        bool removed = false;
+        ld_status rst = remove_leftover(v[i].path, &removed);
+        if (removed) {
+            del++;
+            note_deleted(e, &v[i], "IncompleteLeftover", 1);
+        } else if (rst != LD_STATUS_SUCCESS && st == LD_STATUS_SUCCESS) {
+            st = rst;
+        }
+    }
     if (!s->always_keep_memory_dump) {
         size_t full = 0;
         for (size_t i = 0; i < n; i++)
-            full += v[i].full;
+            full += v[i].full && !v[i].incomplete;
         /* Oldest first: delete until FullLiveReportsMax remain. */
         for (size_t i = 0; i < n && full > s->full_live_reports_max; i++) {
-            if (!v[i].full)
+            if (!v[i].full || v[i].incomplete)
                 continue;
             if (unlink(v[i].path) == 0) {
                 del++;
@@ -399,11 +462,11 @@ static ld_status prune(ld_reports *r, ld_engine *e, uint32_t *deleted)
         /* Keep the newest small dump of each component: delete any that a
          * later entry of the same component follows. */
         for (size_t i = 0; i < n; i++) {
-            if (v[i].full)
+            if (v[i].full || v[i].incomplete)
                 continue;
             bool newer = false;
             for (size_t j = i + 1; j < n && !newer; j++)
-                newer = !v[j].full && !strcmp(v[j].component, v[i].component);
+                newer = !v[j].full && !v[j].incomplete && !strcmp(v[j].component, v[i].component);
             if (!newer)
                 continue;
             if (unlink(v[i].path) == 0) {

@@ -156,7 +156,7 @@ static ld_status rebuild(ld_reports *r)
     if (st != LD_STATUS_SUCCESS)
         return st;
     for (size_t i = 0; i < n; i++) {
-        if (!list[i].full)
+        if (!list[i].full || list[i].incomplete)
             continue;
         if (list[i].time > r->system_last)
             r->system_last = list[i].time;

@@ -10,7 +10,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "livedump/runtime.h"
 
 #include "evlog.h"
 #include "harness.h"
@@ -749,6 +752,162 @@ static void test_deferred_throttling_two_held(void **state)
     stop(&f); /* destroy discards both */
 }
 
+/* ---- incomplete reports (.partial) ---- */
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static const ld_report_entry *find_entry(const ld_report_entry *v, size_t n, const char *suffix)
+{
+    size_t sl = strlen(suffix);
+    for (size_t i = 0; i < n; i++) {
+        size_t pl = strlen(v[i].path);
+        if (pl >= sl && !strcmp(v[i].path + pl - sl, suffix))
+            return &v[i];
+    }
+    return NULL;
+}
+
+/* A child process that opens a file sink at `path`, writes, tells the
+ * parent and waits to be killed: a writer alive, then one that crashed. */
+static pid_t start_writer(const char *path)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* Bounded, should the test fail before it kills the writer. */
+        alarm(30);
+        close(p[0]);
+        ld_sink *sink;
+        char buf[4096];
+        memset(buf, 0xab, sizeof buf);
+        bool ok = ld_sink_file_open(path, &sink) == LD_STATUS_SUCCESS &&
+                  sink->write(sink, 0, buf, sizeof buf) == LD_STATUS_SUCCESS;
+        (void)!write(p[1], ok ? "y" : "n", 1);
+        for (;;)
+            pause();
+    }
+    close(p[1]);
+    char c = 0;
+    assert_int_equal(read(p[0], &c, 1), 1);
+    close(p[0]);
+    assert_int_equal(c, 'y');
+    return pid;
+}
+
+static void test_incomplete_reports(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    char err[512], path[512], p[512];
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
+
+    /* A writer in another process, alive; a leftover in a component folder. */
+    snprintf(p, sizeof p, "%s/WATCHDOG-20250102-040405.raw", root);
+    pid_t writer = start_writer(p);
+    char comp[256], leftover[600], victim[256], link_path[600], other[600];
+    snprintf(comp, sizeof comp, "%s/USBHUB3", root);
+    assert_int_equal(mkdir(comp, 0700), 0);
+    snprintf(leftover, sizeof leftover, "%s/USBHUB3-20250102-050405.raw.partial", comp);
+    write_file(leftover, "half a dump");
+    /* A symlink with a leftover's name, and a file that is no report. */
+    snprintf(victim, sizeof victim, "%s/victim", base);
+    write_file(victim, "keep me");
+    snprintf(link_path, sizeof link_path, "%s/WATCHDOG-20250102-060405.raw.partial", root);
+    assert_int_equal(symlink(victim, link_path), 0);
+    snprintf(other, sizeof other, "%s/notes.partial", root);
+    write_file(other, "not a report");
+
+    ld_report_entry *v;
+    size_t n;
+    assert_int_equal(ld_reports_list(f.reports, &v, &n), LD_STATUS_SUCCESS);
+    assert_int_equal(n, 3);
+    assert_false(v[0].incomplete); /* the dump, oldest */
+    const ld_report_entry *live = find_entry(v, n, "/WATCHDOG-20250102-040405.raw.partial");
+    assert_non_null(live);
+    assert_true(live->incomplete);
+    assert_true(live->full);
+    assert_int_equal(live->time, T0 + HOUR);
+    const ld_report_entry *left = find_entry(v, n, "/USBHUB3-20250102-050405.raw.partial");
+    assert_non_null(left);
+    assert_true(left->incomplete);
+    assert_false(left->full);
+    assert_string_equal(left->component, "USBHUB3");
+    ld_reports_list_free(v);
+
+    /* Incomplete dumps do not count: a rebuilt throttling state knows only
+     * the dump at T0, and retention (FullLiveReportsMax 1) keeps it. */
+    snprintf(p, sizeof p, "%s/.LastFullLiveReport", root);
+    assert_int_equal(unlink(p), 0);
+    fake_now = T0 + 120 * HOUR;
+    reopen(&f);
+    assert_int_equal(ld_reports_admit(f.reports, "NETADAPTER", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
+
+    /* Prune removes the leftover, not the file a live writer holds, not
+     * the symlink nor its target, not the file that is no report. */
+    uint32_t deleted = 99;
+    assert_int_equal(ld_reports_prune(f.reports, &deleted), LD_STATUS_SUCCESS);
+    assert_int_equal(deleted, 1);
+    assert_false(exists(leftover));
+    assert_true(exists(path));
+    snprintf(p, sizeof p, "%s/WATCHDOG-20250102-040405.raw.partial", root);
+    assert_true(exists(p));
+    assert_true(exists(link_path));
+    assert_true(exists(victim));
+    assert_true(exists(other));
+
+    /* The writer dies: its file is a crash leftover, removed when a dump
+     * lands (retention), with an event 6 naming it. */
+    kill(writer, SIGKILL);
+    assert_int_equal(waitpid(writer, NULL, 0), writer);
+    evlog_clear(f.log);
+    assert_int_equal(take(&f, "USBHUB3", LD_DUMP_MINI, path, sizeof path), LD_STATUS_SUCCESS);
+    assert_false(exists(p));
+    const evlog_entry *e6 = evlog_last(f.log, 6);
+    assert_int_equal(evlog_param(e6, "IncompleteLeftover"), 1);
+    assert_int_equal(evlog_param(e6, "ReportUnixTime"), T0 + HOUR);
+    assert_non_null(strstr(evlog_str(e6, "LiveDumpEventDescription"), "WATCHDOG-20250102-040405.raw.partial"));
+    assert_true(exists(victim));
+    assert_int_equal(ld_reports_list(f.reports, &v, &n), LD_STATUS_SUCCESS);
+    assert_int_equal(n, 2);
+    assert_false(v[0].incomplete || v[1].incomplete);
+    ld_reports_list_free(v);
+    stop(&f);
+}
+
+/* In this process too: a file sink being written is never pruned, and it
+ * still lands under its final name. */
+static void test_prune_spares_open_sink(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    char err[512], p[512], partial[600];
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    snprintf(p, sizeof p, "%s/WATCHDOG-20250102-030405.raw", root);
+    snprintf(partial, sizeof partial, "%s.partial", p);
+    ld_sink *sink;
+    assert_int_equal(ld_sink_file_open(p, &sink), LD_STATUS_SUCCESS);
+    assert_int_equal(sink->write(sink, 0, "dump", 4), LD_STATUS_SUCCESS);
+    uint32_t deleted = 99;
+    assert_int_equal(ld_reports_prune(f.reports, &deleted), LD_STATUS_SUCCESS);
+    assert_int_equal(deleted, 0);
+    assert_true(exists(partial));
+    assert_int_equal(sink->finish(sink, 4), LD_STATUS_SUCCESS);
+    assert_true(exists(p));
+    assert_false(exists(partial));
+    stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -761,6 +920,8 @@ int main(void)
         cmocka_unit_test_setup(test_disk_full_and_deferred, fresh),
         cmocka_unit_test_setup(test_deferred_throttling, fresh),
         cmocka_unit_test_setup(test_deferred_throttling_two_held, fresh),
+        cmocka_unit_test_setup(test_incomplete_reports, fresh),
+        cmocka_unit_test_setup(test_prune_spares_open_sink, fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
