@@ -249,6 +249,59 @@ static void test_refuses_unsafe_folders(void **state)
     stop(&f);
 }
 
+/* A root or component folder owned by another user (nobody, 65534) is
+ * refused with a clear error, and nothing is written into it. Needs root
+ * to give a folder away. */
+static void test_refuses_foreign_owner(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    fixture f;
+    start(&f);
+    char err[512] = "", path[512] = "x";
+    assert_int_equal(mkdir(root, 0700), 0);
+    assert_int_equal(chown(root, 65534, 65534), 0);
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_ACCESS_DENIED);
+    assert_null(f.reports);
+    assert_non_null(strstr(err, root));
+    assert_non_null(strstr(err, "owned by another user"));
+    assert_int_equal(count_files(root), 0);
+    /* Owned by root but another group: still ours. */
+    assert_int_equal(chown(root, 0, 65534), 0);
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+
+    /* A component folder given away after the root was opened. */
+    char comp[256];
+    snprintf(comp, sizeof comp, "%s/USBHUB3", root);
+    assert_int_equal(mkdir(comp, 0700), 0);
+    assert_int_equal(chown(comp, 65534, 0), 0);
+    size_t before = evlog_count(f.log, 1);
+    assert_int_equal(take(&f, "USBHUB3", LD_DUMP_MINI, path, sizeof path), LD_STATUS_ACCESS_DENIED);
+    assert_string_equal(path, "");
+    assert_int_equal(count_files(comp), 0);
+    assert_int_equal(evlog_count(f.log, 1), before);
+    /* And its reports are not listed (nor pruned). */
+    char planted[600];
+    snprintf(planted, sizeof planted, "%s/USBHUB3-20250101-000000.raw.partial", comp);
+    FILE *fp = fopen(planted, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    ld_report_entry *v;
+    size_t n;
+    assert_int_equal(ld_reports_list(f.reports, &v, &n), LD_STATUS_SUCCESS);
+    assert_int_equal(n, 0);
+    ld_reports_list_free(v);
+    assert_int_equal(ld_reports_prune(f.reports, NULL), LD_STATUS_SUCCESS);
+    assert_true(exists(planted));
+    /* The root given away while open: the next capture is refused. */
+    assert_int_equal(chown(root, 65534, 0), 0);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_ACCESS_DENIED);
+    assert_int_equal(evlog_count(f.log, 1), before);
+    assert_int_equal(chown(root, 0, 0), 0);
+    stop(&f);
+}
+
 static void test_component_names(void **state)
 {
     (void)state;
@@ -913,6 +966,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_layout_and_names, fresh),
         cmocka_unit_test_setup(test_refuses_unsafe_folders, fresh),
+        cmocka_unit_test_setup(test_refuses_foreign_owner, fresh),
         cmocka_unit_test_setup(test_component_names, fresh),
         cmocka_unit_test_setup(test_throttling_across_restarts, fresh),
         cmocka_unit_test_setup(test_corrupt_state_is_rebuilt, fresh),
