@@ -71,7 +71,9 @@ LD_EXTERN ld_status ld_reports_open(const ld_reports_options *opts, ld_reports *
 LD_EXTERN void ld_reports_close(ld_reports *reports);
 LD_EXTERN const char *ld_reports_root(const ld_reports *reports);
 /* Non-NULL when opening found the throttling state missing a checksum,
- * unreadable or otherwise corrupt and rebuilt it: what was wrong. */
+ * unreadable or otherwise corrupt and rebuilt it: what was wrong. The first
+ * ld_reports_capture / ld_reports_write_deferred also reports it as event 6
+ * (ThrottleStateRebuilt = 1). */
 LD_EXTERN const char *ld_reports_state_problem(const ld_reports *reports);
 
 LD_EXTERN bool ld_component_name_valid(const char *name);

@@ -545,6 +545,25 @@ static void forget_held(ld_reports *r, const ldr_held *h)
     r->held_count--;
 }
 
+/* A corrupt throttling state found at open is told in the event stream
+ * too (event 6), once, to the first engine that captures or writes here. */
+static void note_state_problem(ld_reports *r, ld_engine *e)
+{
+    if (!r->state_problem[0] || r->state_problem_noted)
+        return;
+    r->state_problem_noted = true;
+    ld_admission note;
+    memset(&note, 0, sizeof note);
+    const char *why = strstr(r->state_problem, LDR_STATE_FILE ": ");
+    snprintf(note.description, sizeof note.description, "Throttling state %.150s",
+             why ? why + strlen(LDR_STATE_FILE ": ") : r->state_problem);
+    snprintf(note.param_name[0], sizeof note.param_name[0], "ThrottleStateRebuilt");
+    note.param_value[0] = 1;
+    snprintf(note.param_name[1], sizeof note.param_name[1], "LastFullLiveReportUnixTime");
+    note.param_value[1] = r->system_last;
+    (void)ld_engine_note(e, &note);
+}
+
 /* The storage's own refusal, as event 6, when it decides without the
  * engine starting a capture. */
 static ld_status refuse(ld_engine *e, ld_status st, ld_admission *why, ld_result *res)
@@ -567,6 +586,7 @@ ld_status ld_reports_capture(ld_reports *r, ld_engine *e, const char *component,
     bool defer = (req->flags & LD_FLAG_DEFER) != 0;
     if (!defer && (!format || !format->name || !ext_ok(format->name)))
         return res->status = LD_STATUS_INVALID_PARAMETER;
+    note_state_problem(r, e);
     forget_released(r, e);
     ld_status st;
     /* While the engine holds a dump it may start no capture at all (its
@@ -622,6 +642,7 @@ ld_status ld_reports_write_deferred(ld_reports *r, ld_engine *e, const char *com
         path[0] = 0;
     if (!r || !e || !ld_component_name_valid(component) || !format || !format->name || !ext_ok(format->name))
         return res->status = LD_STATUS_INVALID_PARAMETER;
+    note_state_problem(r, e);
     forget_released(r, e);
     /* A handle no longer held is not dereferenced: the engine refuses it
      * (events 201/202) and aborts the sink, which removes its file. */

@@ -34,6 +34,7 @@ struct ld_reports {
     ldr_last last[LDR_MAX_COMPONENTS];
     uint32_t last_count;
     char state_problem[256]; /* "" when the state file was sound */
+    bool state_problem_noted; /* told as event 6 to an engine already */
     ldr_held held[LD_MAX_DEFERRED];
     uint32_t held_count;
     /* For the admission hook: the component of the capture under way. */

@@ -447,9 +447,21 @@ static void test_corrupt_state_is_rebuilt(void **state)
         assert_non_null(strstr(problem, reasons[i]));
         assert_non_null(strstr(problem, "rebuilt"));
         assert_throttled(&f, "USBHUB3", "SystemThrottleThresholdHours", 120, T0, T0 + 120 * HOUR);
+        /* The first capture after the open also says so as event 6. */
+        const evlog_entry *note = evlog_nth(f.log, 6, 0);
+        assert_non_null(strstr(evlog_str(note, "LiveDumpEventDescription"), reasons[i]));
+        assert_non_null(strstr(evlog_str(note, "LiveDumpEventDescription"), "rebuilt"));
+        assert_int_equal(evlog_param(note, "ThrottleStateRebuilt"), 1);
+        assert_int_equal(evlog_param(note, "LastFullLiveReportUnixTime"), T0);
+        assert_int_equal(evlog_count(f.log, 6), 2);
+        /* Once: the next capture has only its throttling event. */
+        assert_throttled(&f, "USBHUB3", "SystemThrottleThresholdHours", 120, T0, T0 + 120 * HOUR);
+        assert_int_equal(evlog_count(f.log, 6), 1);
         /* The rebuilt file is sound again. */
         reopen(&f);
         assert_null(ld_reports_state_problem(f.reports));
+        assert_throttled(&f, "USBHUB3", "SystemThrottleThresholdHours", 120, T0, T0 + 120 * HOUR);
+        assert_int_equal(evlog_count(f.log, 6), 1);
     }
     /* A symlink in its place is not followed, and is replaced. */
     char target[256];
