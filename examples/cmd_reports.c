@@ -12,9 +12,11 @@ static const char usage_text[] =
     "\n"
     "  --reports DIR   the reports folder (default: LiveKernelReportsPath of the policy)\n"
     "  --policy FILE   the settings file (default " CLI_DEFAULT_POLICY ")\n"
-    "  list            every report, oldest first: time (UTC), kind, component, size, file\n"
+    "  list            every report, oldest first: time (UTC), kind, component, size, file;\n"
+    "                  a .partial file is marked incomplete\n"
     "  prune           delete what the retention rules say to (FullLiveReportsMax,\n"
-    "                  AlwaysKeepMemoryDump, DeleteLiveMiniDumps)\n";
+    "                  AlwaysKeepMemoryDump, DeleteLiveMiniDumps), and the .partial\n"
+    "                  files no live writer holds\n";
 
 static int list(ld_reports *r)
 {
@@ -31,8 +33,8 @@ static int list(ld_reports *r)
         char when[32];
         gmtime_r(&t, &tm);
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        printf("%s  %-5s %-16s %12" PRIu64 "  %s\n", when, v[i].full ? "full" : "small", v[i].component, v[i].bytes,
-               v[i].path);
+        printf("%s  %-5s %-16s %12" PRIu64 "  %s%s\n", when, v[i].full ? "full" : "small", v[i].component, v[i].bytes,
+               v[i].path, v[i].incomplete ? "  (incomplete: being written, or left by a crash)" : "");
     }
     printf("%zu report(s) in %s\n", n, ld_reports_root(r));
     ld_reports_list_free(v);

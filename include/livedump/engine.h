@@ -187,6 +187,11 @@ LD_EXTERN ld_status ld_engine_add_callout(ld_engine *engine, const char *name,
 /* Policy: AllowLiveDump (event 272). While 0, captures fail with
  * LD_STATUS_ACCESS_DENIED. */
 LD_EXTERN ld_status ld_engine_set_allow_live_dump(ld_engine *engine, bool allow);
+/* Policy: a change that failed (a bad value, an unknown setting, ...):
+ * events 271 "Set" and 272 with the AllowLiveDump still in force and
+ * `failure` as NTStatus. The settings layer (ld_settings_change) calls it;
+ * failure must not be LD_STATUS_SUCCESS. */
+LD_EXTERN ld_status ld_engine_report_policy_failure(ld_engine *engine, ld_status failure);
 /* Policy: the dump file size limit in bytes (0 = none) and the dynamic
  * low-memory threshold switch, as in ld_engine_options. Refused
  * (LD_STATUS_DEVICE_BUSY) while a capture runs. */

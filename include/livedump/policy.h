@@ -53,6 +53,13 @@ LD_EXTERN const ld_setting_info *ld_settings_info(size_t index);
  * key), the settings unchanged, and `err` (may be NULL) says why. */
 LD_EXTERN ld_status ld_settings_set(ld_settings *settings, const char *key, const char *value, char *err,
                                    size_t err_cap);
+/* ld_settings_set, then, when engine is not NULL, the outcome on that
+ * engine: applied (ld_settings_apply: events 271 "Set" and 272 with
+ * success) or, for a bad key or value, events 271 "Set" and 272 with the
+ * failing NTStatus and the engine unchanged. Returns the status of the set,
+ * else that of applying it. */
+LD_EXTERN ld_status ld_settings_change(ld_settings *settings, ld_engine *engine, const char *key, const char *value,
+                                      char *err, size_t err_cap);
 /* The text form of `key` (snprintf convention on buf). */
 LD_EXTERN ld_status ld_settings_get(const ld_settings *settings, const char *key, char *buf, size_t cap);
 
@@ -70,7 +77,8 @@ LD_EXTERN ld_status ld_settings_save(const ld_settings *settings, const char *pa
  * dump_file_size_limit, dynamic_low_memory_threshold); others untouched. */
 LD_EXTERN void ld_settings_engine_options(const ld_settings *settings, ld_engine_options *opts);
 /* Apply to a running engine: the limits, and AllowLiveDump through
- * ld_engine_set_allow_live_dump (events 271 "Set" and 272). */
+ * ld_engine_set_allow_live_dump (events 271 "Set" and 272). Limits refused
+ * while a capture runs: LD_STATUS_DEVICE_BUSY, also in event 272. */
 LD_EXTERN ld_status ld_settings_apply(const ld_settings *settings, ld_engine *engine);
 
 #ifdef __cplusplus

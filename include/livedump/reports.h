@@ -21,6 +21,18 @@
  * sooner than SystemThrottleThreshold / ComponentThrottleThreshold hours
  * after the last is refused with LD_STATUS_THROTTLED and event 6 naming the
  * threshold and the time the next one is allowed.
+ *
+ * Throttling and deferred captures: throttling spaces the captures (when
+ * the machine is stopped and copied), not the writes. A full capture
+ * admitted with LD_FLAG_DEFER counts as taken at its capture time while it
+ * is held: another full capture within SystemThrottleThreshold (any
+ * component) or ComponentThrottleThreshold (the same one) is refused with
+ * LD_STATUS_THROTTLED and event 6, even before the engine's max_deferred
+ * limit would refuse it (then event 6 alone, no capture starts). When the
+ * held dump lands (ld_reports_write_deferred) its file name and
+ * LastFullLiveReport carry that capture time. A held dump that is discarded
+ * (or lost with the process) never landed: it stops counting and nothing is
+ * recorded, so discarding does not lock a component out.
  */
 #ifndef LIVEDUMP_REPORTS_H
 #define LIVEDUMP_REPORTS_H
@@ -59,7 +71,9 @@ LD_EXTERN ld_status ld_reports_open(const ld_reports_options *opts, ld_reports *
 LD_EXTERN void ld_reports_close(ld_reports *reports);
 LD_EXTERN const char *ld_reports_root(const ld_reports *reports);
 /* Non-NULL when opening found the throttling state missing a checksum,
- * unreadable or otherwise corrupt and rebuilt it: what was wrong. */
+ * unreadable or otherwise corrupt and rebuilt it: what was wrong. The first
+ * ld_reports_capture / ld_reports_write_deferred also reports it as event 6
+ * (ThrottleStateRebuilt = 1). */
 LD_EXTERN const char *ld_reports_state_problem(const ld_reports *reports);
 
 LD_EXTERN bool ld_component_name_valid(const char *name);
@@ -80,10 +94,19 @@ LD_EXTERN ld_status ld_reports_capture(ld_reports *reports, ld_engine *engine, c
                                        const ld_capture_request *req, const ld_format *format, ld_result *result,
                                        char *path, size_t path_cap);
 /* Write a held dump (handle from result->deferred, NULL = the oldest) as a
- * report of `component`. On failure (disk full, ...) the dump stays held. */
+ * report of `component`. On failure (disk full, ...) the dump stays held.
+ * A dump captured through ld_reports_capture lands under its capture time
+ * and must be written as the component it was captured for
+ * (LD_STATUS_INVALID_PARAMETER otherwise); a full dump captured directly
+ * with the engine is admitted (throttled) now, event 6 if refused. */
 LD_EXTERN ld_status ld_reports_write_deferred(ld_reports *reports, ld_engine *engine, const char *component,
                                               const ld_dump *handle, const ld_format *format, ld_result *result,
                                               char *path, size_t path_cap);
+
+/* Discard a held dump (NULL = the oldest), events 251/252: it stops
+ * counting for throttling. Discarding through the engine directly has the
+ * same effect from the next ld_reports_capture / ld_reports_write_deferred. */
+LD_EXTERN ld_status ld_reports_discard_deferred(ld_reports *reports, ld_engine *engine, const ld_dump *handle);
 
 typedef struct ld_report_entry {
     char path[LD_SETTINGS_PATH_MAX + 64];
@@ -92,14 +115,21 @@ typedef struct ld_report_entry {
     uint64_t time;            /* from the name: seconds since 1970 UTC */
     uint32_t sequence;        /* the "-N" of a same-second name, else 0 */
     uint64_t bytes;           /* space on disk */
+    bool incomplete;          /* "NAME.partial": being written, or left by a writer that
+                                 crashed; never counted as a dump */
 } ld_report_entry;
 
-/* Every report, oldest first (full and small). Free with ld_reports_list_free. */
+/* Every report, oldest first (full and small), and the incomplete ones
+ * (.partial files; symlinks and other non-files are never listed). Free
+ * with ld_reports_list_free. */
 LD_EXTERN ld_status ld_reports_list(ld_reports *reports, ld_report_entry **entries, size_t *count);
 LD_EXTERN void ld_reports_list_free(ld_report_entry *entries);
 /* Apply the retention rules now: full dumps beyond FullLiveReportsMax,
  * oldest first (none with AlwaysKeepMemoryDump), and with
  * DeleteLiveMiniDumps all but the newest small dump of each component.
+ * Incomplete reports are removed too, but only those no live writer holds
+ * (the file sink keeps an exclusive flock on its .partial file; prune
+ * removes one only while it holds that lock, and never through a symlink).
  * deleted (may be NULL) counts the files removed. */
 LD_EXTERN ld_status ld_reports_prune(ld_reports *reports, uint32_t *deleted);
 

@@ -17,7 +17,9 @@ LD_EXTERN const ld_platform *ld_platform_default(void);
  * O_NOFOLLOW. Bytes go to "<path>.partial" (also 0600, also exclusive) and
  * the file is renamed to `path` only by a successful finish, after fsync;
  * abort (or a failed finish) unlinks it. So no half-written dump ever has
- * the final name. ENOSPC and EFBIG map to LD_STATUS_DISK_FULL. The sink is
+ * the final name. While open, the sink holds an exclusive flock on the
+ * .partial file, so ld_reports_prune tells a live write from a crashed
+ * one's leftover. ENOSPC and EFBIG map to LD_STATUS_DISK_FULL. The sink is
  * freed by finish or abort. */
 LD_EXTERN ld_status ld_sink_file_open(const char *path, ld_sink **out);
 

@@ -368,6 +368,24 @@ ld_status ld_engine_set_allow_live_dump(ld_engine *e, bool allow)
     return LD_STATUS_SUCCESS;
 }
 
+ld_status ld_engine_report_policy_failure(ld_engine *e, ld_status failure)
+{
+    if (!e || failure == LD_STATUS_SUCCESS)
+        return LD_STATUS_INVALID_PARAMETER;
+    e->plat->lock_acquire(e->plat->ctx, e->lock);
+    bool allow = e->allow;
+    e->plat->lock_release(e->plat->ctx, e->lock);
+    ld_event ev;
+    ldi_ev(&ev, e, 271);
+    ldi_ev_str(&ev, "OperationType", "Set");
+    ldi_emit(e, &ev);
+    ldi_ev(&ev, e, 272);
+    ldi_ev_u64(&ev, "PolicyValue", allow ? 1 : 0);
+    ldi_ev_u64(&ev, "NTStatus", failure);
+    ldi_emit(e, &ev);
+    return LD_STATUS_SUCCESS;
+}
+
 ld_status ld_engine_set_limits(ld_engine *e, uint64_t dump_file_size_limit, bool dynamic_low_memory_threshold)
 {
     if (!e)

@@ -4,10 +4,13 @@
  * (FullLiveReportsMax, AlwaysKeepMemoryDump, DeleteLiveMiniDumps). */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -175,9 +178,20 @@ static int num(const char *p, int n)
     return v;
 }
 
-/* "COMP-YYYYMMDD-HHMMSS[-N].ext" -> its parts; false for any other name. */
-static bool parse_name(const char *name, ld_report_entry *e)
+#define PARTIAL_SUFFIX ".partial"
+
+/* "COMP-YYYYMMDD-HHMMSS[-N].ext" -> its parts; false for any other name.
+ * The same with ".partial" (the file sink's temporary name): incomplete. */
+static bool parse_name(const char *full_name, ld_report_entry *e)
 {
+    char name[NAME_MAX + 1];
+    size_t len = strlen(full_name), sl = strlen(PARTIAL_SUFFIX);
+    if (len >= sizeof name)
+        return false;
+    memcpy(name, full_name, len + 1);
+    e->incomplete = len > sl && !strcmp(name + len - sl, PARTIAL_SUFFIX);
+    if (e->incomplete)
+        name[len - sl] = 0;
     const char *dash = strchr(name, '-');
     if (!dash || dash == name || (size_t)(dash - name) > LD_COMPONENT_MAX)
         return false;
@@ -369,6 +383,43 @@ static void note_deleted(ld_engine *e, const ld_report_entry *x, const char *rul
     (void)ld_engine_note(e, &note);
 }
 
+/* Remove an incomplete report if no one writes it: only while holding its
+ * flock (the file sink holds it for the whole write), only if the name
+ * still is the file locked, and never through a symlink (the folder and the
+ * file are opened O_NOFOLLOW, the name removed relative to the folder).
+ * Busy: *removed false, success. */
+static ld_status remove_leftover(const char *path, bool *removed)
+{
+    *removed = false;
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return LD_STATUS_INVALID_PARAMETER;
+    char dir[sizeof ((ld_report_entry *)0)->path];
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    const char *name = slash + 1;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return ldr_errno_status(errno);
+    ld_status st = LD_STATUS_SUCCESS;
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    struct stat locked, named;
+    if (fd < 0) {
+        /* Gone meanwhile (its writer finished): nothing to do. */
+        st = errno == ENOENT ? LD_STATUS_SUCCESS : ldr_errno_status(errno);
+    } else if (fstat(fd, &locked) == 0 && S_ISREG(locked.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+               fstatat(dfd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 && named.st_dev == locked.st_dev &&
+               named.st_ino == locked.st_ino) {
+        if (unlinkat(dfd, name, 0) == 0)
+            *removed = true;
+        else
+            st = ldr_errno_status(errno);
+    }
+    if (fd >= 0)
+        close(fd);
+    close(dfd);
+    return st;
+}
+
 static ld_status prune(ld_reports *r, ld_engine *e, uint32_t *deleted)
 {
     ld_report_entry *v;
@@ -378,13 +429,25 @@ static ld_status prune(ld_reports *r, ld_engine *e, uint32_t *deleted)
     if (st != LD_STATUS_SUCCESS)
         return st;
     const ld_settings *s = &r->settings;
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].incomplete)
+            continue;
+        bool removed = false;
+        ld_status rst = remove_leftover(v[i].path, &removed);
+        if (removed) {
+            del++;
+            note_deleted(e, &v[i], "IncompleteLeftover", 1);
+        } else if (rst != LD_STATUS_SUCCESS && st == LD_STATUS_SUCCESS) {
+            st = rst;
+        }
+    }
     if (!s->always_keep_memory_dump) {
         size_t full = 0;
         for (size_t i = 0; i < n; i++)
-            full += v[i].full;
+            full += v[i].full && !v[i].incomplete;
         /* Oldest first: delete until FullLiveReportsMax remain. */
         for (size_t i = 0; i < n && full > s->full_live_reports_max; i++) {
-            if (!v[i].full)
+            if (!v[i].full || v[i].incomplete)
                 continue;
             if (unlink(v[i].path) == 0) {
                 del++;
@@ -399,11 +462,11 @@ static ld_status prune(ld_reports *r, ld_engine *e, uint32_t *deleted)
         /* Keep the newest small dump of each component: delete any that a
          * later entry of the same component follows. */
         for (size_t i = 0; i < n; i++) {
-            if (v[i].full)
+            if (v[i].full || v[i].incomplete)
                 continue;
             bool newer = false;
             for (size_t j = i + 1; j < n && !newer; j++)
-                newer = !v[j].full && !strcmp(v[j].component, v[i].component);
+                newer = !v[j].full && !v[j].incomplete && !strcmp(v[j].component, v[i].component);
             if (!newer)
                 continue;
             if (unlink(v[i].path) == 0) {
@@ -449,6 +512,66 @@ static ld_status landed(ld_reports *r, ld_engine *e, const char *component, bool
     return st != LD_STATUS_SUCCESS ? st : pst;
 }
 
+/* ---- held deferred dumps ---- */
+
+static bool held_is(const ld_engine *e, const ldr_held *h)
+{
+    return ld_engine_holds(e, h->handle) && ld_dump_get_info(h->handle)->system_uptime == h->uptime;
+}
+
+/* Forget the held dumps the engine no longer holds (discarded through the
+ * engine, or the engine's own limit), so they stop counting. */
+static void forget_released(ld_reports *r, const ld_engine *e)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < r->held_count; i++)
+        if (held_is(e, &r->held[i]))
+            r->held[kept++] = r->held[i];
+    r->held_count = kept;
+}
+
+static ldr_held *find_held(ld_reports *r, const ld_dump *d)
+{
+    for (uint32_t i = 0; d && i < r->held_count; i++)
+        if (r->held[i].handle == d)
+            return &r->held[i];
+    return NULL;
+}
+
+static void forget_held(ld_reports *r, const ldr_held *h)
+{
+    uint32_t i = (uint32_t)(h - r->held);
+    memmove(&r->held[i], &r->held[i + 1], (r->held_count - i - 1) * sizeof r->held[0]);
+    r->held_count--;
+}
+
+/* A corrupt throttling state found at open is told in the event stream
+ * too (event 6), once, to the first engine that captures or writes here. */
+static void note_state_problem(ld_reports *r, ld_engine *e)
+{
+    if (!r->state_problem[0] || r->state_problem_noted)
+        return;
+    r->state_problem_noted = true;
+    ld_admission note;
+    memset(&note, 0, sizeof note);
+    const char *why = strstr(r->state_problem, LDR_STATE_FILE ": ");
+    snprintf(note.description, sizeof note.description, "Throttling state %.150s",
+             why ? why + strlen(LDR_STATE_FILE ": ") : r->state_problem);
+    snprintf(note.param_name[0], sizeof note.param_name[0], "ThrottleStateRebuilt");
+    note.param_value[0] = 1;
+    snprintf(note.param_name[1], sizeof note.param_name[1], "LastFullLiveReportUnixTime");
+    note.param_value[1] = r->system_last;
+    (void)ld_engine_note(e, &note);
+}
+
+/* The storage's own refusal, as event 6, when it decides without the
+ * engine starting a capture. */
+static ld_status refuse(ld_engine *e, ld_status st, ld_admission *why, ld_result *res)
+{
+    (void)ld_engine_note(e, why);
+    return res->status = st;
+}
+
 ld_status ld_reports_capture(ld_reports *r, ld_engine *e, const char *component, const ld_capture_request *req,
                              const ld_format *format, ld_result *result, char *path, size_t cap)
 {
@@ -463,7 +586,19 @@ ld_status ld_reports_capture(ld_reports *r, ld_engine *e, const char *component,
     bool defer = (req->flags & LD_FLAG_DEFER) != 0;
     if (!defer && (!format || !format->name || !ext_ok(format->name)))
         return res->status = LD_STATUS_INVALID_PARAMETER;
-    ld_status st = ld_engine_set_admission(e, admit_hook, r);
+    note_state_problem(r, e);
+    forget_released(r, e);
+    ld_status st;
+    /* While the engine holds a dump it may start no capture at all (its
+     * max_deferred limit, LD_STATUS_DEVICE_BUSY); throttling is decided here
+     * first, so a throttled request is named as such (event 6 alone). */
+    if (ld_engine_deferred_count(e) > 0) {
+        ld_admission why;
+        st = ld_reports_admit(r, component, req->type, &why);
+        if (st != LD_STATUS_SUCCESS)
+            return refuse(e, st, &why, res);
+    }
+    st = ld_engine_set_admission(e, admit_hook, r);
     if (st != LD_STATUS_SUCCESS)
         return res->status = st;
     r->admit_component = component;
@@ -481,6 +616,14 @@ ld_status ld_reports_capture(ld_reports *r, ld_engine *e, const char *component,
     st = ld_engine_capture(e, req, defer ? NULL : format, sink, res);
     (void)ld_engine_set_admission(e, NULL, NULL);
     r->admit_component = NULL;
+    if (st == LD_STATUS_SUCCESS && defer && res->deferred && r->held_count < LD_MAX_DEFERRED) {
+        ldr_held *h = &r->held[r->held_count++];
+        h->handle = res->deferred;
+        h->uptime = ld_dump_get_info(res->deferred)->system_uptime;
+        snprintf(h->component, sizeof h->component, "%s", component);
+        h->time = when;
+        h->full = full;
+    }
     if (st == LD_STATUS_SUCCESS && !defer) {
         if (path && cap)
             snprintf(path, cap, "%s", where);
@@ -499,11 +642,28 @@ ld_status ld_reports_write_deferred(ld_reports *r, ld_engine *e, const char *com
         path[0] = 0;
     if (!r || !e || !ld_component_name_valid(component) || !format || !format->name || !ext_ok(format->name))
         return res->status = LD_STATUS_INVALID_PARAMETER;
+    note_state_problem(r, e);
+    forget_released(r, e);
     /* A handle no longer held is not dereferenced: the engine refuses it
      * (events 201/202) and aborts the sink, which removes its file. */
     const ld_dump *d = handle ? handle : ld_engine_deferred(e);
-    bool full = !d || !ld_engine_holds(e, d) || ld_dump_get_info(d)->dump_type == LD_DUMP_FULL_KERNEL;
+    bool live = d && ld_engine_holds(e, d);
+    bool full = !live || ld_dump_get_info(d)->dump_type == LD_DUMP_FULL_KERNEL;
+    ldr_held *h = live ? find_held(r, d) : NULL;
     uint64_t when = ldr_now(r);
+    if (h) {
+        /* Admitted at capture: it lands under its own component and capture
+         * time, which is what throttling records. */
+        if (strcmp(h->component, component) != 0)
+            return res->status = LD_STATUS_INVALID_PARAMETER;
+        when = h->time;
+    } else if (live && full) {
+        /* Captured without this storage: not admitted yet, so now. */
+        ld_admission why;
+        ld_status ast = ld_reports_admit(r, component, LD_DUMP_FULL_KERNEL, &why);
+        if (ast != LD_STATUS_SUCCESS)
+            return refuse(e, ast, &why, res);
+    }
     char where[LD_SETTINGS_PATH_MAX + 64];
     ld_sink *sink;
     ld_status st = open_report_sink(r, component, full, format->name, when, &sink, where, sizeof where);
@@ -511,9 +671,24 @@ ld_status ld_reports_write_deferred(ld_reports *r, ld_engine *e, const char *com
         return res->status = st;
     st = ld_engine_write_deferred_dump(e, handle, format, sink, res);
     if (st == LD_STATUS_SUCCESS) {
+        if (h)
+            forget_held(r, h);
         if (path && cap)
             snprintf(path, cap, "%s", where);
         st = landed(r, e, component, full, when);
     }
+    return st;
+}
+
+ld_status ld_reports_discard_deferred(ld_reports *r, ld_engine *e, const ld_dump *handle)
+{
+    if (!r || !e)
+        return LD_STATUS_INVALID_PARAMETER;
+    forget_released(r, e);
+    const ld_dump *d = handle ? handle : ld_engine_deferred(e);
+    ldr_held *h = d && ld_engine_holds(e, d) ? find_held(r, d) : NULL;
+    ld_status st = ld_engine_discard_deferred_dump(e, d);
+    if (st == LD_STATUS_SUCCESS && h)
+        forget_held(r, h);
     return st;
 }

@@ -13,6 +13,17 @@ typedef struct ldr_last {
     uint64_t time;
 } ldr_last;
 
+/* A deferred capture this storage admitted and that is still held: it
+ * counts for throttling from its capture time until it lands (recorded) or
+ * is discarded (forgotten). */
+typedef struct ldr_held {
+    const ld_dump *handle;
+    uint64_t uptime; /* with the handle, names the dump: an address can be reused */
+    char component[LD_COMPONENT_MAX + 1];
+    uint64_t time;   /* capture time, by the storage's clock */
+    bool full;
+} ldr_held;
+
 struct ld_reports {
     char root[LD_SETTINGS_PATH_MAX];
     ld_settings settings;
@@ -23,6 +34,9 @@ struct ld_reports {
     ldr_last last[LDR_MAX_COMPONENTS];
     uint32_t last_count;
     char state_problem[256]; /* "" when the state file was sound */
+    bool state_problem_noted; /* told as event 6 to an engine already */
+    ldr_held held[LD_MAX_DEFERRED];
+    uint32_t held_count;
     /* For the admission hook: the component of the capture under way. */
     const char *admit_component;
 };

@@ -256,7 +256,22 @@ ld_status ld_settings_apply(const ld_settings *s, ld_engine *engine)
     if (!s || !engine)
         return LD_STATUS_INVALID_PARAMETER;
     ld_status st = ld_engine_set_limits(engine, size_limit_bytes(s), s->dynamic_low_memory_threshold != 0);
-    if (st != LD_STATUS_SUCCESS)
+    if (st != LD_STATUS_SUCCESS) {
+        (void)ld_engine_report_policy_failure(engine, st);
         return st;
+    }
     return ld_engine_set_allow_live_dump(engine, s->allow_live_dump != 0);
+}
+
+ld_status ld_settings_change(ld_settings *s, ld_engine *engine, const char *key, const char *value, char *err,
+                             size_t cap)
+{
+    ld_status st = ld_settings_set(s, key, value, err, cap);
+    if (!engine)
+        return st;
+    if (st != LD_STATUS_SUCCESS) {
+        (void)ld_engine_report_policy_failure(engine, st);
+        return st;
+    }
+    return ld_settings_apply(s, engine);
 }

@@ -156,7 +156,7 @@ static ld_status rebuild(ld_reports *r)
     if (st != LD_STATUS_SUCCESS)
         return st;
     for (size_t i = 0; i < n; i++) {
-        if (!list[i].full)
+        if (!list[i].full || list[i].incomplete)
             continue;
         if (list[i].time > r->system_last)
             r->system_last = list[i].time;
@@ -242,11 +242,25 @@ ld_status ld_reports_admit(ld_reports *r, const char *component, ld_dump_type ty
         param(why, 0, "FullLiveReportsMax", 0);
         return LD_STATUS_ACCESS_DENIED;
     }
+    /* A held full deferred dump counts as taken at its capture time: two
+     * deferred captures back to back are as throttled as two written ones. */
+    uint64_t sys_last = r->system_last, comp_last = ldr_component_last(r, component);
+    bool sys_held = false, comp_held = false;
+    for (uint32_t i = 0; i < r->held_count; i++) {
+        const ldr_held *h = &r->held[i];
+        if (!h->full)
+            continue;
+        if (h->time >= sys_last) {
+            sys_last = h->time;
+            sys_held = true;
+        }
+        if (!strcmp(h->component, component) && h->time >= comp_last) {
+            comp_last = h->time;
+            comp_held = true;
+        }
+    }
     uint64_t now = ldr_now(r);
-    uint64_t sys_next = s->system_throttle_hours && r->system_last
-                            ? r->system_last + (uint64_t)s->system_throttle_hours * 3600
-                            : 0;
-    uint64_t comp_last = ldr_component_last(r, component);
+    uint64_t sys_next = s->system_throttle_hours && sys_last ? sys_last + (uint64_t)s->system_throttle_hours * 3600 : 0;
     uint64_t comp_next = s->component_throttle_hours && comp_last
                              ? comp_last + (uint64_t)s->component_throttle_hours * 3600
                              : 0;
@@ -255,11 +269,12 @@ ld_status ld_reports_admit(ld_reports *r, const char *component, ld_dump_type ty
     /* Name the threshold that holds the dump back the longest: its time is
      * when the next dump is really allowed. */
     bool by_component = comp_next > sys_next;
-    snprintf(why->description, sizeof why->description, "Live dump throttled by %s for component %s",
-             by_component ? "ComponentThrottleThreshold" : "SystemThrottleThreshold", component);
+    snprintf(why->description, sizeof why->description, "Live dump throttled by %s for component %s%s",
+             by_component ? "ComponentThrottleThreshold" : "SystemThrottleThreshold", component,
+             (by_component ? comp_held : sys_held) ? " (a full deferred dump is held)" : "");
     param(why, 0, by_component ? "ComponentThrottleThresholdHours" : "SystemThrottleThresholdHours",
           by_component ? s->component_throttle_hours : s->system_throttle_hours);
-    param(why, 1, "LastFullLiveReportUnixTime", by_component ? comp_last : r->system_last);
+    param(why, 1, "LastFullLiveReportUnixTime", by_component ? comp_last : sys_last);
     param(why, 2, "NextDumpAllowedUnixTime", by_component ? comp_next : sys_next);
     param(why, 3, "NowUnixTime", now);
     return LD_STATUS_THROTTLED;

@@ -1,7 +1,9 @@
 /* File sink: positioned writes to "<path>.partial", made durable and
  * renamed to <path> only when the whole dump is written. Dumps hold
  * secrets: the file is created 0600, exclusively, and never through a
- * symlink. */
+ * symlink. While it is written the .partial file is held under an
+ * exclusive flock: the report storage removes a leftover .partial (a
+ * crashed writer's) only when it can take that lock. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,6 +119,19 @@ static ld_status sink_finish(ld_sink *sink, uint64_t size)
     return LD_STATUS_SUCCESS;
 }
 
+/* Lock fd exclusively and check `name` still is that file. A file system
+ * without flock leaves it unlocked: the pruner cannot lock it either, so it
+ * never removes it. */
+static bool lock_and_still_named(int fd, const char *name)
+{
+    while (flock(fd, LOCK_EX) != 0)
+        if (errno != EINTR)
+            return true;
+    struct stat mine, named;
+    return fstat(fd, &mine) == 0 && lstat(name, &named) == 0 && mine.st_dev == named.st_dev &&
+           mine.st_ino == named.st_ino;
+}
+
 ld_status ld_sink_file_open(const char *path, ld_sink **out)
 {
     if (!out)
@@ -140,11 +156,24 @@ ld_status ld_sink_file_open(const char *path, ld_sink **out)
         return LD_STATUS_NO_MEMORY;
     }
     snprintf(fs->tmp, tl, "%s.partial", path);
-    fs->fd = open(fs->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fs->fd < 0) {
-        ld_status s = errno_status(errno);
-        release(fs);
-        return s;
+    /* Between the create and the lock a pruner may take the lock of the
+     * new, empty file and remove it: then the name no longer leads to our
+     * file once we hold the lock, and we create it again. */
+    for (int attempt = 0;; attempt++) {
+        fs->fd = open(fs->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fs->fd < 0) {
+            ld_status s = errno_status(errno);
+            release(fs);
+            return s;
+        }
+        if (lock_and_still_named(fs->fd, fs->tmp))
+            break;
+        close(fs->fd);
+        fs->fd = -1;
+        if (attempt == 3) {
+            release(fs);
+            return LD_STATUS_IO_DEVICE_ERROR;
+        }
     }
     /* The umask can only remove bits; make sure no group/other bit exists
      * even if the process umask was odd. */

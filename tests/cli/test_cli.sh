@@ -111,6 +111,11 @@ else
     echo "not ok $n - reports layout: $(ls -laR "$rep")"; fails=$((fails + 1))
 fi
 expect 0 "0 report(s) deleted" -- reports --reports "$rep" --policy "$pol" prune
+# A crashed writer's leftover is listed as incomplete and pruned.
+printf 'half' >"$rep/USBHUB3/USBHUB3-20250101-000000.raw.partial"
+expect 0 "USBHUB3-20250101-000000.raw.partial  (incomplete" -- reports --reports "$rep" --policy "$pol" list
+expect 0 "1 report(s) deleted" -- reports --reports "$rep" --policy "$pol" prune
+expect 0 "2 report(s)" -- reports --reports "$rep" --policy "$pol" list
 "$bin" policy --policy "$pol" set FullLiveReportsMax 0 >/dev/null
 expect 0 "1 report(s) deleted" -- reports --reports "$rep" --policy "$pol" prune
 expect 1 "FullLiveReportsMax = 0" -- capture --machine sim --memory 128M --policy "$pol" --reports "$rep" --component WATCHDOG

@@ -292,6 +292,96 @@ static void test_settings_drive_the_engine(void **state)
     evlog_free(log);
 }
 
+/* A change through ld_settings_change raises 271 "Set" and 272 whether it
+ * worked or not: a bad value or an unknown key is 272 with the failing
+ * NTSTATUS and the AllowLiveDump still in force, and changes nothing. */
+typedef struct busy_probe {
+    ld_settings *settings;
+    ld_engine *engine;
+    ld_status status;
+    bool tried;
+} busy_probe;
+
+static void apply_while_capturing(void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+    (void)phase;
+    (void)done;
+    (void)total;
+    busy_probe *p = arg;
+    if (!p->tried) {
+        p->tried = true;
+        p->status = ld_settings_apply(p->settings, p->engine);
+    }
+}
+
+static void test_change_events(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    harness h;
+    harness_start(&h, &cfg, true);
+    evlog *log = evlog_new();
+    assert_int_equal(ld_engine_subscribe(h.engine, LD_CHANNEL_MASK_ALL, evlog_fn, log), LD_STATUS_SUCCESS);
+    ld_settings s;
+    ld_settings_init(&s);
+    char err[256] = "";
+
+    assert_int_equal(ld_settings_change(&s, h.engine, "AllowLiveDump", "7", err, sizeof err),
+                     LD_STATUS_INVALID_PARAMETER);
+    assert_non_null(strstr(err, "not 0 or 1"));
+    assert_int_equal(s.allow_live_dump, 1);
+    assert_string_equal(evlog_str(evlog_last(log, 271), "OperationType"), "Set");
+    assert_int_equal(evlog_u64(evlog_last(log, 272), "PolicyValue"), 1);
+    assert_int_equal(evlog_u64(evlog_last(log, 272), "NTStatus"), LD_STATUS_INVALID_PARAMETER);
+
+    assert_int_equal(ld_settings_change(&s, h.engine, "AllowLiveDumps", "0", err, sizeof err), LD_STATUS_NOT_FOUND);
+    assert_non_null(strstr(err, "unknown setting 'AllowLiveDumps'"));
+    assert_int_equal(evlog_u64(evlog_last(log, 272), "PolicyValue"), 1);
+    assert_int_equal(evlog_u64(evlog_last(log, 272), "NTStatus"), LD_STATUS_NOT_FOUND);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.type = LD_DUMP_MINI;
+    mem_sink m;
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, NULL), LD_STATUS_SUCCESS);
+    mem_sink_release(&m);
+
+    assert_int_equal(ld_settings_change(&s, h.engine, "AllowLiveDump", "0", err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(evlog_u64(evlog_last(log, 272), "PolicyValue"), 0);
+    assert_int_equal(evlog_u64(evlog_last(log, 272), "NTStatus"), LD_STATUS_SUCCESS);
+    /* A failure now reports the 0 in force. */
+    assert_int_equal(ld_settings_change(&s, h.engine, "DumpFileSize", "-1", err, sizeof err),
+                     LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(evlog_u64(evlog_last(log, 272), "PolicyValue"), 0);
+    assert_int_equal(evlog_u64(evlog_last(log, 272), "NTStatus"), LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(s.dump_file_size_mb, 0);
+    assert_int_equal(evlog_count(log, 272), 4);
+    assert_int_equal(evlog_count(log, 271), 4);
+
+    /* Without an engine: the error only, no event. */
+    assert_int_equal(ld_settings_change(&s, NULL, "Foo", "1", err, sizeof err), LD_STATUS_NOT_FOUND);
+    assert_int_equal(evlog_count(log, 272), 4);
+    /* A success is not a failure to report. */
+    assert_int_equal(ld_engine_report_policy_failure(h.engine, LD_STATUS_SUCCESS), LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(evlog_count(log, 272), 4);
+
+    /* Limits cannot change under a running capture: 272 says busy. */
+    assert_int_equal(ld_settings_change(&s, h.engine, "AllowLiveDump", "1", err, sizeof err), LD_STATUS_SUCCESS);
+    busy_probe probe = {&s, h.engine, LD_STATUS_SUCCESS, false};
+    req.progress = apply_while_capturing;
+    req.progress_arg = &probe;
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, NULL), LD_STATUS_SUCCESS);
+    mem_sink_release(&m);
+    assert_true(probe.tried);
+    assert_int_equal(probe.status, LD_STATUS_DEVICE_BUSY);
+    assert_int_equal(evlog_u64(evlog_last(log, 272), "NTStatus"), LD_STATUS_DEVICE_BUSY);
+    assert_int_equal(evlog_u64(evlog_last(log, 272), "PolicyValue"), 1);
+    harness_stop(&h);
+    evlog_free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_load_errors_name_the_line),
         cmocka_unit_test(test_save_round_trip),
         cmocka_unit_test(test_settings_drive_the_engine),
+        cmocka_unit_test(test_change_events),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

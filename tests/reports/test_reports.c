@@ -10,7 +10,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "livedump/runtime.h"
 
 #include "evlog.h"
 #include "harness.h"
@@ -246,6 +249,59 @@ static void test_refuses_unsafe_folders(void **state)
     stop(&f);
 }
 
+/* A root or component folder owned by another user (nobody, 65534) is
+ * refused with a clear error, and nothing is written into it. Needs root
+ * to give a folder away. */
+static void test_refuses_foreign_owner(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    fixture f;
+    start(&f);
+    char err[512] = "", path[512] = "x";
+    assert_int_equal(mkdir(root, 0700), 0);
+    assert_int_equal(chown(root, 65534, 65534), 0);
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_ACCESS_DENIED);
+    assert_null(f.reports);
+    assert_non_null(strstr(err, root));
+    assert_non_null(strstr(err, "owned by another user"));
+    assert_int_equal(count_files(root), 0);
+    /* Owned by root but another group: still ours. */
+    assert_int_equal(chown(root, 0, 65534), 0);
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+
+    /* A component folder given away after the root was opened. */
+    char comp[256];
+    snprintf(comp, sizeof comp, "%s/USBHUB3", root);
+    assert_int_equal(mkdir(comp, 0700), 0);
+    assert_int_equal(chown(comp, 65534, 0), 0);
+    size_t before = evlog_count(f.log, 1);
+    assert_int_equal(take(&f, "USBHUB3", LD_DUMP_MINI, path, sizeof path), LD_STATUS_ACCESS_DENIED);
+    assert_string_equal(path, "");
+    assert_int_equal(count_files(comp), 0);
+    assert_int_equal(evlog_count(f.log, 1), before);
+    /* And its reports are not listed (nor pruned). */
+    char planted[600];
+    snprintf(planted, sizeof planted, "%s/USBHUB3-20250101-000000.raw.partial", comp);
+    FILE *fp = fopen(planted, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    ld_report_entry *v;
+    size_t n;
+    assert_int_equal(ld_reports_list(f.reports, &v, &n), LD_STATUS_SUCCESS);
+    assert_int_equal(n, 0);
+    ld_reports_list_free(v);
+    assert_int_equal(ld_reports_prune(f.reports, NULL), LD_STATUS_SUCCESS);
+    assert_true(exists(planted));
+    /* The root given away while open: the next capture is refused. */
+    assert_int_equal(chown(root, 65534, 0), 0);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_ACCESS_DENIED);
+    assert_int_equal(evlog_count(f.log, 1), before);
+    assert_int_equal(chown(root, 0, 0), 0);
+    stop(&f);
+}
+
 static void test_component_names(void **state)
 {
     (void)state;
@@ -391,9 +447,21 @@ static void test_corrupt_state_is_rebuilt(void **state)
         assert_non_null(strstr(problem, reasons[i]));
         assert_non_null(strstr(problem, "rebuilt"));
         assert_throttled(&f, "USBHUB3", "SystemThrottleThresholdHours", 120, T0, T0 + 120 * HOUR);
+        /* The first capture after the open also says so as event 6. */
+        const evlog_entry *note = evlog_nth(f.log, 6, 0);
+        assert_non_null(strstr(evlog_str(note, "LiveDumpEventDescription"), reasons[i]));
+        assert_non_null(strstr(evlog_str(note, "LiveDumpEventDescription"), "rebuilt"));
+        assert_int_equal(evlog_param(note, "ThrottleStateRebuilt"), 1);
+        assert_int_equal(evlog_param(note, "LastFullLiveReportUnixTime"), T0);
+        assert_int_equal(evlog_count(f.log, 6), 2);
+        /* Once: the next capture has only its throttling event. */
+        assert_throttled(&f, "USBHUB3", "SystemThrottleThresholdHours", 120, T0, T0 + 120 * HOUR);
+        assert_int_equal(evlog_count(f.log, 6), 1);
         /* The rebuilt file is sound again. */
         reopen(&f);
         assert_null(ld_reports_state_problem(f.reports));
+        assert_throttled(&f, "USBHUB3", "SystemThrottleThresholdHours", 120, T0, T0 + 120 * HOUR);
+        assert_int_equal(evlog_count(f.log, 6), 1);
     }
     /* A symlink in its place is not followed, and is replaced. */
     char target[256];
@@ -546,7 +614,17 @@ static void test_disk_full_and_deferred(void **state)
     assert_int_equal(evlog_u64(evlog_last(f.log, 202), "NTStatus"), LD_STATUS_DISK_FULL);
     assert_int_equal(count_files(root), 1);
     assert_true(ld_engine_holds(f.h.engine, r.deferred));
-    assert_int_equal(ld_reports_admit(f.reports, "WATCHDOG", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
+    /* Still held, so it still counts for throttling; nothing was recorded:
+     * a restart (which loses the held dump) finds no full dump taken. */
+    assert_int_equal(ld_reports_admit(f.reports, "WATCHDOG", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_THROTTLED);
+    ld_reports *other;
+    ld_reports_options o;
+    ld_reports_options_init(&o);
+    o.root = root;
+    o.clock = fake_clock;
+    assert_int_equal(ld_reports_open(&o, &other, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_reports_admit(other, "WATCHDOG", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
+    ld_reports_close(other);
 
     /* Room again: the same dump lands, and now throttling counts it. */
     ld_result w;
@@ -589,16 +667,327 @@ static void test_disk_full_and_deferred(void **state)
     stop(&f);
 }
 
+/* ---- throttling of deferred captures ---- */
+
+/* The event 6 of a refusal: threshold, last and next, and no capture started. */
+static void assert_held_refusal(fixture *f, ld_status st, const char *threshold_param, uint64_t hours, uint64_t last)
+{
+    assert_int_equal(st, LD_STATUS_THROTTLED);
+    const evlog_entry *e6 = evlog_last(f->log, 6);
+    assert_non_null(e6);
+    assert_non_null(strstr(evlog_str(e6, "LiveDumpEventDescription"), "deferred dump is held"));
+    assert_int_equal(evlog_param(e6, threshold_param), hours);
+    assert_int_equal(evlog_param(e6, "LastFullLiveReportUnixTime"), last);
+    assert_int_equal(evlog_param(e6, "NextDumpAllowedUnixTime"), last + hours * HOUR);
+    assert_int_equal(evlog_param(e6, "NowUnixTime"), fake_now);
+    assert_int_equal(evlog_count(f->log, 1), 0); /* refused before any capture work */
+}
+
+static ld_status take_deferred(fixture *f, const char *component, ld_result *r)
+{
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.flags |= LD_FLAG_DEFER;
+    return ld_reports_capture(f->reports, f->h.engine, component, &req, NULL, r, NULL, 0);
+}
+
+static void test_deferred_throttling(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    char err[512], path[512];
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+
+    /* A full deferred capture is held: it counts from its capture time. */
+    ld_result held;
+    assert_int_equal(take_deferred(&f, "WATCHDOG", &held), LD_STATUS_SUCCESS);
+    assert_non_null(held.deferred);
+    fake_now = T0 + HOUR;
+    evlog_clear(f.log);
+    /* Another component, not deferred: the system threshold refuses it
+     * (not the engine's DEVICE_BUSY of its one-held-dump limit). */
+    assert_held_refusal(&f, take(&f, "USBHUB3", LD_DUMP_FULL_KERNEL, path, sizeof path),
+                        "SystemThrottleThresholdHours", 120, T0);
+    assert_string_equal(path, "");
+    /* The same component, deferred again: its own, longer threshold. */
+    evlog_clear(f.log);
+    ld_result second;
+    assert_held_refusal(&f, take_deferred(&f, "WATCHDOG", &second), "ComponentThrottleThresholdHours", 168, T0);
+    assert_null(second.deferred);
+    assert_int_equal(ld_engine_deferred_count(f.h.engine), 1);
+    assert_int_equal(count_files(root), 1); /* only the state file */
+    /* Written under another component: refused, still held. */
+    assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "USBHUB3", held.deferred, ld_format_raw(), NULL,
+                                               path, sizeof path),
+                     LD_STATUS_INVALID_PARAMETER);
+    assert_true(ld_engine_holds(f.h.engine, held.deferred));
+
+    /* Written two hours later: named and recorded with its capture time. */
+    fake_now = T0 + 2 * HOUR;
+    assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "WATCHDOG", held.deferred, ld_format_raw(), NULL,
+                                               path, sizeof path),
+                     LD_STATUS_SUCCESS);
+    assert_non_null(strstr(path, "/WATCHDOG-20250102-030405.raw"));
+    reopen(&f); /* the recorded time survives a restart */
+    fake_now = T0 + 120 * HOUR - 1;
+    ld_admission why;
+    assert_int_equal(ld_reports_admit(f.reports, "USBHUB3", LD_DUMP_FULL_KERNEL, &why), LD_STATUS_THROTTLED);
+    assert_int_equal(why.param_value[1], T0);
+    assert_int_equal(why.param_value[2], T0 + 120 * HOUR);
+    assert_null(strstr(why.description, "held"));
+    fake_now = T0 + 120 * HOUR;
+    assert_int_equal(ld_reports_admit(f.reports, "USBHUB3", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
+
+    /* Discarding a held dump does not lock anything out. */
+    fake_now = T0 + 200 * HOUR;
+    assert_int_equal(take_deferred(&f, "USBHUB3", &held), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_reports_admit(f.reports, "USBHUB3", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_THROTTLED);
+    assert_int_equal(ld_reports_admit(f.reports, "NETADAPTER", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_THROTTLED);
+    evlog_clear(f.log);
+    assert_int_equal(ld_reports_discard_deferred(f.reports, f.h.engine, held.deferred), LD_STATUS_SUCCESS);
+    assert_int_equal(evlog_u64(evlog_last(f.log, 252), "NTStatus"), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_reports_admit(f.reports, "USBHUB3", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_reports_admit(f.reports, "NETADAPTER", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
+    /* Discard of nothing. */
+    assert_int_equal(ld_reports_discard_deferred(f.reports, f.h.engine, NULL), LD_STATUS_INVALID_DEVICE_STATE);
+    /* Discarded through the engine directly: forgotten at the next capture. */
+    assert_int_equal(take_deferred(&f, "USBHUB3", &held), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_engine_discard_deferred_dump(f.h.engine, held.deferred), LD_STATUS_SUCCESS);
+    assert_int_equal(take(&f, "USBHUB3", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
+    assert_non_null(strstr(path, "/USBHUB3-"));
+
+    /* A full dump captured with the engine alone was never admitted: the
+     * storage throttles it when it is written, and it stays held. */
+    fake_now += HOUR;
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.flags |= LD_FLAG_DEFER;
+    assert_int_equal(ld_engine_capture(f.h.engine, &req, NULL, NULL, &held), LD_STATUS_SUCCESS);
+    evlog_clear(f.log);
+    assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "NETADAPTER", held.deferred, ld_format_raw(),
+                                               NULL, path, sizeof path),
+                     LD_STATUS_THROTTLED);
+    assert_int_equal(evlog_param(evlog_last(f.log, 6), "SystemThrottleThresholdHours"), 120);
+    assert_int_equal(evlog_count(f.log, 201), 0);
+    assert_true(ld_engine_holds(f.h.engine, held.deferred));
+    assert_int_equal(ld_engine_discard_deferred(f.h.engine), LD_STATUS_SUCCESS);
+    stop(&f);
+}
+
+/* An engine that holds two dumps: the second full deferred capture is
+ * throttled while the first is held, unless the thresholds are 0. */
+static void test_deferred_throttling_two_held(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    ld_engine_destroy(f.h.engine);
+    ld_engine_options opts;
+    ld_engine_options_init(&opts);
+    opts.max_deferred = 2;
+    opts.on_event = evlog_fn;
+    opts.on_event_arg = f.log;
+    assert_int_equal(ld_engine_create(f.h.hal, &opts, &f.h.engine), LD_STATUS_SUCCESS);
+    char err[512];
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_result a, b;
+    assert_int_equal(take_deferred(&f, "WATCHDOG", &a), LD_STATUS_SUCCESS);
+    evlog_clear(f.log);
+    assert_held_refusal(&f, take_deferred(&f, "USBHUB3", &b), "SystemThrottleThresholdHours", 120, T0);
+    assert_int_equal(ld_engine_deferred_count(f.h.engine), 1);
+    /* A small dump is not throttled and may be held beside it. */
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.type = LD_DUMP_MINI;
+    req.flags |= LD_FLAG_DEFER;
+    assert_int_equal(ld_reports_capture(f.reports, f.h.engine, "USBHUB3", &req, NULL, &b, NULL, 0), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_engine_deferred_count(f.h.engine), 2);
+    assert_int_equal(ld_reports_discard_deferred(f.reports, f.h.engine, NULL), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_reports_discard_deferred(f.reports, f.h.engine, NULL), LD_STATUS_SUCCESS);
+
+    /* Time throttling off: two full deferred captures are both held. */
+    ld_reports_close(f.reports);
+    f.settings.system_throttle_hours = 0;
+    f.settings.component_throttle_hours = 0;
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(take_deferred(&f, "WATCHDOG", &a), LD_STATUS_SUCCESS);
+    assert_int_equal(take_deferred(&f, "WATCHDOG", &b), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_engine_deferred_count(f.h.engine), 2);
+    stop(&f); /* destroy discards both */
+}
+
+/* ---- incomplete reports (.partial) ---- */
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static const ld_report_entry *find_entry(const ld_report_entry *v, size_t n, const char *suffix)
+{
+    size_t sl = strlen(suffix);
+    for (size_t i = 0; i < n; i++) {
+        size_t pl = strlen(v[i].path);
+        if (pl >= sl && !strcmp(v[i].path + pl - sl, suffix))
+            return &v[i];
+    }
+    return NULL;
+}
+
+/* A child process that opens a file sink at `path`, writes, tells the
+ * parent and waits to be killed: a writer alive, then one that crashed. */
+static pid_t start_writer(const char *path)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* Bounded, should the test fail before it kills the writer. */
+        alarm(30);
+        close(p[0]);
+        ld_sink *sink;
+        char buf[4096];
+        memset(buf, 0xab, sizeof buf);
+        bool ok = ld_sink_file_open(path, &sink) == LD_STATUS_SUCCESS &&
+                  sink->write(sink, 0, buf, sizeof buf) == LD_STATUS_SUCCESS;
+        (void)!write(p[1], ok ? "y" : "n", 1);
+        for (;;)
+            pause();
+    }
+    close(p[1]);
+    char c = 0;
+    assert_int_equal(read(p[0], &c, 1), 1);
+    close(p[0]);
+    assert_int_equal(c, 'y');
+    return pid;
+}
+
+static void test_incomplete_reports(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    char err[512], path[512], p[512];
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
+
+    /* A writer in another process, alive; a leftover in a component folder. */
+    snprintf(p, sizeof p, "%s/WATCHDOG-20250102-040405.raw", root);
+    pid_t writer = start_writer(p);
+    char comp[256], leftover[600], victim[256], link_path[600], other[600];
+    snprintf(comp, sizeof comp, "%s/USBHUB3", root);
+    assert_int_equal(mkdir(comp, 0700), 0);
+    snprintf(leftover, sizeof leftover, "%s/USBHUB3-20250102-050405.raw.partial", comp);
+    write_file(leftover, "half a dump");
+    /* A symlink with a leftover's name, and a file that is no report. */
+    snprintf(victim, sizeof victim, "%s/victim", base);
+    write_file(victim, "keep me");
+    snprintf(link_path, sizeof link_path, "%s/WATCHDOG-20250102-060405.raw.partial", root);
+    assert_int_equal(symlink(victim, link_path), 0);
+    snprintf(other, sizeof other, "%s/notes.partial", root);
+    write_file(other, "not a report");
+
+    ld_report_entry *v;
+    size_t n;
+    assert_int_equal(ld_reports_list(f.reports, &v, &n), LD_STATUS_SUCCESS);
+    assert_int_equal(n, 3);
+    assert_false(v[0].incomplete); /* the dump, oldest */
+    const ld_report_entry *live = find_entry(v, n, "/WATCHDOG-20250102-040405.raw.partial");
+    assert_non_null(live);
+    assert_true(live->incomplete);
+    assert_true(live->full);
+    assert_int_equal(live->time, T0 + HOUR);
+    const ld_report_entry *left = find_entry(v, n, "/USBHUB3-20250102-050405.raw.partial");
+    assert_non_null(left);
+    assert_true(left->incomplete);
+    assert_false(left->full);
+    assert_string_equal(left->component, "USBHUB3");
+    ld_reports_list_free(v);
+
+    /* Incomplete dumps do not count: a rebuilt throttling state knows only
+     * the dump at T0, and retention (FullLiveReportsMax 1) keeps it. */
+    snprintf(p, sizeof p, "%s/.LastFullLiveReport", root);
+    assert_int_equal(unlink(p), 0);
+    fake_now = T0 + 120 * HOUR;
+    reopen(&f);
+    assert_int_equal(ld_reports_admit(f.reports, "NETADAPTER", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
+
+    /* Prune removes the leftover, not the file a live writer holds, not
+     * the symlink nor its target, not the file that is no report. */
+    uint32_t deleted = 99;
+    assert_int_equal(ld_reports_prune(f.reports, &deleted), LD_STATUS_SUCCESS);
+    assert_int_equal(deleted, 1);
+    assert_false(exists(leftover));
+    assert_true(exists(path));
+    snprintf(p, sizeof p, "%s/WATCHDOG-20250102-040405.raw.partial", root);
+    assert_true(exists(p));
+    assert_true(exists(link_path));
+    assert_true(exists(victim));
+    assert_true(exists(other));
+
+    /* The writer dies: its file is a crash leftover, removed when a dump
+     * lands (retention), with an event 6 naming it. */
+    kill(writer, SIGKILL);
+    assert_int_equal(waitpid(writer, NULL, 0), writer);
+    evlog_clear(f.log);
+    assert_int_equal(take(&f, "USBHUB3", LD_DUMP_MINI, path, sizeof path), LD_STATUS_SUCCESS);
+    assert_false(exists(p));
+    const evlog_entry *e6 = evlog_last(f.log, 6);
+    assert_int_equal(evlog_param(e6, "IncompleteLeftover"), 1);
+    assert_int_equal(evlog_param(e6, "ReportUnixTime"), T0 + HOUR);
+    assert_non_null(strstr(evlog_str(e6, "LiveDumpEventDescription"), "WATCHDOG-20250102-040405.raw.partial"));
+    assert_true(exists(victim));
+    assert_int_equal(ld_reports_list(f.reports, &v, &n), LD_STATUS_SUCCESS);
+    assert_int_equal(n, 2);
+    assert_false(v[0].incomplete || v[1].incomplete);
+    ld_reports_list_free(v);
+    stop(&f);
+}
+
+/* In this process too: a file sink being written is never pruned, and it
+ * still lands under its final name. */
+static void test_prune_spares_open_sink(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    char err[512], p[512], partial[600];
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    snprintf(p, sizeof p, "%s/WATCHDOG-20250102-030405.raw", root);
+    snprintf(partial, sizeof partial, "%s.partial", p);
+    ld_sink *sink;
+    assert_int_equal(ld_sink_file_open(p, &sink), LD_STATUS_SUCCESS);
+    assert_int_equal(sink->write(sink, 0, "dump", 4), LD_STATUS_SUCCESS);
+    uint32_t deleted = 99;
+    assert_int_equal(ld_reports_prune(f.reports, &deleted), LD_STATUS_SUCCESS);
+    assert_int_equal(deleted, 0);
+    assert_true(exists(partial));
+    assert_int_equal(sink->finish(sink, 4), LD_STATUS_SUCCESS);
+    assert_true(exists(p));
+    assert_false(exists(partial));
+    stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_layout_and_names, fresh),
         cmocka_unit_test_setup(test_refuses_unsafe_folders, fresh),
+        cmocka_unit_test_setup(test_refuses_foreign_owner, fresh),
         cmocka_unit_test_setup(test_component_names, fresh),
         cmocka_unit_test_setup(test_throttling_across_restarts, fresh),
         cmocka_unit_test_setup(test_corrupt_state_is_rebuilt, fresh),
         cmocka_unit_test_setup(test_retention, fresh),
         cmocka_unit_test_setup(test_disk_full_and_deferred, fresh),
+        cmocka_unit_test_setup(test_deferred_throttling, fresh),
+        cmocka_unit_test_setup(test_deferred_throttling_two_held, fresh),
+        cmocka_unit_test_setup(test_incomplete_reports, fresh),
+        cmocka_unit_test_setup(test_prune_spares_open_sink, fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
