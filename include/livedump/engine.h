@@ -141,8 +141,10 @@ typedef struct ld_engine_options {
     uint32_t on_event_mask;     /* LD_CHANNEL_BIT mask; default all */
     /* Policy DumpFileSize, in bytes; 0 (default) = no limit. Sizing leaves
      * the lowest-priority pages out so the estimated dump fits (event 113
-     * DumpFileSizeLimitReached = 1); a write that still goes past it (a
-     * format's headers) ends with LD_STATUS_DISK_FULL. Bytes written count,
+     * DumpFileSizeLimitReached = 1), counting the format's own headers
+     * (ld_format.overhead; for a deferred capture, whose format is not known
+     * yet, the largest bound of the built-in formats). A write that still
+     * goes past it ends with LD_STATUS_DISK_FULL. Bytes written count,
      * sparse holes do not. */
     uint64_t dump_file_size_limit;
     /* The dynamic low-memory threshold (default true): estimated dump

@@ -562,6 +562,7 @@ ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const l
     ldi_session s;
     memset(&s, 0, sizeof s);
     s.size_limit = e->size_limit;
+    s.format = format;
     s.dynamic_threshold = e->dynamic_threshold;
     e->plat->lock_release(e->plat->ctx, e->lock);
     if (!claimed) {

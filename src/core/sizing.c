@@ -545,11 +545,17 @@ static ld_status allocate(ld_engine *e, ldi_session *s)
 
     /* The dump file size limit: leave the lowest-priority pages out so the
      * estimate fits. Required data that alone does not fit ends the request
-     * as a full disk would, before any page is copied. */
+     * as a full disk would, before any page is copied. The format's headers
+     * count too, or the write side would refuse them; its bound for the
+     * whole selection also bounds any smaller one. */
     bool limit_reached = false;
     if (s->size_limit) {
+        ld_dump_info planned = d->info;
+        planned.blobs = 0;
+        planned.blob_count = e->callout_count + 2; /* callouts, hypervisor, IPT */
         uint64_t fixed = s->hv_secondary_bytes + s->ipt_bytes + s->callout_bytes +
-                         (uint64_t)d->info.cpu_count * sizeof(ld_cpu_context);
+                         (uint64_t)d->info.cpu_count * sizeof(ld_cpu_context) +
+                         ldi_format_overhead(s->format, &planned, ldi_bitmap_count(&s->select));
         uint64_t sel_bytes = ldi_bitmap_count(&s->select) * ps;
         if (fixed + sel_bytes > s->size_limit) {
             limit_reached = true;

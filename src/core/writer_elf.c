@@ -306,10 +306,20 @@ static ld_status elf_write(const ld_dump *dump, ld_sink *sink, ld_progress_fn pr
     return LD_STATUS_SUCCESS;
 }
 
+/* Headers, notes and the padding to the page data. Every page may be a run
+ * of its own (a trimmed selection is fragmented), so one program header per
+ * page bounds them. */
+static uint64_t elf_overhead(const ld_dump_info *info, uint64_t pages)
+{
+    uint64_t ps = info->page_size ? info->page_size : 1;
+    return ELF_EHDR_SIZE + (1 + pages) * ELF_PHDR_SIZE + ELF_SHDR_SIZE + notes_size(info) + ps;
+}
+
 static const ld_format elf_format = {
-    .version = 1,
+    .version = LD_FORMAT_VERSION,
     .name = "elf",
     .write = elf_write,
+    .overhead = elf_overhead,
 };
 
 const ld_format *ld_format_elf(void)

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "livedump/dmp.h"
 #include "evlog.h"
 #include "harness.h"
 
@@ -172,6 +173,94 @@ static void test_size_limit_trims(void **state)
     assert_int_equal(evlog_count(log, 3), 0);
     assert_api_end(log, LD_STATUS_DISK_FULL);
     mem_sink_release(&m);
+    stop(&h, log);
+}
+
+static uint64_t le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* The ELF parses: a core file whose PT_LOADs lie inside it and hold `pages`
+ * pages. */
+static void assert_elf_ok(const mem_sink *m, uint64_t pages)
+{
+    assert_true(m->size >= 64);
+    assert_memory_equal(m->data, "\x7f" "ELF", 4);
+    assert_int_equal(le(m->data + 16, 2), 4); /* ET_CORE */
+    uint64_t phoff = le(m->data + 32, 8), phnum = le(m->data + 56, 2), loaded = 0;
+    assert_true(phnum >= 1 && phnum < 0xffff);
+    assert_true(phoff + phnum * 56 <= m->size);
+    for (uint64_t i = 0; i < phnum; i++) {
+        const uint8_t *ph = m->data + phoff + 56 * i;
+        uint64_t off = le(ph + 8, 8), filesz = le(ph + 32, 8);
+        assert_true(off + filesz <= m->size);
+        if (le(ph, 4) == 1)
+            loaded += filesz;
+    }
+    assert_int_equal(loaded, pages * 4096);
+}
+
+/* The same limit with the .dmp and ELF formats: their headers count, so the
+ * dump is partial, not refused on the write side (deferred too, where the
+ * format is only known at the write). */
+static void test_size_limit_formats(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    harness h;
+    evlog *log = start(&h, &cfg);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.add_pages = LD_ADD_USER_PAGES;
+    mem_sink m;
+    ld_result full, r;
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, &full), LD_STATUS_SUCCESS);
+    mem_sink_release(&m);
+    uint64_t limit = full.primary_bytes / 2;
+    assert_int_equal(ld_engine_set_limits(h.engine, limit, true), LD_STATUS_SUCCESS);
+    const ld_format *formats[] = {ld_format_dmp(), ld_format_elf()};
+    for (size_t f = 0; f < 2; f++) {
+        for (int defer = 0; defer <= 1; defer++) {
+            evlog_clear(log);
+            mem_sink_init(&m);
+            if (defer) {
+                req.flags |= LD_FLAG_DEFER;
+                assert_int_equal(ld_engine_capture(h.engine, &req, NULL, NULL, NULL), LD_STATUS_SUCCESS);
+                req.flags &= ~LD_FLAG_DEFER;
+                assert_int_equal(ld_engine_write_deferred(h.engine, formats[f], &m.sink, &r), LD_STATUS_SUCCESS);
+            } else {
+                assert_int_equal(ld_engine_capture(h.engine, &req, formats[f], &m.sink, &r), LD_STATUS_SUCCESS);
+                assert_api_end(log, LD_STATUS_SUCCESS);
+            }
+            assert_true(m.finished);
+            assert_true(m.written <= limit);
+            assert_true(m.size <= limit);
+            assert_true(r.size_limit_reached);
+            assert_true(r.pages_left_out > 0);
+            assert_int_equal(evlog_u64(evlog_last(log, defer ? 204 : 4), "NTStatus"), LD_STATUS_SUCCESS);
+            if (!defer)
+                assert_int_equal(evlog_u64(evlog_last(log, 113), "DumpFileSizeLimitReached"), 1);
+            if (f == 0) {
+                ld_dmp *d;
+                assert_int_equal(ld_dmp_open_memory(m.data, m.size, &d, NULL), LD_STATUS_SUCCESS);
+                assert_int_equal(ld_dmp_get_info(d)->page_count, r.pages);
+                assert_int_equal(ld_dmp_get_info(d)->file_bytes, m.size);
+                uint64_t problems = 1;
+                assert_int_equal(ld_dmp_verify(d, NULL, NULL, &problems), LD_STATUS_SUCCESS);
+                assert_int_equal(problems, 0);
+                ld_dmp_close(d);
+            } else {
+                assert_elf_ok(&m, r.pages);
+            }
+            mem_sink_release(&m);
+        }
+    }
     stop(&h, log);
 }
 
@@ -612,6 +701,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_admission_refuses),
         cmocka_unit_test(test_size_limit_trims),
+        cmocka_unit_test(test_size_limit_formats),
         cmocka_unit_test(test_size_limit_on_write),
         cmocka_unit_test(test_disk_full_points),
         cmocka_unit_test(test_disk_full_real_file),
