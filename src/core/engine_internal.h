@@ -98,6 +98,9 @@ typedef struct ldi_session {
     ld_status fail_in_quiesce; /* why the quiesce callback failed */
     uint64_t size_limit;       /* the engine's dump file size limit for this capture */
     const ld_format *format;   /* NULL for a deferred capture */
+    bool know_memory;          /* the HAL's mem_status answered */
+    uint64_t mem_available;    /* its available bytes */
+    uint64_t mem_reserve;      /* what the low-memory threshold keeps for the system */
     bool dynamic_threshold;
     uint64_t t_start;
     uint64_t mirror_start_ns;

@@ -583,6 +583,62 @@ static void test_memory_pressure(void **state)
     stop(&h, log); /* destroy discards the held dump */
 }
 
+/* Without HAL pools buffers come from the platform allocator, which on an
+ * overcommitting OS never fails: the engine itself keeps the buffers within
+ * available memory less the reserve, with a partial dump, even without
+ * LD_FLAG_ABORT_IF_MEMORY_PRESSURE. */
+static void test_available_memory_caps_buffers(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    harness h;
+    evlog *log = start(&h, &cfg);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    ld_result full, r;
+    mem_sink m;
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, &full), LD_STATUS_SUCCESS);
+    mem_sink_release(&m);
+    assert_int_equal(full.pages_left_out, 0);
+    uint64_t reserve = full.physical_bytes / 32 > (64ull << 20) ? full.physical_bytes / 32 : 64ull << 20;
+    stop(&h, log);
+
+    harness_config(&cfg);
+    cfg.available_bytes = reserve + full.pages_allocated * 4096 / 2;
+    log = start(&h, &cfg);
+    /* The same machine without pools: platform allocation. */
+    ld_hal nopools = *h.hal;
+    nopools.caps &= ~LD_HAL_CAP_POOLS;
+    nopools.pool_open = NULL;
+    nopools.pool_alloc = NULL;
+    nopools.pool_free = NULL;
+    ld_engine_destroy(h.engine);
+    ld_engine_options opts;
+    ld_engine_options_init(&opts);
+    opts.on_event = evlog_fn;
+    opts.on_event_arg = log;
+    assert_int_equal(ld_engine_create(&nopools, &opts, &h.engine), LD_STATUS_SUCCESS);
+    evlog_clear(log);
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, &r), LD_STATUS_SUCCESS);
+    assert_true(m.finished);
+    assert_true(r.pages_allocated * 4096 <= cfg.available_bytes - reserve);
+    assert_true(r.pages_left_out > 0);
+    assert_true(r.pages < full.pages);
+    assert_int_equal(r.pool_pages[LD_POOL_SYSTEM_PARTITION], r.pages_allocated);
+    const evlog_entry *e113 = evlog_last(log, 113);
+    assert_int_equal(evlog_u64(e113, "AllocatedPageCount"), r.pages_allocated);
+    assert_true(evlog_u64(e113, "AllocatedPageCount") < evlog_u64(e113, "EstimatedPageCount"));
+    assert_int_equal(evlog_u64(e113, "AbortWhileBufferAllocation"), 0);
+    assert_int_equal(evlog_param(evlog_last(log, 6), "PagesLeftOut"), r.pages_left_out);
+    assert_int_equal(evlog_count(log, 5), 0);
+    assert_api_end(log, LD_STATUS_SUCCESS);
+    mem_sink_release(&m);
+    stop(&h, log);
+}
+
 /* ---- deferred dumps: several, by handle ---- */
 
 static void test_deferred_handles(void **state)
@@ -708,6 +764,7 @@ int main(void)
         cmocka_unit_test(test_partial_each_pool),
         cmocka_unit_test(test_pools_below_required),
         cmocka_unit_test(test_memory_pressure),
+        cmocka_unit_test(test_available_memory_caps_buffers),
         cmocka_unit_test(test_deferred_handles),
         cmocka_unit_test(test_no_deferral),
     };
