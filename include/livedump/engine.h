@@ -238,6 +238,12 @@ LD_EXTERN ld_status ld_engine_discard_deferred(ld_engine *engine);
 LD_EXTERN ld_status ld_engine_write_deferred_dump(ld_engine *engine, const ld_dump *handle,
                                                   const ld_format *format, ld_sink *sink,
                                                   ld_result *result);
+/* The same with progress: the write reports phase "write" to progress
+ * (may be NULL), as a capture does through its request's progress. */
+LD_EXTERN ld_status ld_engine_write_deferred_ex(ld_engine *engine, const ld_dump *handle,
+                                                const ld_format *format, ld_sink *sink,
+                                                ld_progress_fn progress, void *progress_arg,
+                                                ld_result *result);
 LD_EXTERN ld_status ld_engine_discard_deferred_dump(ld_engine *engine, const ld_dump *handle);
 /* The oldest held dump, or NULL. Valid until it is written or discarded. */
 LD_EXTERN const ld_dump *ld_engine_deferred(const ld_engine *engine);

@@ -639,6 +639,49 @@ static void test_available_memory_caps_buffers(void **state)
     stop(&h, log);
 }
 
+typedef struct progress_log {
+    uint64_t calls, last_done, last_total;
+    bool other_phase;
+} progress_log;
+
+static void on_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+    progress_log *p = arg;
+    p->calls++;
+    p->other_phase |= strcmp(phase, "write") != 0;
+    p->last_done = done;
+    p->last_total = total;
+}
+
+/* A deferred write reports its progress, as a capture's write does. */
+static void test_deferred_write_progress(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    harness h;
+    evlog *log = start(&h, &cfg);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.flags |= LD_FLAG_DEFER;
+    ld_result r0, r;
+    assert_int_equal(ld_engine_capture(h.engine, &req, NULL, NULL, &r0), LD_STATUS_SUCCESS);
+    progress_log pl;
+    memset(&pl, 0, sizeof pl);
+    mem_sink m;
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_write_deferred_ex(h.engine, r0.deferred, ld_format_dmp(), &m.sink, on_progress, &pl, &r),
+                     LD_STATUS_SUCCESS);
+    assert_true(pl.calls > 0);
+    assert_false(pl.other_phase);
+    assert_int_equal(pl.last_total, r0.pages);
+    assert_int_equal(pl.last_done, r0.pages);
+    assert_int_equal(evlog_u64(evlog_last(log, 202), "NTStatus"), LD_STATUS_SUCCESS);
+    assert_null(ld_engine_deferred(h.engine));
+    mem_sink_release(&m);
+    stop(&h, log);
+}
+
 /* ---- deferred dumps: several, by handle ---- */
 
 static void test_deferred_handles(void **state)
@@ -766,6 +809,7 @@ int main(void)
         cmocka_unit_test(test_memory_pressure),
         cmocka_unit_test(test_available_memory_caps_buffers),
         cmocka_unit_test(test_deferred_handles),
+        cmocka_unit_test(test_deferred_write_progress),
         cmocka_unit_test(test_no_deferral),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
