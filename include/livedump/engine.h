@@ -178,9 +178,12 @@ typedef ld_status (*ld_remove_pages_fn)(void *arg, ld_page_set *set);
 LD_EXTERN ld_status ld_engine_add_remove_pages(ld_engine *engine, const char *name,
                                                ld_remove_pages_fn fn, void *arg);
 
-/* Secondary-data callouts add a tagged blob of at most max_bytes. They are
+/* Secondary-data callouts add a tagged blob of at most max_bytes
+ * (1..LD_CALLOUT_MAX_BYTES: the .dmp blob header's DataSize is 32 bits and
+ * the blob is padded to 8 bytes; larger is LD_STATUS_INVALID_PARAMETER). They are
  * asked during sizing (event 125) and filled after the capture (169); a
  * failing one is left out and the dump goes on. */
+#define LD_CALLOUT_MAX_BYTES 0xFFFFFFF0ull
 typedef ld_status (*ld_callout_fn)(void *arg, void *buf, uint64_t cap, uint64_t *len);
 LD_EXTERN ld_status ld_engine_add_callout(ld_engine *engine, const char *name,
                                           const uint8_t guid[16], uint64_t max_bytes,

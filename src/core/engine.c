@@ -332,7 +332,8 @@ ld_status ld_engine_add_remove_pages(ld_engine *e, const char *name, ld_remove_p
 ld_status ld_engine_add_callout(ld_engine *e, const char *name, const uint8_t guid[16],
                                 uint64_t max_bytes, ld_callout_fn fn, void *arg)
 {
-    if (!e || !fn || !guid || !name_ok(name) || max_bytes == 0 || max_bytes > (1ull << 32))
+    if (!e || !fn || !guid || !name_ok(name) || max_bytes == 0 ||
+        max_bytes > LD_CALLOUT_MAX_BYTES)
         return LD_STATUS_INVALID_PARAMETER;
     if (!lock_if_idle(e))
         return LD_STATUS_DEVICE_BUSY;

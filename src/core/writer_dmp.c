@@ -343,7 +343,7 @@ static ld_status dmp_write(const ld_dump *dump, ld_sink *sink, ld_progress_fn pr
     if (!info || (info->cpu_count && !info->contexts) || info->blob_count > 0x10000)
         return LD_STATUS_INVALID_PARAMETER;
     for (size_t i = 0; i < info->blob_count; i++)
-        if (info->blobs[i].size > 0xFFFFFFF0u) /* DataSize is a u32 */
+        if (info->blobs[i].size > LD_CALLOUT_MAX_BYTES) /* DataSize is a u32 */
             return LD_STATUS_NOT_SUPPORTED;
     dmp_plan plan;
     ld_status st = make_plan(dump, &plan);

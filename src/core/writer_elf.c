@@ -285,6 +285,8 @@ static ld_status elf_write(const ld_dump *dump, ld_sink *sink, ld_progress_fn pr
     uint64_t pfn = ld_dump_next_page(dump, 0);
     while (pfn != LDI_NO_PFN) {
         const uint8_t *first = ld_dump_page(dump, pfn);
+        if (!first)
+            return LD_STATUS_INVALID_DEVICE_STATE; /* present without a copy: the dump changed */
         uint64_t n = 1;
         while (n < DATA_MAX_RUN_PAGES) {
             const uint8_t *next = ld_dump_page(dump, pfn + n);
