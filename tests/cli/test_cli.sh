@@ -39,6 +39,16 @@ expect 2 "unknown format 'zip'" -- capture --machine sim -o "$tmp/a.raw" --forma
 expect 2 "unknown option '--frobnicate'" -- capture --machine sim -o "$tmp/a.raw" --frobnicate
 expect 2 "at least 64M" -- capture --machine sim -o "$tmp/a.raw" --memory 1M
 expect 0 "dump written" -- capture --machine sim --memory 128M --events none -o "$tmp/a.raw"
+# Numbers: decimal unless 0x, no white space, no sign.
+expect 0 "dump written" -- capture --machine sim --memory 128M --events none --type mini --bugcheck-code 0161 --param2 0x1F -o "$tmp/bc.dmp"
+expect 0 "bug check       0x000000A1" -- info "$tmp/bc.dmp"
+expect 0 "parameter 2   0x000000000000001f" -- info "$tmp/bc.dmp"
+expect 2 "invalid bug check code: ' 161'" -- capture --machine sim -o "$tmp/x.dmp" --bugcheck-code " 161"
+expect 2 "invalid bug check code: '+161'" -- capture --machine sim -o "$tmp/x.dmp" --bugcheck-code "+161"
+expect 2 "invalid bug check code: '0x'" -- capture --machine sim -o "$tmp/x.dmp" --bugcheck-code "0x"
+expect 2 "invalid bug check parameter: '0x-1'" -- capture --machine sim -o "$tmp/x.dmp" --param1 "0x-1"
+expect 2 "invalid memory size: ' -1'" -- capture --machine sim -o "$tmp/x.raw" --memory " -1"
+expect 2 "invalid memory size: ' 128M'" -- capture --machine sim -o "$tmp/x.raw" --memory " 128M"
 
 n=$((n + 1))
 mode=$(stat -c %a "$tmp/a.raw" 2>/dev/null)
