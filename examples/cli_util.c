@@ -33,13 +33,27 @@ void cli_status_error(ld_status st, const char *fmt, ...)
     fprintf(stderr, ": %s (0x%08X)\n", ld_status_describe(st), (unsigned)st);
 }
 
+/* Digits only from the first character: strtoull alone would skip leading
+ * white space, take a sign (" -1" as 2^64 - 1) and read "0161" as octal. */
+static bool starts_with_digit(const char *s)
+{
+    return s && *s >= '0' && *s <= '9';
+}
+
 int cli_parse_u64(const char *s, uint64_t *out)
 {
-    if (!s || !*s || *s == '-')
+    if (!starts_with_digit(s))
         return -1;
+    int base = 10;
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        base = 16;
+        s += 2;
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') || (*s >= 'A' && *s <= 'F')))
+            return -1;
+    }
     char *end;
     errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
+    unsigned long long v = strtoull(s, &end, base);
     if (errno || *end)
         return -1;
     *out = v;
@@ -48,7 +62,7 @@ int cli_parse_u64(const char *s, uint64_t *out)
 
 int cli_parse_size(const char *s, uint64_t *out)
 {
-    if (!s || !*s || *s == '-')
+    if (!starts_with_digit(s))
         return -1;
     char *end;
     errno = 0;

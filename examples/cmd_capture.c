@@ -276,7 +276,8 @@ static ld_status capture_to_file(capture_args *a, ld_engine *engine, ld_result *
         return ld_engine_capture(engine, &a->req, ld_format_find(a->format), sink, r);
     st = ld_engine_capture(engine, &a->req, NULL, NULL, r);
     if (ld_ok(st))
-        return ld_engine_write_deferred_dump(engine, r->deferred, ld_format_find(a->format), sink, r);
+        return ld_engine_write_deferred_ex(engine, r->deferred, ld_format_find(a->format), sink, a->req.progress,
+                                           a->req.progress_arg, r);
     sink->abort(sink);
     return st;
 }

@@ -308,8 +308,7 @@ static int print_page(ld_dmp *d, uint64_t addr, bool json)
         return CLI_EXIT_FAILED;
     }
     if (!ld_ok(st)) {
-        if (json)
-            printf("}\n");
+        /* The caller closes the JSON object, as on every other path. */
         cli_status_error(st, "cannot read page 0x%" PRIx64, pfn * 4096);
         return CLI_EXIT_FAILED;
     }

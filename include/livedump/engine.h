@@ -141,8 +141,10 @@ typedef struct ld_engine_options {
     uint32_t on_event_mask;     /* LD_CHANNEL_BIT mask; default all */
     /* Policy DumpFileSize, in bytes; 0 (default) = no limit. Sizing leaves
      * the lowest-priority pages out so the estimated dump fits (event 113
-     * DumpFileSizeLimitReached = 1); a write that still goes past it (a
-     * format's headers) ends with LD_STATUS_DISK_FULL. Bytes written count,
+     * DumpFileSizeLimitReached = 1), counting the format's own headers
+     * (ld_format.overhead; for a deferred capture, whose format is not known
+     * yet, the largest bound of the built-in formats). A write that still
+     * goes past it ends with LD_STATUS_DISK_FULL. Bytes written count,
      * sparse holes do not. */
     uint64_t dump_file_size_limit;
     /* The dynamic low-memory threshold (default true): estimated dump
@@ -176,9 +178,12 @@ typedef ld_status (*ld_remove_pages_fn)(void *arg, ld_page_set *set);
 LD_EXTERN ld_status ld_engine_add_remove_pages(ld_engine *engine, const char *name,
                                                ld_remove_pages_fn fn, void *arg);
 
-/* Secondary-data callouts add a tagged blob of at most max_bytes. They are
+/* Secondary-data callouts add a tagged blob of at most max_bytes
+ * (1..LD_CALLOUT_MAX_BYTES: the .dmp blob header's DataSize is 32 bits and
+ * the blob is padded to 8 bytes; larger is LD_STATUS_INVALID_PARAMETER). They are
  * asked during sizing (event 125) and filled after the capture (169); a
  * failing one is left out and the dump goes on. */
+#define LD_CALLOUT_MAX_BYTES 0xFFFFFFF0ull
 typedef ld_status (*ld_callout_fn)(void *arg, void *buf, uint64_t cap, uint64_t *len);
 LD_EXTERN ld_status ld_engine_add_callout(ld_engine *engine, const char *name,
                                           const uint8_t guid[16], uint64_t max_bytes,
@@ -241,6 +246,12 @@ LD_EXTERN ld_status ld_engine_discard_deferred(ld_engine *engine);
 LD_EXTERN ld_status ld_engine_write_deferred_dump(ld_engine *engine, const ld_dump *handle,
                                                   const ld_format *format, ld_sink *sink,
                                                   ld_result *result);
+/* The same with progress: the write reports phase "write" to progress
+ * (may be NULL), as a capture does through its request's progress. */
+LD_EXTERN ld_status ld_engine_write_deferred_ex(ld_engine *engine, const ld_dump *handle,
+                                                const ld_format *format, ld_sink *sink,
+                                                ld_progress_fn progress, void *progress_arg,
+                                                ld_result *result);
 LD_EXTERN ld_status ld_engine_discard_deferred_dump(ld_engine *engine, const ld_dump *handle);
 /* The oldest held dump, or NULL. Valid until it is written or discarded. */
 LD_EXTERN const ld_dump *ld_engine_deferred(const ld_engine *engine);

@@ -25,10 +25,11 @@ LD_EXTERN ld_status ld_sink_file_open(const char *path, ld_sink **out);
 
 /* A sink writing to a descriptor the caller opened and still owns (never
  * closed by the sink). A regular file takes positioned writes from its
- * current offset on; a pipe or socket takes writes only in file order (the
- * .dmp writer's order; the raw writer's holes make it fail there with
- * LD_STATUS_INVALID_PARAMETER). finish truncates a regular file to the
- * dump's size and fsyncs it; abort cannot unwrite what was written. The
+ * current offset on; a pipe, socket or O_APPEND file takes writes only in
+ * file order (the .dmp and ELF writers' order; the raw writer's holes make
+ * it fail there with LD_STATUS_INVALID_PARAMETER). finish truncates a
+ * (non-append) regular file to the dump's size and fsyncs it; abort cannot
+ * unwrite what was written. The
  * sink is freed by finish or abort. */
 LD_EXTERN ld_status ld_sink_fd_open(int fd, ld_sink **out);
 

@@ -88,12 +88,24 @@ typedef struct ld_write_stats {
     uint64_t file_bytes; /* size of the file (holes included) */
 } ld_write_stats;
 
+/* Version 2 added `overhead`; a version 1 format has no such field. */
+#define LD_FORMAT_VERSION 2
+
 typedef struct ld_format {
     uint32_t version;
     const char *name; /* "raw", ... */
     /* Write the whole dump to sink (not finishing it); fill stats. */
     ld_status (*write)(const ld_dump *dump, ld_sink *sink, ld_progress_fn progress,
                        void *progress_arg, ld_write_stats *stats);
+    /* Optional (version >= 2, may be NULL = 0): an upper bound of the bytes
+     * the format writes beyond the page data, the blob data and the
+     * processor contexts, for a dump of `pages` pages. The engine calls it
+     * while sizing, so that a dump file size limit leaves room for the
+     * format's own headers. Then info->blobs is NULL and info->blob_count
+     * an upper bound of the blobs; the other layout fields (page_size,
+     * ranges, max_pfn, cpu_count, system) are final. It must not decrease
+     * when pages grows. */
+    uint64_t (*overhead)(const ld_dump_info *info, uint64_t pages);
 } ld_format;
 
 /* Raw physical image: every present page at offset pfn * page_size, holes

@@ -188,13 +188,13 @@ uint64_t ldi_bitmap_prev_set(const ldi_bitmap *bm, uint64_t before)
 ld_status ldi_bitmap_build_rank(ldi_bitmap *bm, const ld_platform *plat)
 {
     if (!bm->rank && bm->nwords) {
-        if (bm->nwords > SIZE_MAX / sizeof(uint32_t))
+        if (bm->nwords > SIZE_MAX / sizeof(uint64_t))
             return LD_STATUS_NO_MEMORY;
-        bm->rank = plat->alloc(plat->ctx, (size_t)bm->nwords * sizeof(uint32_t));
+        bm->rank = plat->alloc(plat->ctx, (size_t)bm->nwords * sizeof(uint64_t));
         if (!bm->rank)
             return LD_STATUS_NO_MEMORY;
     }
-    uint32_t r = 0;
+    uint64_t r = 0;
     for (uint64_t i = 0; i < bm->nwords; i++) {
         bm->rank[i] = r;
         r += ldi_popcount64(bm->words[i]);

@@ -13,7 +13,8 @@ typedef struct ldi_bitmap {
     uint64_t *words;
     uint64_t nbits;
     uint64_t nwords;
-    uint32_t *rank; /* rank[w] = set bits in words[0..w-1]; NULL until built */
+    uint64_t *rank; /* rank[w] = set bits in words[0..w-1]; NULL until built
+                       (64-bit: layouts allow 2^40 PFNs) */
 } ldi_bitmap;
 
 #define LDI_NO_PFN UINT64_MAX

@@ -332,7 +332,8 @@ ld_status ld_engine_add_remove_pages(ld_engine *e, const char *name, ld_remove_p
 ld_status ld_engine_add_callout(ld_engine *e, const char *name, const uint8_t guid[16],
                                 uint64_t max_bytes, ld_callout_fn fn, void *arg)
 {
-    if (!e || !fn || !guid || !name_ok(name) || max_bytes == 0 || max_bytes > (1ull << 32))
+    if (!e || !fn || !guid || !name_ok(name) || max_bytes == 0 ||
+        max_bytes > LD_CALLOUT_MAX_BYTES)
         return LD_STATUS_INVALID_PARAMETER;
     if (!lock_if_idle(e))
         return LD_STATUS_DEVICE_BUSY;
@@ -480,7 +481,7 @@ static void limit_abort(ld_sink *sink)
 /* Write a dump through format to sink (consumed), with the start/end events
  * of the workflow (3/4 for a capture, 203/204 for a deferred write). */
 static ld_status write_dump(ld_engine *e, ld_dump *d, const ld_format *format, ld_sink *sink,
-                            const ld_capture_request *req, ld_result *res, uint16_t ev_start,
+                            ld_progress_fn progress, void *progress_arg, ld_result *res, uint16_t ev_start,
                             uint16_t ev_end)
 {
     limit_sink lim;
@@ -502,7 +503,7 @@ static ld_status write_dump(ld_engine *e, ld_dump *d, const ld_format *format, l
     uint64_t t0 = ldi_now(e);
     ld_write_stats ws;
     memset(&ws, 0, sizeof ws);
-    ld_status st = format->write(d, sink, req ? req->progress : 0, req ? req->progress_arg : 0, &ws);
+    ld_status st = format->write(d, sink, progress, progress_arg, &ws);
     if (st == LD_STATUS_SUCCESS)
         st = sink->finish(sink, ws.file_bytes);
     else
@@ -580,6 +581,7 @@ ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const l
     ldi_session s;
     memset(&s, 0, sizeof s);
     s.size_limit = e->size_limit;
+    s.format = format;
     s.dynamic_threshold = e->dynamic_threshold;
     e->plat->lock_release(e->plat->ctx, e->lock);
     if (!claimed) {
@@ -641,7 +643,7 @@ ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const l
             st = LD_STATUS_INVALID_DEVICE_STATE;
     } else if (st == LD_STATUS_SUCCESS) {
         (void)ldi_transition(e, LDI_WRITING);
-        st = write_dump(e, s.dump, format, sink, req, res, 3, 4);
+        st = write_dump(e, s.dump, format, sink, req->progress, req->progress_arg, res, 3, 4);
         sink = 0; /* consumed */
     }
     if (sink)
@@ -676,8 +678,8 @@ static void held_remove(ld_engine *e, int i)
     e->held[--e->held_count] = 0;
 }
 
-ld_status ld_engine_write_deferred_dump(ld_engine *e, const ld_dump *handle, const ld_format *format,
-                                       ld_sink *sink, ld_result *result)
+ld_status ld_engine_write_deferred_ex(ld_engine *e, const ld_dump *handle, const ld_format *format, ld_sink *sink,
+                                      ld_progress_fn progress, void *progress_arg, ld_result *result)
 {
     ld_result local;
     ld_result *res = result ? result : &local;
@@ -705,7 +707,7 @@ ld_status ld_engine_write_deferred_dump(ld_engine *e, const ld_dump *handle, con
     }
     *res = d->result;
     res->deferred = 0;
-    st = write_dump(e, d, format, sink, 0, res, 203, 204);
+    st = write_dump(e, d, format, sink, progress, progress_arg, res, 203, 204);
     res->status = st;
     emit_api_end(e, 202, st, &d->info, res, ldi_now(e) - t0);
     e->plat->lock_acquire(e->plat->ctx, e->lock);
@@ -719,9 +721,15 @@ ld_status ld_engine_write_deferred_dump(ld_engine *e, const ld_dump *handle, con
     return st;
 }
 
+ld_status ld_engine_write_deferred_dump(ld_engine *e, const ld_dump *handle, const ld_format *format,
+                                       ld_sink *sink, ld_result *result)
+{
+    return ld_engine_write_deferred_ex(e, handle, format, sink, 0, 0, result);
+}
+
 ld_status ld_engine_write_deferred(ld_engine *e, const ld_format *format, ld_sink *sink, ld_result *result)
 {
-    return ld_engine_write_deferred_dump(e, 0, format, sink, result);
+    return ld_engine_write_deferred_ex(e, 0, format, sink, 0, 0, result);
 }
 
 ld_status ld_engine_discard_deferred_dump(ld_engine *e, const ld_dump *handle)

@@ -97,6 +97,10 @@ typedef struct ldi_session {
     bool callouts_fit;
     ld_status fail_in_quiesce; /* why the quiesce callback failed */
     uint64_t size_limit;       /* the engine's dump file size limit for this capture */
+    const ld_format *format;   /* NULL for a deferred capture */
+    bool know_memory;          /* the HAL's mem_status answered */
+    uint64_t mem_available;    /* its available bytes */
+    uint64_t mem_reserve;      /* what the low-memory threshold keeps for the system */
     bool dynamic_threshold;
     uint64_t t_start;
     uint64_t mirror_start_ns;
@@ -169,6 +173,9 @@ ld_status ldi_quiesce(ld_engine *e, ldi_session *s, uint16_t start_id, uint16_t 
 
 /* sizing.c / capture.c */
 ld_status ldi_sizing(ld_engine *e, ldi_session *s);
+/* format's bound of its own bytes (ld_format.overhead); NULL format: the
+ * largest of the built-in formats. */
+uint64_t ldi_format_overhead(const ld_format *format, const ld_dump_info *info, uint64_t pages);
 ld_status ldi_capture_pages(ld_engine *e, ldi_session *s);
 ld_status ldi_collect_secondary(ld_engine *e, ldi_session *s);
 

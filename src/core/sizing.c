@@ -440,6 +440,9 @@ static ld_status estimate(ld_engine *e, ldi_session *s)
         res->available_bytes = avail;
         res->physical_bytes = total;
         res->low_memory_threshold = low_memory_threshold(need, total, s->dynamic_threshold);
+        s->know_memory = true;
+        s->mem_available = avail;
+        s->mem_reserve = res->low_memory_threshold - need;
     }
     res->estimation_ns = ldi_now(e) - t0;
 
@@ -545,11 +548,17 @@ static ld_status allocate(ld_engine *e, ldi_session *s)
 
     /* The dump file size limit: leave the lowest-priority pages out so the
      * estimate fits. Required data that alone does not fit ends the request
-     * as a full disk would, before any page is copied. */
+     * as a full disk would, before any page is copied. The format's headers
+     * count too, or the write side would refuse them; its bound for the
+     * whole selection also bounds any smaller one. */
     bool limit_reached = false;
     if (s->size_limit) {
+        ld_dump_info planned = d->info;
+        planned.blobs = 0;
+        planned.blob_count = e->callout_count + 2; /* callouts, hypervisor, IPT */
         uint64_t fixed = s->hv_secondary_bytes + s->ipt_bytes + s->callout_bytes +
-                         (uint64_t)d->info.cpu_count * sizeof(ld_cpu_context);
+                         (uint64_t)d->info.cpu_count * sizeof(ld_cpu_context) +
+                         ldi_format_overhead(s->format, &planned, ldi_bitmap_count(&s->select));
         uint64_t sel_bytes = ldi_bitmap_count(&s->select) * ps;
         if (fixed + sel_bytes > s->size_limit) {
             limit_reached = true;
@@ -571,10 +580,23 @@ static ld_status allocate(ld_engine *e, ldi_session *s)
 
     uint64_t spare = (uint64_t)d->info.cpu_count * LDI_SPARE_SLOTS_PER_CPU;
     uint64_t wanted = ldi_bitmap_count(&s->select) + spare;
+    /* Without HAL pools (which bound themselves) buffers come from the
+     * platform allocator: never more than available memory less the
+     * threshold's reserve (and the secondary data), since where the OS
+     * overcommits an allocation beyond that succeeds and the OOM killer
+     * strikes later. Fewer buffers make a partial dump below, as a dry
+     * pool does. */
+    uint64_t alloc_pages = wanted;
+    bool pools = (hal->caps & LD_HAL_CAP_POOLS) && hal->pool_open && hal->pool_alloc && hal->pool_free;
+    if (s->know_memory && !pools) {
+        uint64_t keep = s->mem_reserve + s->hv_secondary_bytes + s->ipt_bytes + s->callout_bytes;
+        uint64_t budget = s->mem_available > keep ? (s->mem_available - keep) / ps : 0;
+        alloc_pages = LDI_MIN(alloc_pages, budget);
+    }
     ldi_pool_report rep;
     memset(&rep, 0, sizeof rep);
     if (st == LD_STATUS_SUCCESS) {
-        st = ldi_buffers_alloc(&d->buffers, hal, wanted, s->io_space, &rep);
+        st = ldi_buffers_alloc(&d->buffers, hal, alloc_pages, s->io_space, &rep);
         emit_pool_report(e, &rep);
     }
     uint64_t alloc_ns = ldi_now(e) - t0;

@@ -343,7 +343,7 @@ static ld_status dmp_write(const ld_dump *dump, ld_sink *sink, ld_progress_fn pr
     if (!info || (info->cpu_count && !info->contexts) || info->blob_count > 0x10000)
         return LD_STATUS_INVALID_PARAMETER;
     for (size_t i = 0; i < info->blob_count; i++)
-        if (info->blobs[i].size > 0xFFFFFFF0u) /* DataSize is a u32 */
+        if (info->blobs[i].size > LD_CALLOUT_MAX_BYTES) /* DataSize is a u32 */
             return LD_STATUS_NOT_SUPPORTED;
     dmp_plan plan;
     ld_status st = make_plan(dump, &plan);
@@ -374,10 +374,25 @@ static ld_status dmp_write(const ld_dump *dump, ld_sink *sink, ld_progress_fn pr
                                                                                  : LD_STATUS_INVALID_DEVICE_STATE;
 }
 
+/* Everything but the page data, the blob data and the processor contexts:
+ * the header, bitmap header and bitmap padded to a page, the blob headers
+ * with their padding, and the whole processor-context blob (its records are
+ * larger than the contexts the engine counts). Independent of `pages`: the
+ * bitmap covers every PFN whatever is present. */
+static uint64_t dmp_overhead(const ld_dump_info *info, uint64_t pages)
+{
+    (void)pages;
+    uint64_t bits = ldi_align_up(info->max_pfn ? info->max_pfn : 1, 64);
+    uint64_t n = ldi_align_up(LDI_DMP_HEADER_SIZE + LDI_DMP_BMP_HEADER_SIZE + bits / 8, LDI_DMP_PAGE_SIZE);
+    n += LDI_BLOB_FILE_HEADER_SIZE + (uint64_t)info->blob_count * (LDI_BLOB_HEADER_SIZE + LDI_BLOB_ALIGN - 1);
+    return n + LDI_BLOB_HEADER_SIZE + blob_padded(cpu_blob_size(info));
+}
+
 static const ld_format dmp_format = {
-    .version = 1,
+    .version = LD_FORMAT_VERSION,
     .name = "dmp",
     .write = dmp_write,
+    .overhead = dmp_overhead,
 };
 
 const ld_format *ld_format_dmp(void)

@@ -285,6 +285,8 @@ static ld_status elf_write(const ld_dump *dump, ld_sink *sink, ld_progress_fn pr
     uint64_t pfn = ld_dump_next_page(dump, 0);
     while (pfn != LDI_NO_PFN) {
         const uint8_t *first = ld_dump_page(dump, pfn);
+        if (!first)
+            return LD_STATUS_INVALID_DEVICE_STATE; /* present without a copy: the dump changed */
         uint64_t n = 1;
         while (n < DATA_MAX_RUN_PAGES) {
             const uint8_t *next = ld_dump_page(dump, pfn + n);
@@ -306,10 +308,20 @@ static ld_status elf_write(const ld_dump *dump, ld_sink *sink, ld_progress_fn pr
     return LD_STATUS_SUCCESS;
 }
 
+/* Headers, notes and the padding to the page data. Every page may be a run
+ * of its own (a trimmed selection is fragmented), so one program header per
+ * page bounds them. */
+static uint64_t elf_overhead(const ld_dump_info *info, uint64_t pages)
+{
+    uint64_t ps = info->page_size ? info->page_size : 1;
+    return ELF_EHDR_SIZE + (1 + pages) * ELF_PHDR_SIZE + ELF_SHDR_SIZE + notes_size(info) + ps;
+}
+
 static const ld_format elf_format = {
-    .version = 1,
+    .version = LD_FORMAT_VERSION,
     .name = "elf",
     .write = elf_write,
+    .overhead = elf_overhead,
 };
 
 const ld_format *ld_format_elf(void)

@@ -16,6 +16,8 @@ static ld_status raw_write(const ld_dump *dump, ld_sink *sink, ld_progress_fn pr
     uint64_t pfn = ld_dump_next_page(dump, 0);
     while (pfn != LDI_NO_PFN) {
         const uint8_t *first = ld_dump_page(dump, pfn);
+        if (!first)
+            return LD_STATUS_INVALID_DEVICE_STATE; /* present without a copy: the dump changed */
         uint64_t n = 1;
         /* Extend the run while the next page is present and its copy
          * directly follows in memory. */
@@ -39,10 +41,19 @@ static ld_status raw_write(const ld_dump *dump, ld_sink *sink, ld_progress_fn pr
     return LD_STATUS_SUCCESS;
 }
 
+/* Only pages are written; the holes cost nothing against the limit. */
+static uint64_t raw_overhead(const ld_dump_info *info, uint64_t pages)
+{
+    (void)info;
+    (void)pages;
+    return 0;
+}
+
 static const ld_format raw_format = {
-    .version = 1,
+    .version = LD_FORMAT_VERSION,
     .name = "raw",
     .write = raw_write,
+    .overhead = raw_overhead,
 };
 
 const ld_format *ld_format_raw(void)
@@ -56,6 +67,18 @@ static bool same_name(const char *a, const char *b)
     while (a[i] && b[i] && a[i] == b[i])
         i++;
     return a[i] == 0 && b[i] == 0;
+}
+
+uint64_t ldi_format_overhead(const ld_format *format, const ld_dump_info *info, uint64_t pages)
+{
+    if (format)
+        return format->version >= 2 && format->overhead ? format->overhead(info, pages) : 0;
+    /* Not known yet (a deferred capture): the largest built-in bound. */
+    const ld_format *const formats[] = {&raw_format, ld_format_dmp(), ld_format_elf()};
+    uint64_t worst = 0;
+    for (size_t i = 0; i < LDI_ARRAY_SIZE(formats); i++)
+        worst = LDI_MAX(worst, formats[i]->overhead(info, pages));
+    return worst;
 }
 
 const ld_format *ld_format_find(const char *name)

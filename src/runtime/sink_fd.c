@@ -5,6 +5,7 @@
  * descriptor supports it) and never closes: the caller owns the fd. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@ typedef struct fd_sink {
     ld_sink sink;
     int fd;
     bool seekable;
+    bool regular;      /* a regular file (O_APPEND ones are not seekable): fsync it */
     uint64_t base;     /* the descriptor's offset at open: file offset 0 of the dump */
     uint64_t position; /* bytes written so far, for non-seekable descriptors */
 } fd_sink;
@@ -61,6 +63,8 @@ static ld_status fd_finish(ld_sink *sink, uint64_t size)
             st = fd_errno_status(errno);
     } else if (s->position != size) {
         st = LD_STATUS_INVALID_PARAMETER;
+    } else if (s->regular && fsync(s->fd) != 0) {
+        st = fd_errno_status(errno);
     }
     free(s);
     return st;
@@ -85,7 +89,11 @@ ld_status ld_sink_fd_open(int fd, ld_sink **out)
     if (!s)
         return LD_STATUS_NO_MEMORY;
     s->fd = fd;
-    off_t at = S_ISREG(st.st_mode) ? lseek(fd, 0, SEEK_CUR) : -1;
+    /* With O_APPEND every write lands at the end whatever its offset
+     * (pwrite included, on Linux): such a file is a stream, in order only. */
+    int fl = fcntl(fd, F_GETFL);
+    s->regular = S_ISREG(st.st_mode);
+    off_t at = s->regular && fl >= 0 && !(fl & O_APPEND) ? lseek(fd, 0, SEEK_CUR) : -1;
     s->seekable = at >= 0;
     s->base = at >= 0 ? (uint64_t)at : 0;
     s->sink.version = LD_SINK_VERSION;

@@ -1,9 +1,10 @@
 #!/bin/sh
 # The livedump command: exit statuses, error messages, and that a capture
 # leaves exactly one 0600 file under its final name.
-#   test_cli.sh LIVEDUMP
+#   test_cli.sh LIVEDUMP PREAD_EIO_SHIM
 set -u
 bin=$1
+eio_shim=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -39,6 +40,38 @@ expect 2 "unknown format 'zip'" -- capture --machine sim -o "$tmp/a.raw" --forma
 expect 2 "unknown option '--frobnicate'" -- capture --machine sim -o "$tmp/a.raw" --frobnicate
 expect 2 "at least 64M" -- capture --machine sim -o "$tmp/a.raw" --memory 1M
 expect 0 "dump written" -- capture --machine sim --memory 128M --events none -o "$tmp/a.raw"
+# Numbers: decimal unless 0x, no white space, no sign.
+expect 0 "dump written" -- capture --machine sim --memory 128M --events none --type mini --bugcheck-code 0161 --param2 0x1F -o "$tmp/bc.dmp"
+expect 0 "bug check       0x000000A1" -- info "$tmp/bc.dmp"
+expect 0 "parameter 2   0x000000000000001f" -- info "$tmp/bc.dmp"
+expect 2 "invalid bug check code: ' 161'" -- capture --machine sim -o "$tmp/x.dmp" --bugcheck-code " 161"
+expect 2 "invalid bug check code: '+161'" -- capture --machine sim -o "$tmp/x.dmp" --bugcheck-code "+161"
+expect 2 "invalid bug check code: '0x'" -- capture --machine sim -o "$tmp/x.dmp" --bugcheck-code "0x"
+expect 2 "invalid bug check parameter: '0x-1'" -- capture --machine sim -o "$tmp/x.dmp" --param1 "0x-1"
+expect 2 "invalid memory size: ' -1'" -- capture --machine sim -o "$tmp/x.raw" --memory " -1"
+expect 2 "invalid memory size: ' 128M'" -- capture --machine sim -o "$tmp/x.raw" --memory " 128M"
+
+# info --json stays valid JSON when a page cannot be read (EIO from the shim).
+n=$((n + 1))
+json_ok() { python3 -c 'import json,sys; json.load(sys.stdin)'; }
+first=$("$bin" info --json "$tmp/bc.dmp" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["present"][0]["first_pfn"] * 4096, d["first_page_offset"])')
+addr=${first% *} off=${first#* }
+LD_PRELOAD="$eio_shim" LD_TEST_EIO_AT=$off ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+    "$bin" info --json --page "$addr" "$tmp/bc.dmp" >"$tmp/out" 2>"$tmp/err"
+got=$?
+if [ "$got" -eq 1 ] && grep -q "cannot read page" "$tmp/err" && json_ok <"$tmp/out"; then
+    echo "ok $n - info --json with a page read error: valid JSON, status 1"
+else
+    echo "not ok $n - info --json with a page read error: status $got, output:"
+    sed 's/^/#   /' "$tmp/err" "$tmp/out" | cut -c1-200 | head -n 20
+    fails=$((fails + 1))
+fi
+n=$((n + 1))
+if "$bin" info --json --page "$addr" "$tmp/bc.dmp" | json_ok; then
+    echo "ok $n - info --json --page: valid JSON"
+else
+    echo "not ok $n - info --json --page: invalid JSON"; fails=$((fails + 1))
+fi
 
 n=$((n + 1))
 mode=$(stat -c %a "$tmp/a.raw" 2>/dev/null)

@@ -8,10 +8,12 @@
  * file. Pages the dump leaves out must read as absent, the header's bug
  * check and the contexts of every processor must read back, and the byte
  * counts of events 4/204 must be the file's. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../engine/harness.h"
@@ -669,6 +671,39 @@ static void test_fd_sinks(void **state)
     assert_int_equal(ld_dmp_verify(r, NULL, NULL, &problems), LD_STATUS_SUCCESS);
     assert_int_equal(problems, 0);
     ld_dmp_close(r);
+    unlink(path);
+
+    /* O_APPEND: pwrite would ignore the offsets and append. The .dmp goes in
+     * order after what the file held; the raw image's holes are refused
+     * rather than written packed at the wrong offsets. */
+    strcpy(path, "/tmp/livedump-dmp-XXXXXX");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "prefix", 6), 6);
+    assert_int_equal(close(fd), 0);
+    fd = open(path, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    assert_int_equal(ld_sink_fd_open(fd, &sink), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), sink, NULL), LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(ld_sink_fd_open(fd, &sink), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_dmp(), sink, &res), LD_STATUS_SUCCESS);
+    assert_int_equal(close(fd), 0);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal((uint64_t)sb.st_size, 6 + res.file_bytes);
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    uint8_t *buf = malloc(res.file_bytes + 6);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, res.file_bytes + 6, fp), res.file_bytes + 6);
+    fclose(fp);
+    assert_memory_equal(buf, "prefix", 6);
+    assert_int_equal(ld_dmp_open_memory(buf + 6, res.file_bytes, &r, &err), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_dmp_verify(r, NULL, NULL, &problems), LD_STATUS_SUCCESS);
+    assert_int_equal(problems, 0);
+    assert_int_equal(ld_dmp_get_info(r)->page_count, res.pages);
+    ld_dmp_close(r);
+    free(buf);
     unlink(path);
 
     int p[2];

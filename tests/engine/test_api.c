@@ -194,6 +194,14 @@ static void sub_b(void *arg, const ld_event *ev)
 }
 
 static ld_status noop_remove(void *arg, ld_page_set *set) { (void)arg; (void)set; return LD_STATUS_SUCCESS; }
+static ld_status noop_callout(void *arg, void *buf, uint64_t cap, uint64_t *len)
+{
+    (void)arg;
+    (void)buf;
+    (void)cap;
+    *len = 0;
+    return LD_STATUS_SUCCESS;
+}
 
 static void test_subscriptions(void **state)
 {
@@ -221,11 +229,57 @@ static void test_subscriptions(void **state)
     assert_int_equal(ld_engine_add_remove_pages(h.engine, "", noop_remove, NULL), LD_STATUS_INVALID_PARAMETER);
     assert_int_equal(ld_engine_add_remove_pages(h.engine, "bad\nname", noop_remove, NULL), LD_STATUS_INVALID_PARAMETER);
     assert_int_equal(ld_engine_add_callout(h.engine, "x", guid, 0, NULL, NULL), LD_STATUS_INVALID_PARAMETER);
+    /* Sizes the .dmp writer cannot store (DataSize is 32 bits, padded to 8)
+     * are refused at registration, not at the write. */
+    assert_int_equal(ld_engine_add_callout(h.engine, "x", guid, 0xFFFFFFF1ull, noop_callout, NULL),
+                     LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(ld_engine_add_callout(h.engine, "x", guid, 1ull << 32, noop_callout, NULL),
+                     LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(h.engine->callout_count, 0);
+    assert_int_equal(ld_engine_add_callout(h.engine, "x", guid, 0xFFFFFFF0ull, noop_callout, NULL), LD_STATUS_SUCCESS);
+    assert_int_equal(h.engine->callout_count, 1);
     char name[16];
     strcpy(name, "temporary");
     assert_int_equal(ld_engine_add_remove_pages(h.engine, name, noop_remove, NULL), LD_STATUS_SUCCESS);
     strcpy(name, "changed");
     assert_string_equal(h.engine->remove_pages[0].name, "temporary");
+    harness_stop(&h);
+}
+
+/* A page marked present without a buffer slot (a dump changed under the
+ * writer) ends every writer with an error instead of a NULL read; the dump
+ * stays held and is written once consistent again. */
+static void test_writers_refuse_page_without_slot(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    harness h;
+    harness_start(&h, &cfg, true);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.flags |= LD_FLAG_DEFER;
+    ld_result r;
+    assert_int_equal(ld_engine_capture(h.engine, &req, NULL, NULL, &r), LD_STATUS_SUCCESS);
+    ld_dump *d = (ld_dump *)r.deferred;
+    uint64_t pfn = 0;
+    while (pfn < d->info.max_pfn && (ldi_bitmap_test(&d->slots_map, pfn) || ldi_bitmap_test(&d->present, pfn)))
+        pfn++;
+    assert_true(pfn < d->info.max_pfn);
+    ldi_bitmap_set_range(&d->present, pfn, 1);
+    assert_null(ld_dump_page(d, pfn));
+    const ld_format *formats[] = {ld_format_raw(), ld_format_dmp(), ld_format_elf()};
+    mem_sink m;
+    for (size_t i = 0; i < 3; i++) {
+        mem_sink_init(&m);
+        assert_int_equal(ld_engine_write_deferred(h.engine, formats[i], &m.sink, NULL), LD_STATUS_INVALID_DEVICE_STATE);
+        assert_true(m.aborted);
+        mem_sink_release(&m);
+    }
+    ldi_bitmap_clear_range(&d->present, pfn, 1);
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_write_deferred(h.engine, ld_format_elf(), &m.sink, NULL), LD_STATUS_SUCCESS);
+    mem_sink_release(&m);
     harness_stop(&h);
 }
 
@@ -269,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_state_machine),
         cmocka_unit_test(test_subscriptions),
         cmocka_unit_test(test_create_refuses_bad_hal),
+        cmocka_unit_test(test_writers_refuse_page_without_slot),
         cmocka_unit_test(test_status_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "livedump/dmp.h"
 #include "evlog.h"
 #include "harness.h"
 
@@ -172,6 +173,94 @@ static void test_size_limit_trims(void **state)
     assert_int_equal(evlog_count(log, 3), 0);
     assert_api_end(log, LD_STATUS_DISK_FULL);
     mem_sink_release(&m);
+    stop(&h, log);
+}
+
+static uint64_t le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* The ELF parses: a core file whose PT_LOADs lie inside it and hold `pages`
+ * pages. */
+static void assert_elf_ok(const mem_sink *m, uint64_t pages)
+{
+    assert_true(m->size >= 64);
+    assert_memory_equal(m->data, "\x7f" "ELF", 4);
+    assert_int_equal(le(m->data + 16, 2), 4); /* ET_CORE */
+    uint64_t phoff = le(m->data + 32, 8), phnum = le(m->data + 56, 2), loaded = 0;
+    assert_true(phnum >= 1 && phnum < 0xffff);
+    assert_true(phoff + phnum * 56 <= m->size);
+    for (uint64_t i = 0; i < phnum; i++) {
+        const uint8_t *ph = m->data + phoff + 56 * i;
+        uint64_t off = le(ph + 8, 8), filesz = le(ph + 32, 8);
+        assert_true(off + filesz <= m->size);
+        if (le(ph, 4) == 1)
+            loaded += filesz;
+    }
+    assert_int_equal(loaded, pages * 4096);
+}
+
+/* The same limit with the .dmp and ELF formats: their headers count, so the
+ * dump is partial, not refused on the write side (deferred too, where the
+ * format is only known at the write). */
+static void test_size_limit_formats(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    harness h;
+    evlog *log = start(&h, &cfg);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.add_pages = LD_ADD_USER_PAGES;
+    mem_sink m;
+    ld_result full, r;
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, &full), LD_STATUS_SUCCESS);
+    mem_sink_release(&m);
+    uint64_t limit = full.primary_bytes / 2;
+    assert_int_equal(ld_engine_set_limits(h.engine, limit, true), LD_STATUS_SUCCESS);
+    const ld_format *formats[] = {ld_format_dmp(), ld_format_elf()};
+    for (size_t f = 0; f < 2; f++) {
+        for (int defer = 0; defer <= 1; defer++) {
+            evlog_clear(log);
+            mem_sink_init(&m);
+            if (defer) {
+                req.flags |= LD_FLAG_DEFER;
+                assert_int_equal(ld_engine_capture(h.engine, &req, NULL, NULL, NULL), LD_STATUS_SUCCESS);
+                req.flags &= ~LD_FLAG_DEFER;
+                assert_int_equal(ld_engine_write_deferred(h.engine, formats[f], &m.sink, &r), LD_STATUS_SUCCESS);
+            } else {
+                assert_int_equal(ld_engine_capture(h.engine, &req, formats[f], &m.sink, &r), LD_STATUS_SUCCESS);
+                assert_api_end(log, LD_STATUS_SUCCESS);
+            }
+            assert_true(m.finished);
+            assert_true(m.written <= limit);
+            assert_true(m.size <= limit);
+            assert_true(r.size_limit_reached);
+            assert_true(r.pages_left_out > 0);
+            assert_int_equal(evlog_u64(evlog_last(log, defer ? 204 : 4), "NTStatus"), LD_STATUS_SUCCESS);
+            if (!defer)
+                assert_int_equal(evlog_u64(evlog_last(log, 113), "DumpFileSizeLimitReached"), 1);
+            if (f == 0) {
+                ld_dmp *d;
+                assert_int_equal(ld_dmp_open_memory(m.data, m.size, &d, NULL), LD_STATUS_SUCCESS);
+                assert_int_equal(ld_dmp_get_info(d)->page_count, r.pages);
+                assert_int_equal(ld_dmp_get_info(d)->file_bytes, m.size);
+                uint64_t problems = 1;
+                assert_int_equal(ld_dmp_verify(d, NULL, NULL, &problems), LD_STATUS_SUCCESS);
+                assert_int_equal(problems, 0);
+                ld_dmp_close(d);
+            } else {
+                assert_elf_ok(&m, r.pages);
+            }
+            mem_sink_release(&m);
+        }
+    }
     stop(&h, log);
 }
 
@@ -494,6 +583,105 @@ static void test_memory_pressure(void **state)
     stop(&h, log); /* destroy discards the held dump */
 }
 
+/* Without HAL pools buffers come from the platform allocator, which on an
+ * overcommitting OS never fails: the engine itself keeps the buffers within
+ * available memory less the reserve, with a partial dump, even without
+ * LD_FLAG_ABORT_IF_MEMORY_PRESSURE. */
+static void test_available_memory_caps_buffers(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    harness h;
+    evlog *log = start(&h, &cfg);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    ld_result full, r;
+    mem_sink m;
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, &full), LD_STATUS_SUCCESS);
+    mem_sink_release(&m);
+    assert_int_equal(full.pages_left_out, 0);
+    uint64_t reserve = full.physical_bytes / 32 > (64ull << 20) ? full.physical_bytes / 32 : 64ull << 20;
+    stop(&h, log);
+
+    harness_config(&cfg);
+    cfg.available_bytes = reserve + full.pages_allocated * 4096 / 2;
+    log = start(&h, &cfg);
+    /* The same machine without pools: platform allocation. */
+    ld_hal nopools = *h.hal;
+    nopools.caps &= ~LD_HAL_CAP_POOLS;
+    nopools.pool_open = NULL;
+    nopools.pool_alloc = NULL;
+    nopools.pool_free = NULL;
+    ld_engine_destroy(h.engine);
+    ld_engine_options opts;
+    ld_engine_options_init(&opts);
+    opts.on_event = evlog_fn;
+    opts.on_event_arg = log;
+    assert_int_equal(ld_engine_create(&nopools, &opts, &h.engine), LD_STATUS_SUCCESS);
+    evlog_clear(log);
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, &r), LD_STATUS_SUCCESS);
+    assert_true(m.finished);
+    assert_true(r.pages_allocated * 4096 <= cfg.available_bytes - reserve);
+    assert_true(r.pages_left_out > 0);
+    assert_true(r.pages < full.pages);
+    assert_int_equal(r.pool_pages[LD_POOL_SYSTEM_PARTITION], r.pages_allocated);
+    const evlog_entry *e113 = evlog_last(log, 113);
+    assert_int_equal(evlog_u64(e113, "AllocatedPageCount"), r.pages_allocated);
+    assert_true(evlog_u64(e113, "AllocatedPageCount") < evlog_u64(e113, "EstimatedPageCount"));
+    assert_int_equal(evlog_u64(e113, "AbortWhileBufferAllocation"), 0);
+    assert_int_equal(evlog_param(evlog_last(log, 6), "PagesLeftOut"), r.pages_left_out);
+    assert_int_equal(evlog_count(log, 5), 0);
+    assert_api_end(log, LD_STATUS_SUCCESS);
+    mem_sink_release(&m);
+    stop(&h, log);
+}
+
+typedef struct progress_log {
+    uint64_t calls, last_done, last_total;
+    bool other_phase;
+} progress_log;
+
+static void on_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+    progress_log *p = arg;
+    p->calls++;
+    p->other_phase |= strcmp(phase, "write") != 0;
+    p->last_done = done;
+    p->last_total = total;
+}
+
+/* A deferred write reports its progress, as a capture's write does. */
+static void test_deferred_write_progress(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    harness h;
+    evlog *log = start(&h, &cfg);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.flags |= LD_FLAG_DEFER;
+    ld_result r0, r;
+    assert_int_equal(ld_engine_capture(h.engine, &req, NULL, NULL, &r0), LD_STATUS_SUCCESS);
+    progress_log pl;
+    memset(&pl, 0, sizeof pl);
+    mem_sink m;
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_write_deferred_ex(h.engine, r0.deferred, ld_format_dmp(), &m.sink, on_progress, &pl, &r),
+                     LD_STATUS_SUCCESS);
+    assert_true(pl.calls > 0);
+    assert_false(pl.other_phase);
+    assert_int_equal(pl.last_total, r0.pages);
+    assert_int_equal(pl.last_done, r0.pages);
+    assert_int_equal(evlog_u64(evlog_last(log, 202), "NTStatus"), LD_STATUS_SUCCESS);
+    assert_null(ld_engine_deferred(h.engine));
+    mem_sink_release(&m);
+    stop(&h, log);
+}
+
 /* ---- deferred dumps: several, by handle ---- */
 
 static void test_deferred_handles(void **state)
@@ -612,13 +800,16 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_admission_refuses),
         cmocka_unit_test(test_size_limit_trims),
+        cmocka_unit_test(test_size_limit_formats),
         cmocka_unit_test(test_size_limit_on_write),
         cmocka_unit_test(test_disk_full_points),
         cmocka_unit_test(test_disk_full_real_file),
         cmocka_unit_test(test_partial_each_pool),
         cmocka_unit_test(test_pools_below_required),
         cmocka_unit_test(test_memory_pressure),
+        cmocka_unit_test(test_available_memory_caps_buffers),
         cmocka_unit_test(test_deferred_handles),
+        cmocka_unit_test(test_deferred_write_progress),
         cmocka_unit_test(test_no_deferral),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
