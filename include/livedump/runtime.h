@@ -19,7 +19,10 @@ LD_EXTERN const ld_platform *ld_platform_default(void);
  * abort (or a failed finish) unlinks it. So no half-written dump ever has
  * the final name. While open, the sink holds an exclusive flock on the
  * .partial file, so ld_reports_prune tells a live write from a crashed
- * one's leftover. ENOSPC and EFBIG map to LD_STATUS_DISK_FULL. The sink is
+ * one's leftover. A leftover "<path>.partial" (our own regular file no live
+ * writer holds) is removed and replaced; one a live writer holds gives
+ * LD_STATUS_DEVICE_BUSY, a symlink or another user's file in its place
+ * LD_STATUS_OBJECT_NAME_COLLISION. ENOSPC and EFBIG map to LD_STATUS_DISK_FULL. The sink is
  * freed by finish or abort. */
 LD_EXTERN ld_status ld_sink_file_open(const char *path, ld_sink **out);
 

@@ -272,7 +272,8 @@ static ld_status open_report_sink(ld_reports *r, const char *component, bool ful
         if ((size_t)snprintf(path, cap, "%s/%s", dir, name) >= cap)
             return LD_STATUS_BUFFER_TOO_SMALL;
         st = ld_sink_file_open(path, sink);
-        if (st != LD_STATUS_OBJECT_NAME_COLLISION)
+        /* Busy: another writer has this name's .partial; take the next. */
+        if (st != LD_STATUS_OBJECT_NAME_COLLISION && st != LD_STATUS_DEVICE_BUSY)
             return st;
     }
     return LD_STATUS_OBJECT_NAME_COLLISION;
