@@ -17,7 +17,10 @@ LD_EXTERN const ld_platform *ld_platform_default(void);
  * O_NOFOLLOW. Bytes go to "<path>.partial" (also 0600, also exclusive) and
  * the file is renamed to `path` only by a successful finish, after fsync;
  * abort (or a failed finish) unlinks it. So no half-written dump ever has
- * the final name. While open, the sink holds an exclusive flock on the
+ * the final name. On a file system without hard links (vfat, exFAT, some
+ * SMB and FUSE) the name is given by renameat2(RENAME_NOREPLACE); where that
+ * is missing too, finish refuses with LD_STATUS_NOT_SUPPORTED rather than
+ * risk replacing a file. While open, the sink holds an exclusive flock on the
  * .partial file, so ld_reports_prune tells a live write from a crashed
  * one's leftover. A leftover "<path>.partial" (our own regular file no live
  * writer holds) is removed and replaced; one a live writer holds gives

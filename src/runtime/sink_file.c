@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "livedump/runtime.h"
@@ -27,6 +28,10 @@ typedef struct file_sink {
     char *name;
     char *tmp;
 } file_sink;
+
+/* How finish gives the file its name; tests/runtime/test_sink_file.c
+ * replaces it to act as a file system without hard links. */
+static int (*link_fn)(int, const char *, int, const char *, int) = linkat;
 
 static ld_status errno_status(int err)
 {
@@ -100,14 +105,43 @@ static void sink_abort(ld_sink *sink)
     release(fs);
 }
 
+/* A file system without hard links (vfat, exFAT, some SMB and FUSE): rename
+ * without replacing. Where even that is missing the dump is refused rather
+ * than risk rename() overwriting a file that appeared meanwhile. */
+static int rename_noreplace(int dfd, const char *from, const char *to)
+{
+#ifdef SYS_renameat2
+    return (int)syscall(SYS_renameat2, dfd, from, dfd, to, 1 /* RENAME_NOREPLACE */);
+#else
+    (void)dfd, (void)from, (void)to;
+    errno = EINVAL;
+    return -1;
+#endif
+}
+
+/* Replaced by the test as well, to act as a kernel without renameat2. */
+static int (*rename_fn)(int, const char *, const char *) = rename_noreplace;
+
+static bool no_hard_links(int err)
+{
+    return err == EPERM || err == ENOTSUP || err == EOPNOTSUPP || err == ENOSYS;
+}
+
 static ld_status publish(file_sink *fs)
 {
     /* linkat() refuses an existing name, unlike rename(): a dump never
      * replaces a file that appeared meanwhile. */
-    if (linkat(fs->dfd, fs->tmp, fs->dfd, fs->name, 0) != 0)
+    if (link_fn(fs->dfd, fs->tmp, fs->dfd, fs->name, 0) == 0) {
+        (void)unlinkat(fs->dfd, fs->tmp, 0);
+        return LD_STATUS_SUCCESS;
+    }
+    if (!no_hard_links(errno))
         return errno_status(errno);
-    (void)unlinkat(fs->dfd, fs->tmp, 0);
-    return LD_STATUS_SUCCESS;
+    if (rename_fn(fs->dfd, fs->tmp, fs->name) == 0)
+        return LD_STATUS_SUCCESS;
+    if (errno == EINVAL || no_hard_links(errno))
+        return LD_STATUS_NOT_SUPPORTED;
+    return errno_status(errno);
 }
 
 static ld_status sink_finish(ld_sink *sink, uint64_t size)
