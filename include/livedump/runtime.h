@@ -28,6 +28,10 @@ LD_EXTERN const ld_platform *ld_platform_default(void);
  * LD_STATUS_OBJECT_NAME_COLLISION. ENOSPC and EFBIG map to LD_STATUS_DISK_FULL. The sink is
  * freed by finish or abort. */
 LD_EXTERN ld_status ld_sink_file_open(const char *path, ld_sink **out);
+/* The same, for `name` (one component, no '/') in the folder open as dirfd:
+ * every operation is relative to (a duplicate of) that descriptor, so the
+ * folder cannot be swapped for a symlink under the sink. */
+LD_EXTERN ld_status ld_sink_file_openat(int dirfd, const char *name, ld_sink **out);
 
 /* A sink writing to a descriptor the caller opened and still owns (never
  * closed by the sink). A regular file takes positioned writes from its

@@ -286,3 +286,18 @@ ld_status ld_sink_file_open(const char *path, ld_sink **out)
         return errno_status(errno);
     return open_in(dfd, name, out);
 }
+
+ld_status ld_sink_file_openat(int dirfd, const char *name, ld_sink **out)
+{
+    if (!out)
+        return LD_STATUS_INVALID_PARAMETER;
+    *out = NULL;
+    if (dirfd < 0 || !name || !name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..") ||
+        strlen(name) > NAME_MAX - 8)
+        return LD_STATUS_INVALID_PARAMETER;
+    /* Our own descriptor: the caller may close theirs while we write. */
+    int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    if (dfd < 0)
+        return errno_status(errno);
+    return open_in(dfd, name, out);
+}
