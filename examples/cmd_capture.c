@@ -1,9 +1,11 @@
 /* `livedump capture`: take a live dump of a machine and write it to a file. */
 #define _GNU_SOURCE
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "livedump/reports.h"
@@ -264,22 +266,107 @@ static ld_status capture_to_reports(capture_args *a, ld_engine *engine, const ld
     return st;
 }
 
+/* SIGINT, SIGTERM or SIGHUP during a capture: the write stops and the sink
+ * is aborted (its .partial file removed), so an interrupted capture leaves
+ * no file holding the machine's memory behind. The engine has no cancel
+ * call; the sink's next write failing with STATUS_CANCELLED is one. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        /* An ignored signal stays ignored (nohup, a background job). */
+        struct sigaction old;
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            (void)sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+typedef struct cancel_sink {
+    ld_sink sink;
+    ld_sink *inner;
+} cancel_sink;
+
+static ld_status cancel_write(ld_sink *s, uint64_t offset, const void *buf, size_t len)
+{
+    cancel_sink *c = s->ctx;
+    return stop_signal ? LD_STATUS_CANCELLED : c->inner->write(c->inner, offset, buf, len);
+}
+
+static void cancel_abort(ld_sink *s)
+{
+    cancel_sink *c = s->ctx;
+    c->inner->abort(c->inner);
+    free(c);
+}
+
+static ld_status cancel_finish(ld_sink *s, uint64_t size)
+{
+    cancel_sink *c = s->ctx;
+    if (stop_signal) {
+        cancel_abort(s);
+        return LD_STATUS_CANCELLED;
+    }
+    ld_status st = c->inner->finish(c->inner, size);
+    free(c);
+    return st;
+}
+
+/* Why the sink for `path` could not be created, naming the real obstacle. */
+static void sink_open_error(ld_status st, const char *path)
+{
+    char partial[4096];
+    struct stat sb;
+    snprintf(partial, sizeof partial, "%s.partial", path);
+    bool final_exists = lstat(path, &sb) == 0;
+    if (!final_exists && st == LD_STATUS_DEVICE_BUSY)
+        cli_status_error(st, "cannot create '%s': '%s' is being written by another running livedump", path, partial);
+    else if (!final_exists && lstat(partial, &sb) == 0)
+        cli_status_error(st, "cannot create '%s': '%s' is in the way and is not a leftover livedump may remove "
+                             "(a symlink, not a regular file, or another user's)", path, partial);
+    else
+        cli_status_error(st, "cannot create '%s'", path);
+}
+
 static ld_status capture_to_file(capture_args *a, ld_engine *engine, ld_result *r)
 {
-    ld_sink *sink = NULL;
-    ld_status st = ld_sink_file_open(a->output, &sink);
+    ld_sink *file = NULL;
+    ld_status st = ld_sink_file_open(a->output, &file);
     if (!ld_ok(st)) {
-        cli_status_error(st, "cannot create '%s'", a->output);
+        sink_open_error(st, a->output);
         return st;
     }
+    cancel_sink *c = malloc(sizeof *c);
+    if (!c) {
+        file->abort(file);
+        return LD_STATUS_NO_MEMORY;
+    }
+    c->inner = file;
+    c->sink = *file;
+    c->sink.ctx = c;
+    c->sink.write = cancel_write;
+    c->sink.finish = cancel_finish;
+    c->sink.abort = cancel_abort;
+    ld_sink *sink = &c->sink;
     if (!a->defer)
         return ld_engine_capture(engine, &a->req, ld_format_find(a->format), sink, r);
     st = ld_engine_capture(engine, &a->req, NULL, NULL, r);
-    if (ld_ok(st))
+    if (ld_ok(st) && !stop_signal)
         return ld_engine_write_deferred_ex(engine, r->deferred, ld_format_find(a->format), sink, a->req.progress,
                                            a->req.progress_arg, r);
     sink->abort(sink);
-    return st;
+    return ld_ok(st) ? LD_STATUS_CANCELLED : st;
 }
 
 static int run_capture(capture_args *a, const ld_hal *hal)
@@ -303,11 +390,14 @@ static int run_capture(capture_args *a, const ld_hal *hal)
     ld_result r;
     memset(&r, 0, sizeof r);
     char path[LD_SETTINGS_PATH_MAX + 64] = "";
+    catch_stop_signals();
     st = a->reports ? capture_to_reports(a, engine, &settings, &r, path, sizeof path) : capture_to_file(a, engine, &r);
     cli_progress_clear(&a->out);
     if (!a->quiet && (r.status || r.pages))
         print_summary(&r, hal->page_size, a->reports ? path : a->output);
-    if (!ld_ok(st) && (r.status || r.pages))
+    if (stop_signal && !ld_ok(st))
+        cli_status_error(st, "interrupted by signal %d: nothing was written", (int)stop_signal);
+    else if (!ld_ok(st) && (r.status || r.pages))
         cli_status_error(st, "capture failed");
     ld_engine_destroy(engine);
     return ld_ok(st) ? CLI_EXIT_OK : CLI_EXIT_FAILED;

@@ -10,9 +10,12 @@
  * File names carry the component and the UTC time of the dump, and never
  * replace a file: a second dump in the same second gets "-1", "-2", ...
  * Dump files are 0600, written under a temporary name and renamed once
- * complete and flushed (ld_sink_file_open). A root or component folder that
- * is a symlink, is not owned by this user or is writable by others is
- * refused. Component names are 1 to 16 characters of A-Z, a-z, 0-9, '_'.
+ * complete and flushed (ld_sink_file_openat). The root is opened by
+ * walking its path one component at a time with O_NOFOLLOW: a symlink
+ * anywhere in the path is refused. A root or component folder not owned by
+ * this user or writable by others is refused. Every later operation is
+ * relative to the folders opened, so a folder swapped for a symlink after
+ * the open is never followed. Component names are 1 to 16 characters of A-Z, a-z, 0-9, '_'.
  *
  * Throttling: the time of the last full dump, of the system and of each
  * component (Windows' LastFullLiveReport), is kept in ROOT/.LastFullLiveReport,

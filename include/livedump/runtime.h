@@ -17,11 +17,21 @@ LD_EXTERN const ld_platform *ld_platform_default(void);
  * O_NOFOLLOW. Bytes go to "<path>.partial" (also 0600, also exclusive) and
  * the file is renamed to `path` only by a successful finish, after fsync;
  * abort (or a failed finish) unlinks it. So no half-written dump ever has
- * the final name. While open, the sink holds an exclusive flock on the
+ * the final name. On a file system without hard links (vfat, exFAT, some
+ * SMB and FUSE) the name is given by renameat2(RENAME_NOREPLACE); where that
+ * is missing too, finish refuses with LD_STATUS_NOT_SUPPORTED rather than
+ * risk replacing a file. While open, the sink holds an exclusive flock on the
  * .partial file, so ld_reports_prune tells a live write from a crashed
- * one's leftover. ENOSPC and EFBIG map to LD_STATUS_DISK_FULL. The sink is
+ * one's leftover. A leftover "<path>.partial" (our own regular file no live
+ * writer holds) is removed and replaced; one a live writer holds gives
+ * LD_STATUS_DEVICE_BUSY, a symlink or another user's file in its place
+ * LD_STATUS_OBJECT_NAME_COLLISION. ENOSPC and EFBIG map to LD_STATUS_DISK_FULL. The sink is
  * freed by finish or abort. */
 LD_EXTERN ld_status ld_sink_file_open(const char *path, ld_sink **out);
+/* The same, for `name` (one component, no '/') in the folder open as dirfd:
+ * every operation is relative to (a duplicate of) that descriptor, so the
+ * folder cannot be swapped for a symlink under the sink. */
+LD_EXTERN ld_status ld_sink_file_openat(int dirfd, const char *name, ld_sink **out);
 
 /* A sink writing to a descriptor the caller opened and still owns (never
  * closed by the sink). A regular file takes positioned writes from its

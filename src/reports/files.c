@@ -45,32 +45,32 @@ void ldr_err(char *err, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-static void fsync_parent(const char *path)
+/* Open the folder of `path` and point *name at its last component. */
+static int parent_fd(const char *path, const char **name)
 {
-    char *dir = strdup(path);
+    const char *slash = strrchr(path, '/');
+    *name = slash ? slash + 1 : path;
+    if (!slash)
+        return open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    char *dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
     if (!dir)
-        return;
-    char *slash = strrchr(dir, '/');
-    const char *d = slash ? (slash == dir ? "/" : (*slash = 0, dir)) : ".";
-    int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
+        return -1;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     free(dir);
+    return fd;
 }
 
-ld_status ldr_write_atomic(const char *path, const void *data, size_t len)
+ld_status ldr_write_atomic_at(int dfd, const char *name, const void *data, size_t len)
 {
-    size_t tl = strlen(path) + sizeof ".tmp";
+    size_t tl = strlen(name) + sizeof ".tmp";
     char *tmp = malloc(tl);
     if (!tmp)
         return LD_STATUS_NO_MEMORY;
-    snprintf(tmp, tl, "%s.tmp", path);
+    snprintf(tmp, tl, "%s.tmp", name);
     /* A stale temporary file from a crash is ours to replace; a symlink in
-     * its place is not followed (unlink removes the link itself). */
-    (void)unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+     * its place is not followed (unlinkat removes the link itself). */
+    (void)unlinkat(dfd, tmp, 0);
+    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         ld_status st = ldr_errno_status(errno);
         free(tmp);
@@ -95,21 +95,32 @@ ld_status ldr_write_atomic(const char *path, const void *data, size_t len)
         st = ldr_errno_status(errno);
     if (close(fd) != 0 && st == LD_STATUS_SUCCESS)
         st = ldr_errno_status(errno);
-    if (st == LD_STATUS_SUCCESS && rename(tmp, path) != 0)
+    if (st == LD_STATUS_SUCCESS && renameat(dfd, tmp, dfd, name) != 0)
         st = ldr_errno_status(errno);
     if (st != LD_STATUS_SUCCESS)
-        (void)unlink(tmp);
+        (void)unlinkat(dfd, tmp, 0);
     else
-        fsync_parent(path);
+        (void)fsync(dfd);
     free(tmp);
     return st;
 }
 
-ld_status ldr_read_small(const char *path, size_t max, char **out, size_t *len)
+ld_status ldr_write_atomic(const char *path, const void *data, size_t len)
+{
+    const char *name;
+    int dfd = parent_fd(path, &name);
+    if (dfd < 0)
+        return ldr_errno_status(errno);
+    ld_status st = ldr_write_atomic_at(dfd, name, data, len);
+    close(dfd);
+    return st;
+}
+
+ld_status ldr_read_small_at(int dfd, const char *name, size_t max, char **out, size_t *len)
 {
     *out = NULL;
     *len = 0;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return ldr_errno_status(errno);
     struct stat st;
@@ -140,4 +151,17 @@ ld_status ldr_read_small(const char *path, size_t max, char **out, size_t *len)
     *out = buf;
     *len = got;
     return LD_STATUS_SUCCESS;
+}
+
+ld_status ldr_read_small(const char *path, size_t max, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    const char *name;
+    int dfd = parent_fd(path, &name);
+    if (dfd < 0)
+        return ldr_errno_status(errno);
+    ld_status st = ldr_read_small_at(dfd, name, max, out, len);
+    close(dfd);
+    return st;
 }

@@ -16,6 +16,9 @@ ld_status ldr_write_atomic(const char *path, const void *data, size_t len);
 /* Read a whole small file (at most max bytes) into a NUL-terminated malloc
  * buffer. Refuses a symlink. */
 ld_status ldr_read_small(const char *path, size_t max, char **out, size_t *len);
+/* The same, for `name` in the folder open as dfd. */
+ld_status ldr_write_atomic_at(int dfd, const char *name, const void *data, size_t len);
+ld_status ldr_read_small_at(int dfd, const char *name, size_t max, char **out, size_t *len);
 /* Snprintf into err if err is not NULL. */
 void ldr_err(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

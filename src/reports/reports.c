@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,43 +44,99 @@ bool ld_component_name_valid(const char *name)
     return true;
 }
 
-/* A folder reports may live in: a real directory (not a symlink), ours,
- * not writable by group or others. Created 0700 when missing and allowed. */
-static ld_status secure_dir(const char *path, bool create, char *err, size_t cap)
+/* A folder reports may live in, already open (so the check is of the
+ * folder used, not of a name): a folder, ours, not writable by group or
+ * others. */
+static ld_status check_dir_fd(int fd, const char *shown, char *err, size_t cap)
 {
     struct stat st;
-    if (lstat(path, &st) != 0) {
-        if (errno != ENOENT || !create) {
-            ld_status s = ldr_errno_status(errno);
-            ldr_err(err, cap, "%s: %s", path, strerror(errno));
-            return s;
-        }
-        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-            ld_status s = ldr_errno_status(errno);
-            ldr_err(err, cap, "%s: cannot create the folder: %s", path, strerror(errno));
-            return s;
-        }
-        if (lstat(path, &st) != 0) {
-            ldr_err(err, cap, "%s: %s", path, strerror(errno));
-            return ldr_errno_status(errno);
-        }
-    }
-    if (S_ISLNK(st.st_mode)) {
-        ldr_err(err, cap, "%s: refusing a folder that is a symlink", path);
-        return LD_STATUS_ACCESS_DENIED;
+    if (fstat(fd, &st) != 0) {
+        ldr_err(err, cap, "%s: %s", shown, strerror(errno));
+        return ldr_errno_status(errno);
     }
     if (!S_ISDIR(st.st_mode)) {
-        ldr_err(err, cap, "%s: not a folder", path);
+        ldr_err(err, cap, "%s: not a folder", shown);
         return LD_STATUS_ACCESS_DENIED;
     }
     if (st.st_uid != geteuid()) {
-        ldr_err(err, cap, "%s: refusing a folder owned by another user", path);
+        ldr_err(err, cap, "%s: refusing a folder owned by another user", shown);
         return LD_STATUS_ACCESS_DENIED;
     }
     if (st.st_mode & 022) {
-        ldr_err(err, cap, "%s: refusing a folder writable by others (mode %03o)", path, (unsigned)(st.st_mode & 0777));
+        ldr_err(err, cap, "%s: refusing a folder writable by others (mode %03o)", shown, (unsigned)(st.st_mode & 0777));
         return LD_STATUS_ACCESS_DENIED;
     }
+    return LD_STATUS_SUCCESS;
+}
+
+/* Open `name` in the folder dfd as a folder, never through a symlink;
+ * create it 0700 first when missing and `create`. -1 with errno. */
+static int open_dir_at(int dfd, const char *name, bool create)
+{
+    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && create) {
+        if (mkdirat(dfd, name, 0700) != 0 && errno != EEXIST)
+            return -1;
+        fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (fd < 0 && errno == ENOTDIR) {
+        /* O_NOFOLLOW meeting a symlink to a non-folder says ENOTDIR. */
+        struct stat st;
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+            errno = ELOOP;
+        else
+            errno = ENOTDIR;
+    }
+    return fd;
+}
+
+/* Open the reports root by walking its path one component at a time from
+ * "/" (or the working folder for a relative path), each opened O_NOFOLLOW:
+ * a symlink anywhere in the path is refused, and no component can be
+ * swapped between the check and the use, since everything after is done
+ * relative to the descriptor returned. Only the last component is created
+ * (0700), and only when `create`; it must then pass check_dir_fd. */
+static ld_status open_root(const char *path, bool create, int *out, char *err, size_t cap)
+{
+    *out = -1;
+    char buf[LD_SETTINGS_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    int fd = open(path[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        ldr_err(err, cap, "%s: %s", path, strerror(errno));
+        return ldr_errno_status(errno);
+    }
+    char *save = NULL;
+    char *c = strtok_r(buf, "/", &save);
+    while (c) {
+        char *next = strtok_r(NULL, "/", &save);
+        int nfd = open_dir_at(fd, c, create && !next);
+        if (nfd < 0) {
+            int e = errno;
+            int upto = (int)(c - buf + (ptrdiff_t)strlen(c));
+            close(fd);
+            if (e == ELOOP) {
+                ldr_err(err, cap, "%s: refusing a symlink in the reports path: %.*s", path, upto, path);
+                return LD_STATUS_ACCESS_DENIED;
+            }
+            if (e == ENOTDIR) {
+                ldr_err(err, cap, "%s: not a folder: %.*s", path, upto, path);
+                return LD_STATUS_ACCESS_DENIED;
+            }
+            ldr_err(err, cap, "%s: %s%s", path, e == ENOENT || !next ? "" : "cannot open the folder: ",
+                    strerror(e));
+            return ldr_errno_status(e);
+        }
+        close(fd);
+        fd = nfd;
+        c = next;
+    }
+    ld_status st = check_dir_fd(fd, path, err, cap);
+    if (st != LD_STATUS_SUCCESS) {
+        close(fd);
+        return st;
+    }
+    *out = fd;
     return LD_STATUS_SUCCESS;
 }
 
@@ -101,6 +158,7 @@ ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char
     ld_reports *r = calloc(1, sizeof *r);
     if (!r)
         return LD_STATUS_NO_MEMORY;
+    r->root_fd = -1;
     if (opts->settings)
         r->settings = *opts->settings;
     else
@@ -121,7 +179,7 @@ ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char
     }
     memcpy(r->root, root, n);
     r->root[n] = 0;
-    ld_status st = secure_dir(r->root, true, err, cap);
+    ld_status st = open_root(r->root, true, &r->root_fd, err, cap);
     if (st == LD_STATUS_SUCCESS) {
         st = ldr_state_load(r);
         if (st != LD_STATUS_SUCCESS)
@@ -129,7 +187,7 @@ ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char
                     ld_status_describe(st));
     }
     if (st != LD_STATUS_SUCCESS) {
-        free(r);
+        ld_reports_close(r);
         return st;
     }
     *out = r;
@@ -138,6 +196,8 @@ ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char
 
 void ld_reports_close(ld_reports *r)
 {
+    if (r && r->root_fd >= 0)
+        close(r->root_fd);
     free(r);
 }
 
@@ -244,38 +304,54 @@ static void dump_name(char *buf, size_t cap, const char *component, uint64_t whe
         snprintf(buf, cap, "%s-%s.%s", component, stamp, ext);
 }
 
-/* The folder of a dump: the root for full dumps, ROOT/COMPONENT else. */
-static ld_status dump_folder(ld_reports *r, const char *component, bool full, char *dir, size_t cap)
+/* The folder of a dump, open: the root for full dumps, ROOT/COMPONENT
+ * (created 0700 when missing) else; *owned says whether to close it. */
+static ld_status dump_folder(ld_reports *r, const char *component, bool full, int *dfd, bool *owned)
 {
-    if (full) {
-        snprintf(dir, cap, "%s", r->root);
-        return secure_dir(r->root, false, NULL, 0);
-    }
-    ld_status st = secure_dir(r->root, false, NULL, 0);
-    if (st != LD_STATUS_SUCCESS)
+    *owned = false;
+    *dfd = r->root_fd;
+    ld_status st = check_dir_fd(r->root_fd, r->root, NULL, 0);
+    if (st != LD_STATUS_SUCCESS || full)
         return st;
-    snprintf(dir, cap, "%s/%s", r->root, component);
-    return secure_dir(dir, true, NULL, 0);
+    int fd = open_dir_at(r->root_fd, component, true);
+    if (fd < 0)
+        return ldr_errno_status(errno);
+    st = check_dir_fd(fd, component, NULL, 0);
+    if (st != LD_STATUS_SUCCESS) {
+        close(fd);
+        return st;
+    }
+    *dfd = fd;
+    *owned = true;
+    return LD_STATUS_SUCCESS;
 }
 
 /* A sink at a name no file has: same-second dumps take -1, -2, ... */
 static ld_status open_report_sink(ld_reports *r, const char *component, bool full, const char *ext, uint64_t when,
                                   ld_sink **sink, char *path, size_t cap)
 {
-    char dir[LD_SETTINGS_PATH_MAX + 32];
-    ld_status st = dump_folder(r, component, full, dir, sizeof dir);
+    int dfd;
+    bool owned;
+    ld_status st = dump_folder(r, component, full, &dfd, &owned);
     if (st != LD_STATUS_SUCCESS)
         return st;
+    st = LD_STATUS_OBJECT_NAME_COLLISION;
     for (uint32_t seq = 0; seq < 1000; seq++) {
         char name[96];
         dump_name(name, sizeof name, component, when, seq, ext);
-        if ((size_t)snprintf(path, cap, "%s/%s", dir, name) >= cap)
-            return LD_STATUS_BUFFER_TOO_SMALL;
-        st = ld_sink_file_open(path, sink);
-        if (st != LD_STATUS_OBJECT_NAME_COLLISION)
-            return st;
+        if ((size_t)(full ? snprintf(path, cap, "%s/%s", r->root, name)
+                          : snprintf(path, cap, "%s/%s/%s", r->root, component, name)) >= cap) {
+            st = LD_STATUS_BUFFER_TOO_SMALL;
+            break;
+        }
+        st = ld_sink_file_openat(dfd, name, sink);
+        /* Busy: another writer has this name's .partial; take the next. */
+        if (st != LD_STATUS_OBJECT_NAME_COLLISION && st != LD_STATUS_DEVICE_BUSY)
+            break;
     }
-    return LD_STATUS_OBJECT_NAME_COLLISION;
+    if (owned)
+        close(dfd);
+    return st;
 }
 
 /* ---- listing and retention ---- */
@@ -285,11 +361,19 @@ typedef struct list_builder {
     size_t n, cap;
 } list_builder;
 
-static ld_status scan(list_builder *b, const char *dir, const char *component, bool full)
+/* The reports in the folder open as dfd (shown as `dir` in paths). */
+static ld_status scan(list_builder *b, int dfd, const char *dir, const char *component, bool full)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return ldr_errno_status(errno);
+    int own = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+    DIR *d = own >= 0 ? fdopendir(own) : NULL;
+    if (!d) {
+        ld_status st = ldr_errno_status(errno);
+        if (own >= 0)
+            close(own);
+        return st;
+    }
+    /* A duplicate shares the offset of the descriptor: start over. */
+    rewinddir(d);
     struct dirent *de;
     while ((de = readdir(d))) {
         ld_report_entry e;
@@ -298,7 +382,7 @@ static ld_status scan(list_builder *b, const char *dir, const char *component, b
             continue;
         snprintf(e.path, sizeof e.path, "%s/%s", dir, de->d_name);
         struct stat st;
-        if (lstat(e.path, &st) != 0 || !S_ISREG(st.st_mode))
+        if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
             continue;
         e.full = full;
         e.bytes = (uint64_t)st.st_blocks * 512;
@@ -335,8 +419,13 @@ ld_status ld_reports_list(ld_reports *r, ld_report_entry **entries, size_t *coun
     *entries = NULL;
     *count = 0;
     list_builder b = {0};
-    ld_status st = scan(&b, r->root, NULL, true);
-    DIR *d = st == LD_STATUS_SUCCESS ? opendir(r->root) : NULL;
+    ld_status st = scan(&b, r->root_fd, r->root, NULL, true);
+    int own = st == LD_STATUS_SUCCESS ? fcntl(r->root_fd, F_DUPFD_CLOEXEC, 0) : -1;
+    DIR *d = own >= 0 ? fdopendir(own) : NULL;
+    if (own >= 0 && !d)
+        close(own);
+    if (d)
+        rewinddir(d);
     struct dirent *de;
     while (d && st == LD_STATUS_SUCCESS && (de = readdir(d))) {
         if (!ld_component_name_valid(de->d_name))
@@ -345,9 +434,12 @@ ld_status ld_reports_list(ld_reports *r, ld_report_entry **entries, size_t *coun
         if ((size_t)snprintf(sub, sizeof sub, "%s/%s", r->root, de->d_name) >= sizeof sub)
             continue;
         /* Only our own safe folders: a symlink planted here is not followed. */
-        if (secure_dir(sub, false, NULL, 0) != LD_STATUS_SUCCESS)
+        int sfd = open_dir_at(r->root_fd, de->d_name, false);
+        if (sfd < 0)
             continue;
-        st = scan(&b, sub, de->d_name, false);
+        if (check_dir_fd(sfd, sub, NULL, 0) == LD_STATUS_SUCCESS)
+            st = scan(&b, sfd, sub, de->d_name, false);
+        close(sfd);
     }
     if (d)
         closedir(d);
@@ -383,23 +475,56 @@ static void note_deleted(ld_engine *e, const ld_report_entry *x, const char *rul
     (void)ld_engine_note(e, &note);
 }
 
+/* The folder of a listed report, open (never through a symlink); close
+ * it with close_entry_dir. */
+static int entry_dir(ld_reports *r, const ld_report_entry *x)
+{
+    if (x->full)
+        return r->root_fd;
+    int fd = open_dir_at(r->root_fd, x->component, false);
+    if (fd >= 0 && check_dir_fd(fd, x->component, NULL, 0) != LD_STATUS_SUCCESS) {
+        close(fd);
+        errno = EACCES;
+        return -1;
+    }
+    return fd;
+}
+
+static void close_entry_dir(ld_reports *r, int fd)
+{
+    if (fd >= 0 && fd != r->root_fd)
+        close(fd);
+}
+
+static const char *base_name(const ld_report_entry *x)
+{
+    const char *slash = strrchr(x->path, '/');
+    return slash ? slash + 1 : x->path;
+}
+
+/* Remove a listed report, relative to its held folder. */
+static ld_status remove_entry(ld_reports *r, const ld_report_entry *x)
+{
+    int dfd = entry_dir(r, x);
+    if (dfd < 0)
+        return ldr_errno_status(errno);
+    ld_status st = unlinkat(dfd, base_name(x), 0) == 0 ? LD_STATUS_SUCCESS : ldr_errno_status(errno);
+    close_entry_dir(r, dfd);
+    return st;
+}
+
 /* Remove an incomplete report if no one writes it: only while holding its
  * flock (the file sink holds it for the whole write), only if the name
  * still is the file locked, and never through a symlink (the folder and the
  * file are opened O_NOFOLLOW, the name removed relative to the folder).
  * Busy: *removed false, success. */
-static ld_status remove_leftover(const char *path, bool *removed)
+static ld_status remove_leftover(ld_reports *r, const ld_report_entry *x, bool *removed)
 {
     *removed = false;
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return LD_STATUS_INVALID_PARAMETER;
-    char dir[sizeof ((ld_report_entry *)0)->path];
-    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    const char *name = slash + 1;
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int dfd = entry_dir(r, x);
     if (dfd < 0)
         return ldr_errno_status(errno);
+    const char *name = base_name(x);
     ld_status st = LD_STATUS_SUCCESS;
     int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     struct stat locked, named;
@@ -416,7 +541,7 @@ static ld_status remove_leftover(const char *path, bool *removed)
     }
     if (fd >= 0)
         close(fd);
-    close(dfd);
+    close_entry_dir(r, dfd);
     return st;
 }
 
@@ -433,7 +558,7 @@ static ld_status prune(ld_reports *r, ld_engine *e, uint32_t *deleted)
         if (!v[i].incomplete)
             continue;
         bool removed = false;
-        ld_status rst = remove_leftover(v[i].path, &removed);
+        ld_status rst = remove_leftover(r, &v[i], &removed);
         if (removed) {
             del++;
             note_deleted(e, &v[i], "IncompleteLeftover", 1);
@@ -449,11 +574,12 @@ static ld_status prune(ld_reports *r, ld_engine *e, uint32_t *deleted)
         for (size_t i = 0; i < n && full > s->full_live_reports_max; i++) {
             if (!v[i].full || v[i].incomplete)
                 continue;
-            if (unlink(v[i].path) == 0) {
+            ld_status ust = remove_entry(r, &v[i]);
+            if (ust == LD_STATUS_SUCCESS) {
                 del++;
                 note_deleted(e, &v[i], "FullLiveReportsMax", s->full_live_reports_max);
             } else if (st == LD_STATUS_SUCCESS) {
-                st = ldr_errno_status(errno);
+                st = ust;
             }
             full--;
         }
@@ -469,11 +595,12 @@ static ld_status prune(ld_reports *r, ld_engine *e, uint32_t *deleted)
                 newer = !v[j].full && !v[j].incomplete && !strcmp(v[j].component, v[i].component);
             if (!newer)
                 continue;
-            if (unlink(v[i].path) == 0) {
+            ld_status ust = remove_entry(r, &v[i]);
+            if (ust == LD_STATUS_SUCCESS) {
                 del++;
                 note_deleted(e, &v[i], "DeleteLiveMiniDumps", 1);
             } else if (st == LD_STATUS_SUCCESS) {
-                st = ldr_errno_status(errno);
+                st = ust;
             }
         }
     }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "src/reports/files.h"
@@ -76,9 +77,7 @@ static ld_status state_save(const ld_reports *r)
         n += (size_t)snprintf(buf + n, cap - n, "component %s %llu\n", r->last[i].component,
                               (unsigned long long)r->last[i].time);
     n += (size_t)snprintf(buf + n, cap - n, "end %016llx\n", (unsigned long long)fnv1a(buf, n));
-    char path[LD_SETTINGS_PATH_MAX + 32];
-    state_path(r, path, sizeof path);
-    ld_status st = ldr_write_atomic(path, buf, n);
+    ld_status st = ldr_write_atomic_at(r->root_fd, LDR_STATE_FILE, buf, n);
     free(buf);
     return st;
 }
@@ -175,7 +174,7 @@ ld_status ldr_state_load(ld_reports *r)
     r->state_problem[0] = 0;
     r->system_last = 0;
     r->last_count = 0;
-    ld_status st = ldr_read_small(path, 1 << 20, &text, &len);
+    ld_status st = ldr_read_small_at(r->root_fd, LDR_STATE_FILE, 1 << 20, &text, &len);
     if (st == LD_STATUS_NO_SUCH_FILE) {
         /* First use, or the file was deleted: the dumps present still
          * count, so an administrator cannot reset throttling by accident. */
@@ -197,7 +196,7 @@ ld_status ldr_state_load(ld_reports *r)
             snprintf(r->state_problem, sizeof r->state_problem, "%s: %s; rebuilt from the dumps present",
                      LDR_STATE_FILE, why);
         /* A symlink or non-file in its place is removed, not followed. */
-        (void)unlink(path);
+        (void)unlinkat(r->root_fd, LDR_STATE_FILE, 0);
         r->system_last = 0;
         r->last_count = 0;
         return rebuild(r);

@@ -1,9 +1,12 @@
-/* File sink: positioned writes to "<path>.partial", made durable and
- * renamed to <path> only when the whole dump is written. Dumps hold
+/* File sink: positioned writes to "<name>.partial", made durable and
+ * given the name <name> only when the whole dump is written. Dumps hold
  * secrets: the file is created 0600, exclusively, and never through a
- * symlink. While it is written the .partial file is held under an
- * exclusive flock: the report storage removes a leftover .partial (a
- * crashed writer's) only when it can take that lock. */
+ * symlink; every name is resolved relative to a held directory descriptor,
+ * so the folder cannot be swapped under the sink. While it is written the
+ * .partial file is held under an exclusive flock: a leftover .partial (a
+ * crashed writer's) is told from a live one by that lock, and only a
+ * leftover is removed (by the report storage's prune, or by the next sink
+ * for the same name). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +16,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "livedump/runtime.h"
@@ -20,9 +24,14 @@
 typedef struct file_sink {
     ld_sink sink;
     int fd;
-    char *path;
+    int dfd;   /* the folder: every name below is relative to it */
+    char *name;
     char *tmp;
 } file_sink;
+
+/* How finish gives the file its name; tests/runtime/test_sink_file.c
+ * replaces it to act as a file system without hard links. */
+static int (*link_fn)(int, const char *, int, const char *, int) = linkat;
 
 static ld_status errno_status(int err)
 {
@@ -51,7 +60,9 @@ static void release(file_sink *fs)
 {
     if (fs->fd >= 0)
         close(fs->fd);
-    free(fs->path);
+    if (fs->dfd >= 0)
+        close(fs->dfd);
+    free(fs->name);
     free(fs->tmp);
     free(fs);
 }
@@ -78,11 +89,59 @@ static ld_status sink_write(ld_sink *sink, uint64_t offset, const void *buf, siz
     return LD_STATUS_SUCCESS;
 }
 
+/* Is `name` in dfd still the file open as fd? */
+static bool still_named(int fd, int dfd, const char *name)
+{
+    struct stat mine, named;
+    return fstat(fd, &mine) == 0 && fstatat(dfd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+           mine.st_dev == named.st_dev && mine.st_ino == named.st_ino;
+}
+
 static void sink_abort(ld_sink *sink)
 {
     file_sink *fs = sink->ctx;
-    unlink(fs->tmp);
+    if (still_named(fs->fd, fs->dfd, fs->tmp))
+        (void)unlinkat(fs->dfd, fs->tmp, 0);
     release(fs);
+}
+
+/* A file system without hard links (vfat, exFAT, some SMB and FUSE): rename
+ * without replacing. Where even that is missing the dump is refused rather
+ * than risk rename() overwriting a file that appeared meanwhile. */
+static int rename_noreplace(int dfd, const char *from, const char *to)
+{
+#ifdef SYS_renameat2
+    return (int)syscall(SYS_renameat2, dfd, from, dfd, to, 1 /* RENAME_NOREPLACE */);
+#else
+    (void)dfd, (void)from, (void)to;
+    errno = EINVAL;
+    return -1;
+#endif
+}
+
+/* Replaced by the test as well, to act as a kernel without renameat2. */
+static int (*rename_fn)(int, const char *, const char *) = rename_noreplace;
+
+static bool no_hard_links(int err)
+{
+    return err == EPERM || err == ENOTSUP || err == EOPNOTSUPP || err == ENOSYS;
+}
+
+static ld_status publish(file_sink *fs)
+{
+    /* linkat() refuses an existing name, unlike rename(): a dump never
+     * replaces a file that appeared meanwhile. */
+    if (link_fn(fs->dfd, fs->tmp, fs->dfd, fs->name, 0) == 0) {
+        (void)unlinkat(fs->dfd, fs->tmp, 0);
+        return LD_STATUS_SUCCESS;
+    }
+    if (!no_hard_links(errno))
+        return errno_status(errno);
+    if (rename_fn(fs->dfd, fs->tmp, fs->name) == 0)
+        return LD_STATUS_SUCCESS;
+    if (errno == EINVAL || no_hard_links(errno))
+        return LD_STATUS_NOT_SUPPORTED;
+    return errno_status(errno);
 }
 
 static ld_status sink_finish(ld_sink *sink, uint64_t size)
@@ -95,26 +154,13 @@ static ld_status sink_finish(ld_sink *sink, uint64_t size)
         sink_abort(sink);
         return st;
     }
-    /* link() refuses an existing name, unlike rename(): a dump never
-     * replaces a file that appeared meanwhile. */
-    if (link(fs->tmp, fs->path) != 0) {
-        ld_status st = errno_status(errno);
+    ld_status st = publish(fs);
+    if (st != LD_STATUS_SUCCESS) {
         sink_abort(sink);
         return st;
     }
-    unlink(fs->tmp);
     /* Make the new name durable too. */
-    char *dir = strdup(fs->path);
-    if (dir) {
-        char *slash = strrchr(dir, '/');
-        const char *d = slash ? (slash == dir ? "/" : (*slash = 0, dir)) : ".";
-        int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-        free(dir);
-    }
+    (void)fsync(fs->dfd);
     release(fs);
     return LD_STATUS_SUCCESS;
 }
@@ -122,51 +168,81 @@ static ld_status sink_finish(ld_sink *sink, uint64_t size)
 /* Lock fd exclusively and check `name` still is that file. A file system
  * without flock leaves it unlocked: the pruner cannot lock it either, so it
  * never removes it. */
-static bool lock_and_still_named(int fd, const char *name)
+static bool lock_and_still_named(int fd, int dfd, const char *name)
 {
     while (flock(fd, LOCK_EX) != 0)
         if (errno != EINTR)
             return true;
-    struct stat mine, named;
-    return fstat(fd, &mine) == 0 && lstat(name, &named) == 0 && mine.st_dev == named.st_dev &&
-           mine.st_ino == named.st_ino;
+    return still_named(fd, dfd, name);
 }
 
-ld_status ld_sink_file_open(const char *path, ld_sink **out)
+/* `tmp` exists: remove it if it is a leftover, i.e. our own regular file
+ * that no live writer holds the flock of, and the name still leads to the
+ * file we locked (never through a symlink: it is opened O_NOFOLLOW and
+ * removed relative to the folder). LD_STATUS_DEVICE_BUSY: a live writer
+ * has it; LD_STATUS_OBJECT_NAME_COLLISION: not a leftover of ours (a
+ * symlink, not a regular file, another user's), the name stays taken. */
+static ld_status remove_stale(int dfd, const char *tmp)
 {
-    if (!out)
-        return LD_STATUS_INVALID_PARAMETER;
-    *out = NULL;
-    if (!path || !path[0] || strlen(path) > PATH_MAX - 16)
-        return LD_STATUS_INVALID_PARAMETER;
+    int fd = openat(dfd, tmp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? LD_STATUS_SUCCESS : LD_STATUS_OBJECT_NAME_COLLISION;
+    ld_status st = LD_STATUS_OBJECT_NAME_COLLISION;
+    struct stat s;
+    if (fstat(fd, &s) == 0 && S_ISREG(s.st_mode) && s.st_uid == geteuid()) {
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+            st = errno == EWOULDBLOCK ? LD_STATUS_DEVICE_BUSY : errno_status(errno);
+        else if (!still_named(fd, dfd, tmp))
+            st = LD_STATUS_SUCCESS; /* replaced meanwhile: look again */
+        else
+            st = unlinkat(dfd, tmp, 0) == 0 || errno == ENOENT ? LD_STATUS_SUCCESS : errno_status(errno);
+    }
+    close(fd);
+    return st;
+}
+
+/* Takes ownership of dfd. */
+static ld_status open_in(int dfd, const char *name, ld_sink **out)
+{
     struct stat st;
     /* Refuse an existing final name up front (a clear error before any
      * capture work); finish checks again atomically. */
-    if (lstat(path, &st) == 0)
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        close(dfd);
         return LD_STATUS_OBJECT_NAME_COLLISION;
+    }
     file_sink *fs = calloc(1, sizeof *fs);
-    if (!fs)
+    if (!fs) {
+        close(dfd);
         return LD_STATUS_NO_MEMORY;
+    }
     fs->fd = -1;
-    fs->path = strdup(path);
-    size_t tl = strlen(path) + sizeof ".partial";
+    fs->dfd = dfd;
+    fs->name = strdup(name);
+    size_t tl = strlen(name) + sizeof ".partial";
     fs->tmp = malloc(tl);
-    if (!fs->path || !fs->tmp) {
+    if (!fs->name || !fs->tmp) {
         release(fs);
         return LD_STATUS_NO_MEMORY;
     }
-    snprintf(fs->tmp, tl, "%s.partial", path);
-    /* Between the create and the lock a pruner may take the lock of the
-     * new, empty file and remove it: then the name no longer leads to our
-     * file once we hold the lock, and we create it again. */
+    snprintf(fs->tmp, tl, "%s.partial", name);
+    /* A .partial in the way is a crashed writer's leftover (removed, then
+     * we go on) or a live writer's (busy). Between the create and the lock
+     * a pruner may take the lock of the new, empty file and remove it: then
+     * the name no longer leads to our file once we hold the lock, and we
+     * create it again. */
     for (int attempt = 0;; attempt++) {
-        fs->fd = open(fs->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        fs->fd = openat(dfd, fs->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fs->fd < 0) {
             ld_status s = errno_status(errno);
+            if (errno == EEXIST && attempt < 3)
+                s = remove_stale(dfd, fs->tmp);
+            if (s == LD_STATUS_SUCCESS)
+                continue;
             release(fs);
             return s;
         }
-        if (lock_and_still_named(fs->fd, fs->tmp))
+        if (lock_and_still_named(fs->fd, dfd, fs->tmp))
             break;
         close(fs->fd);
         fs->fd = -1;
@@ -185,4 +261,43 @@ ld_status ld_sink_file_open(const char *path, ld_sink **out)
     fs->sink.abort = sink_abort;
     *out = &fs->sink;
     return LD_STATUS_SUCCESS;
+}
+
+ld_status ld_sink_file_open(const char *path, ld_sink **out)
+{
+    if (!out)
+        return LD_STATUS_INVALID_PARAMETER;
+    *out = NULL;
+    if (!path || !path[0] || strlen(path) > PATH_MAX - 16)
+        return LD_STATUS_INVALID_PARAMETER;
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    if (!name[0])
+        return LD_STATUS_INVALID_PARAMETER;
+    char dir[PATH_MAX];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return errno_status(errno);
+    return open_in(dfd, name, out);
+}
+
+ld_status ld_sink_file_openat(int dirfd, const char *name, ld_sink **out)
+{
+    if (!out)
+        return LD_STATUS_INVALID_PARAMETER;
+    *out = NULL;
+    if (dirfd < 0 || !name || !name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..") ||
+        strlen(name) > NAME_MAX - 8)
+        return LD_STATUS_INVALID_PARAMETER;
+    /* Our own descriptor: the caller may close theirs while we write. */
+    int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    if (dfd < 0)
+        return errno_status(errno);
+    return open_in(dfd, name, out);
 }

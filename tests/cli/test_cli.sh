@@ -93,6 +93,44 @@ if [ -e "$tmp/target" ]; then
 else
     echo "ok $n - the symlink's target was not created"
 fi
+# check WHAT CONDITION: one TAP line
+check() {
+    n=$((n + 1))
+    if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1 ($(ls "$tmp" | tr '\n' ' '))"; fails=$((fails + 1)); fi
+}
+# wait_for FILE: up to 20 s for FILE to appear
+wait_for() {
+    i=0
+    while [ ! -e "$1" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+}
+# A writer killed mid-capture leaves its .partial; it does not block the name.
+"$bin" capture --machine sim --memory 2G --events none -o "$tmp/k.raw" >/dev/null 2>&1 &
+pid=$!
+wait_for "$tmp/k.raw.partial"
+kill -KILL $pid; wait $pid 2>/dev/null
+check "a SIGKILLed capture left k.raw.partial" '[ -e "$tmp/k.raw.partial" ] && [ ! -e "$tmp/k.raw" ]'
+expect 0 "dump written" -- capture --machine sim --memory 128M --events none -o "$tmp/k.raw"
+check "the stale .partial is gone, k.raw is there" '[ -f "$tmp/k.raw" ] && [ ! -e "$tmp/k.raw.partial" ]'
+rm -f "$tmp/k.raw"
+# A .partial a live writer holds (its flock) is named as the obstacle.
+flock "$tmp/l.raw.partial" sleep 30 &
+lpid=$!
+wait_for "$tmp/l.raw.partial"
+sleep 0.2
+expect 1 "l.raw.partial' is being written by another running livedump" -- capture --machine sim --memory 128M --events none -o "$tmp/l.raw"
+kill $lpid; wait $lpid 2>/dev/null
+rm -f "$tmp/l.raw.partial"
+# SIGINT, SIGTERM, SIGHUP during a capture: no file is left, not even .partial.
+for sig in INT TERM HUP; do
+    env --default-signal=$sig "$bin" capture --machine sim --memory 2G --events none -o "$tmp/i.raw" >/dev/null 2>"$tmp/i.err" &
+    pid=$!
+    wait_for "$tmp/i.raw.partial"
+    kill -$sig $pid; wait $pid
+    st=$?
+    check "SIG$sig during a capture: exit $st, no i.raw or i.raw.partial, says interrupted" \
+        '[ $st = 1 ] && [ ! -e "$tmp/i.raw" ] && [ ! -e "$tmp/i.raw.partial" ] && grep -q "interrupted by signal" "$tmp/i.err"'
+    rm -f "$tmp/i.raw" "$tmp/i.raw.partial"
+done
 expect 0 '"id":167' -- capture --machine sim --memory 128M --events json -o "$tmp/b.raw"
 # The extension picks the ELF writer: the file starts with an ELF core header.
 expect 0 "dump written" -- capture --machine sim --memory 128M --events none -o "$tmp/c.elf"

@@ -249,6 +249,53 @@ static void test_refuses_unsafe_folders(void **state)
     stop(&f);
 }
 
+/* A symlink anywhere in the reports path is refused, not only as its last
+ * component; folders swapped for symlinks after the open are never
+ * followed (everything is done relative to the folders opened). */
+static void test_refuses_symlinked_parents(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    char err[512] = "", real[256], linked[256], deep[320], target[256], moved[256];
+    snprintf(real, sizeof real, "%s/real", base);
+    snprintf(linked, sizeof linked, "%s/linked", base);
+    snprintf(deep, sizeof deep, "%s/LiveKernelReports", linked);
+    snprintf(target, sizeof target, "%s/elsewhere", base);
+    snprintf(moved, sizeof moved, "%s/moved", base);
+    assert_int_equal(mkdir(real, 0700), 0);
+    assert_int_equal(mkdir(target, 0700), 0);
+    assert_int_equal(symlink(real, linked), 0);
+    ld_reports_options o;
+    ld_reports_options_init(&o);
+    o.root = deep;
+    o.settings = &f.settings;
+    o.clock = fake_clock;
+    assert_int_equal(ld_reports_open(&o, &f.reports, err, sizeof err), LD_STATUS_ACCESS_DENIED);
+    assert_non_null(strstr(err, "symlink"));
+    assert_non_null(strstr(err, linked));
+    assert_int_equal(count_files(real), 0);
+
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    char path[512], comp[256];
+    assert_int_equal(take(&f, "USBHUB3", LD_DUMP_MINI, path, sizeof path), LD_STATUS_SUCCESS);
+    /* The component folder replaced by a symlink after the open. */
+    snprintf(comp, sizeof comp, "%s/USBHUB3", root);
+    assert_int_equal(rename(comp, moved), 0);
+    assert_int_equal(symlink(target, comp), 0);
+    assert_int_equal(take(&f, "USBHUB3", LD_DUMP_MINI, path, sizeof path), LD_STATUS_ACCESS_DENIED);
+    assert_int_equal(count_files(target), 0);
+    /* The root itself moved away and replaced by a symlink: the dump goes
+     * into the folder that was opened, never through the symlink. */
+    char old_root[256];
+    snprintf(old_root, sizeof old_root, "%s/old-root", base);
+    assert_int_equal(rename(root, old_root), 0);
+    assert_int_equal(symlink(target, root), 0);
+    (void)take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path);
+    assert_int_equal(count_files(target), 0);
+    stop(&f);
+}
+
 /* A root or component folder owned by another user (nobody, 65534) is
  * refused with a clear error, and nothing is written into it. Needs root
  * to give a folder away. */
@@ -979,6 +1026,7 @@ int main(void)
         cmocka_unit_test_setup(test_layout_and_names, fresh),
         cmocka_unit_test_setup(test_refuses_unsafe_folders, fresh),
         cmocka_unit_test_setup(test_refuses_foreign_owner, fresh),
+        cmocka_unit_test_setup(test_refuses_symlinked_parents, fresh),
         cmocka_unit_test_setup(test_component_names, fresh),
         cmocka_unit_test_setup(test_throttling_across_restarts, fresh),
         cmocka_unit_test_setup(test_corrupt_state_is_rebuilt, fresh),
