@@ -259,6 +259,7 @@ static ld_status capture_to_reports(capture_args *a, ld_engine *engine, const ld
     if (ld_reports_state_problem(reports))
         fprintf(stderr, "livedump: warning: %s\n", ld_reports_state_problem(reports));
     const ld_format *fmt = ld_format_find(a->format);
+    ld_reports_set_progress(reports, a->req.progress, a->req.progress_arg);
     st = ld_reports_capture(reports, engine, a->component, &a->req, fmt, r, path, cap);
     if (ld_ok(st) && a->defer)
         st = ld_reports_write_deferred(reports, engine, a->component, r->deferred, fmt, r, path, cap);

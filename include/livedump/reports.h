@@ -96,6 +96,10 @@ LD_EXTERN ld_status ld_reports_admit(ld_reports *reports, const char *component,
 LD_EXTERN ld_status ld_reports_capture(ld_reports *reports, ld_engine *engine, const char *component,
                                        const ld_capture_request *req, const ld_format *format, ld_result *result,
                                        char *path, size_t path_cap);
+/* Progress of the writes ld_reports_write_deferred makes (NULL: none). A
+ * capture's own progress comes from its request. */
+LD_EXTERN void ld_reports_set_progress(ld_reports *reports, ld_progress_fn progress, void *arg);
+
 /* Write a held dump (handle from result->deferred, NULL = the oldest) as a
  * report of `component`. On failure (disk full, ...) the dump stays held.
  * A dump captured through ld_reports_capture lands under its capture time

@@ -759,6 +759,14 @@ ld_status ld_reports_capture(ld_reports *r, ld_engine *e, const char *component,
     return st;
 }
 
+void ld_reports_set_progress(ld_reports *r, ld_progress_fn progress, void *arg)
+{
+    if (!r)
+        return;
+    r->progress = progress;
+    r->progress_arg = arg;
+}
+
 ld_status ld_reports_write_deferred(ld_reports *r, ld_engine *e, const char *component, const ld_dump *handle,
                                     const ld_format *format, ld_result *result, char *path, size_t cap)
 {
@@ -796,7 +804,7 @@ ld_status ld_reports_write_deferred(ld_reports *r, ld_engine *e, const char *com
     ld_status st = open_report_sink(r, component, full, format->name, when, &sink, where, sizeof where);
     if (st != LD_STATUS_SUCCESS)
         return res->status = st;
-    st = ld_engine_write_deferred_dump(e, handle, format, sink, res);
+    st = ld_engine_write_deferred_ex(e, handle, format, sink, r->progress, r->progress_arg, res);
     if (st == LD_STATUS_SUCCESS) {
         if (h)
             forget_held(r, h);

@@ -38,6 +38,9 @@ struct ld_reports {
     bool state_problem_noted; /* told as event 6 to an engine already */
     ldr_held held[LD_MAX_DEFERRED];
     uint32_t held_count;
+    /* Progress of deferred writes (ld_reports_set_progress). */
+    ld_progress_fn progress;
+    void *progress_arg;
     /* For the admission hook: the component of the capture under way. */
     const char *admit_component;
 };

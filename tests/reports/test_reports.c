@@ -626,6 +626,15 @@ static void test_retention(void **state)
 
 /* ---- disk full and deferred writes into the reports ---- */
 
+static void count_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+    uint64_t *p = arg;
+    (void)phase;
+    (void)total;
+    p[0]++;
+    p[1] = done;
+}
+
 static void test_disk_full_and_deferred(void **state)
 {
     (void)state;
@@ -673,12 +682,18 @@ static void test_disk_full_and_deferred(void **state)
     assert_int_equal(ld_reports_admit(other, "WATCHDOG", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
     ld_reports_close(other);
 
-    /* Room again: the same dump lands, and now throttling counts it. */
+    /* Room again: the same dump lands, with progress, and now throttling
+     * counts it. */
     ld_result w;
+    uint64_t progress[2] = {0, 0}; /* calls, last done */
+    ld_reports_set_progress(f.reports, count_progress, progress);
     assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "WATCHDOG", r.deferred, ld_format_raw(), &w,
                                                path, sizeof path),
                      LD_STATUS_SUCCESS);
+    ld_reports_set_progress(f.reports, NULL, NULL);
     assert_int_equal(w.pages, r.pages);
+    assert_true(progress[0] > 0);
+    assert_int_equal(progress[1], r.pages);
     assert_int_equal(mode_of(path), 0600);
     assert_int_equal(ld_reports_admit(f.reports, "WATCHDOG", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_THROTTLED);
     /* Double write: refused by the engine (202), no file made. */
