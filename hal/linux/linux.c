@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -51,6 +52,25 @@ void ld_linux_config_init(ld_linux_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->version = LD_LINUX_CONFIG_VERSION;
     cfg->scan_zero_pages = true;
+}
+
+/* Open PATH read-only without hanging on a FIFO (or a device that blocks
+ * in open): O_NONBLOCK until fstat says it is a regular file — procfs's
+ * kcore, iomem and kpageflags all are. -1 with errno from open, or -2: it
+ * exists but is not a regular file. */
+int lx_open_regular(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return -1;
+    struct stat sb;
+    int fl;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (fl = fcntl(fd, F_GETFL)) < 0 ||
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        close(fd);
+        return -2;
+    }
+    return fd;
 }
 
 /* ---- checksums ---- */
@@ -403,8 +423,11 @@ ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_linux_err
     if (st == LD_STATUS_SUCCESS)
         st = lx_check_freeze_config(lx, err);
     if (st == LD_STATUS_SUCCESS) {
-        lx->kcore_fd = open(kcore, O_RDONLY | O_CLOEXEC);
-        if (lx->kcore_fd < 0)
+        lx->kcore_fd = lx_open_regular(kcore);
+        if (lx->kcore_fd == -2)
+            st = lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_INVALID_PARAMETER,
+                         "%s: not a regular file (a FIFO or device?): /proc/kcore is one", kcore);
+        else if (lx->kcore_fd < 0)
             st = kcore_open_error(kcore, lockdown, errno, err);
     }
     if (st == LD_STATUS_SUCCESS)
@@ -415,8 +438,8 @@ ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_linux_err
         st = build_ranges(lx, err);
     if (st == LD_STATUS_SUCCESS) {
         const char *kpf = cfg->kpageflags_path ? cfg->kpageflags_path : "/proc/kpageflags";
-        if (*kpf)
-            lx->kpageflags_fd = open(kpf, O_RDONLY | O_CLOEXEC); /* absent: classify without flags */
+        int kfd = *kpf ? lx_open_regular(kpf) : -1;
+        lx->kpageflags_fd = kfd >= 0 ? kfd : -1; /* absent or not a file: classify without flags */
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         lx->cpus = cfg->cpu_count ? cfg->cpu_count : (n > 0 && n <= 4096 ? (uint32_t)n : 1);
         lx->tasks = calloc(lx->cpus, sizeof *lx->tasks);

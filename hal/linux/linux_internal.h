@@ -75,7 +75,8 @@ struct ld_linux {
 
 #define LX_SCRATCH_PAGES 64u
 
-/* error helpers (linux.c) */
+/* error helpers, opening (linux.c) */
+int lx_open_regular(const char *path);
 ld_status lx_fail(ld_linux_error *err, ld_linux_reason reason, ld_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -826,6 +826,44 @@ static void test_killed_while_frozen_thaws(void **state)
     waitpid(victim, NULL, 0);
 }
 
+/* ---- FIFOs instead of files: an error at once, not a hang in open ---- */
+
+static void test_fifo_refused(void **state)
+{
+    (void)state;
+    char fifo[400];
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    ld_linux_config cfg;
+    config(&cfg);
+    ld_linux *bad = (ld_linux *)1;
+    ld_linux_error err;
+    alarm(10); /* a hang kills the test */
+    cfg.kcore_path = fifo;
+    assert_int_equal(ld_linux_open(&cfg, &bad, &err), LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(err.reason, LD_LINUX_BAD_KCORE);
+    assert_non_null(strstr(err.message, "not a regular file"));
+    assert_null(bad);
+    config(&cfg);
+    cfg.iomem_path = fifo;
+    assert_int_equal(ld_linux_open(&cfg, &bad, &err), LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(err.reason, LD_LINUX_BAD_IOMEM);
+    assert_non_null(strstr(err.message, "not a regular file"));
+    /* kpageflags: optional, so classification simply goes without it */
+    config(&cfg);
+    cfg.kpageflags_path = fifo;
+    ld_linux *lx = open_ok(&cfg);
+    const ld_hal *h = ld_linux_hal(lx);
+    size_t n = 0;
+    assert_int_equal(h->mem_kinds(h->ctx, NULL, &n), LD_STATUS_SUCCESS);
+    ld_linux_stats st;
+    ld_linux_get_stats(lx, &st);
+    assert_false(st.kpageflags_used);
+    ld_linux_close(lx);
+    alarm(0);
+    unlink(fifo);
+}
+
 /* ---- specific open errors ---- */
 
 static void expect_open_error(const ld_linux_config *cfg, ld_status want_st, ld_linux_reason want)
@@ -1085,6 +1123,7 @@ int main(void)
         cmocka_unit_test(test_quiesce_stops_and_always_continues),
         cmocka_unit_test(test_cgroup_freeze_always_thawed),
         cmocka_unit_test(test_killed_while_frozen_thaws),
+        cmocka_unit_test(test_fifo_refused),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_malformed_kcore),
         cmocka_unit_test(test_capture_to_elf),
