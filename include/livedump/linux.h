@@ -49,7 +49,8 @@ typedef struct ld_linux_config {
     size_t stop_pid_count;
     /* Classify pages whose content is all zero as LD_PAGE_ZERO (one read
      * of memory at classification; makedumpfile's dump level bit 1).
-     * Default true. */
+     * Default true. Racy: a page zero then and written before the dump
+     * instant is missing from the dump (docs/linux.md); false avoids it. */
     bool scan_zero_pages;
     uint32_t cpu_count;          /* 0: the online CPUs */
 } ld_linux_config;
