@@ -97,6 +97,8 @@ typedef struct ld_linux_stats {
     uint64_t read_ns;              /* time spent in those reads */
     uint32_t dirty_fetches;        /* checksum passes */
     uint64_t last_dirty_pages;     /* pages whose checksum changed at the last pass */
+    ld_status dirty_log_error;     /* why the last dirty_start failed (no mirroring then); 0 it did not */
+    uint64_t dirty_log_bytes_wanted; /* what it could not allocate (8 bytes and a bit per RAM page) */
     uint64_t last_freeze_ns;       /* how long user space was frozen at the last quiesce */
     uint32_t last_frozen_tasks;    /* processes stopped by SIGSTOP at the last quiesce */
     bool last_cgroup_frozen;       /* the cgroup reported frozen at the last quiesce */
