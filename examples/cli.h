@@ -73,6 +73,9 @@ typedef struct cli_machine {
     /* Build the machine; on failure print why and return an exit status. */
     int (*open)(void *state, const ld_hal **hal);
     void (*close)(void *state);
+    /* Optional: the machine's own figures, printed after a successful,
+     * not --quiet capture (before close). */
+    void (*summary)(void *state);
 } cli_machine;
 
 extern const cli_machine cli_machine_sim;

@@ -418,6 +418,8 @@ int cmd_capture(int argc, char **argv)
         rc = a.machine->open(a.machine_state, &hal);
         if (rc == CLI_EXIT_OK) {
             rc = run_capture(&a, hal);
+            if (rc == CLI_EXIT_OK && !a.quiet && a.machine->summary)
+                a.machine->summary(a.machine_state);
             a.machine->close(a.machine_state);
         }
     }

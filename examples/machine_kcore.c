@@ -76,8 +76,9 @@ static int kcore_open(void *state, const ld_hal **hal)
     return CLI_EXIT_OK;
 }
 
-/* The backend's own figures: what the engine's summary cannot know. */
-static void kcore_close(void *state)
+/* The backend's own figures: what the engine's summary cannot know. Only
+ * after a capture that succeeded, and not with --quiet. */
+static void kcore_summary(void *state)
 {
     kcore_state *s = state;
     ld_linux_stats st;
@@ -93,7 +94,19 @@ static void kcore_close(void *state)
            st.last_dirty_pages);
     printf("  user space      %s for %.3f ms (%u processes stopped%s)\n",
            st.last_freeze_ns ? "frozen" : "not frozen (kernel and processes kept running)",
-           (double)st.last_freeze_ns / 1e6, st.last_frozen_tasks, st.last_cgroup_frozen ? ", cgroup frozen" : "");
+           (double)st.last_freeze_ns / 1e6, st.last_frozen_tasks,
+           st.last_cgroup_frozen_by_other ? ", cgroup already frozen by someone else: left frozen"
+           : st.last_cgroup_frozen      ? ", cgroup frozen"
+                                        : "");
+    if (st.dirty_log_error)
+        printf("  mirroring       unavailable: the checksum log needs %" PRIu64
+               " MiB that could not be allocated; every page was copied in the final pass\n",
+               st.dirty_log_bytes_wanted >> 20);
+}
+
+static void kcore_close(void *state)
+{
+    kcore_state *s = state;
     ld_linux_close(s->lx);
     s->lx = NULL;
 }
@@ -110,4 +123,5 @@ const cli_machine cli_machine_kcore = {
     .option = kcore_option,
     .open = kcore_open,
     .close = kcore_close,
+    .summary = kcore_summary,
 };

@@ -142,7 +142,10 @@ ld_status lx_classify(ld_linux *lx)
                                   kinds[i + j] != LD_PAGE_KERNEL_IMAGE;
                     if (!wanted)
                         continue;
-                    /* read only between unreadable pages */
+                    /* read only between unreadable pages. Zero now, not
+                     * at the dump instant: a page written later is lost,
+                     * as the engine never reads unselected pages again
+                     * (docs/linux.md) */
                     for (uint64_t j = 0; j < m && st == LD_STATUS_SUCCESS;) {
                         if (kinds[i + j] == LD_PAGE_IO_SPACE) {
                             j++;

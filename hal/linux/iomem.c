@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hal/linux/linux_internal.h"
 
@@ -68,7 +69,13 @@ void lx_iomem_free(lx_iomem *io)
 ld_status lx_iomem_parse(const char *path, lx_iomem *out, ld_linux_error *err)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "re");
+    int fd = lx_open_regular(path);
+    if (fd == -2)
+        return lx_fail(err, LD_LINUX_BAD_IOMEM, LD_STATUS_INVALID_PARAMETER,
+                       "%s: not a regular file (a FIFO or device?): /proc/iomem is one", path);
+    FILE *f = fd >= 0 ? fdopen(fd, "re") : NULL;
+    if (!f && fd >= 0)
+        close(fd);
     if (!f)
         return lx_fail(err, errno == EACCES || errno == EPERM ? LD_LINUX_NOT_PERMITTED : LD_LINUX_BAD_IOMEM,
                        errno == EACCES || errno == EPERM ? LD_STATUS_ACCESS_DENIED : LD_STATUS_NO_SUCH_FILE,

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -53,6 +54,25 @@ void ld_linux_config_init(ld_linux_config *cfg)
     cfg->scan_zero_pages = true;
 }
 
+/* Open PATH read-only without hanging on a FIFO (or a device that blocks
+ * in open): O_NONBLOCK until fstat says it is a regular file — procfs's
+ * kcore, iomem and kpageflags all are. -1 with errno from open, or -2: it
+ * exists but is not a regular file. */
+int lx_open_regular(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return -1;
+    struct stat sb;
+    int fl;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (fl = fcntl(fd, F_GETFL)) < 0 ||
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        close(fd);
+        return -2;
+    }
+    return fd;
+}
+
 /* ---- checksums ---- */
 
 static uint64_t rotl(uint64_t v, int r)
@@ -79,9 +99,28 @@ static uint64_t page_sum(const uint8_t *p, size_t n)
     return r ^ (r >> 29);
 }
 
-static bool is_tracked(const ld_linux *lx, uint64_t pfn)
+/* The checksums and the tracked bitmap are indexed by a page's rank among
+ * the RAM pages (rank_base[r] + offset in range r), not by pfn: RAM can sit
+ * at high physical addresses, and the holes between must cost nothing. */
+static bool is_tracked(const ld_linux *lx, uint64_t rank)
 {
-    return (lx->tracked[pfn / 64] >> (pfn % 64)) & 1;
+    return (lx->tracked[rank / 64] >> (rank % 64)) & 1;
+}
+
+/* The RAM range holding pfn, or range_count. */
+static size_t range_of(const ld_linux *lx, uint64_t pfn)
+{
+    size_t lo = 0, hi = lx->range_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (pfn < lx->ranges[mid].first_pfn)
+            hi = mid;
+        else if (pfn - lx->ranges[mid].first_pfn >= lx->ranges[mid].page_count)
+            lo = mid + 1;
+        else
+            return mid;
+    }
+    return lx->range_count;
 }
 
 /* ---- HAL operations ---- */
@@ -133,9 +172,17 @@ static ld_status lx_mem_read(void *ctx, uint64_t pfn, uint64_t count, void *dst)
     ld_status st = lx_read_pages(lx, pfn, count, dst);
     if (st == LD_STATUS_SUCCESS && lx->tracking) {
         const uint8_t *p = dst;
+        /* pages outside RAM are never dumped: nothing to track */
+        size_t r = range_of(lx, pfn);
         for (uint64_t i = 0; i < count; i++) {
-            lx->sums[pfn + i] = page_sum(p + i * lx->page_size, lx->page_size);
-            lx->tracked[(pfn + i) / 64] |= 1ull << ((pfn + i) % 64);
+            uint64_t f = pfn + i;
+            if (r < lx->range_count && f - lx->ranges[r].first_pfn >= lx->ranges[r].page_count)
+                r = range_of(lx, f);
+            if (r >= lx->range_count)
+                continue;
+            uint64_t k = lx->rank_base[r] + (f - lx->ranges[r].first_pfn);
+            lx->sums[k] = page_sum(p + i * lx->page_size, lx->page_size);
+            lx->tracked[k / 64] |= 1ull << (k % 64);
         }
     }
     return st;
@@ -166,9 +213,12 @@ static ld_status lx_mem_status(void *ctx, uint64_t *available, uint64_t *total)
 static ld_status lx_dirty_start(void *ctx)
 {
     ld_linux *lx = ctx;
+    uint64_t pages = lx->stats.ram_pages;
     if (!lx->sums) {
-        lx->sums = malloc(lx->max_pfn * sizeof *lx->sums);
-        lx->tracked = malloc((lx->max_pfn + 63) / 64 * 8);
+        /* 8 bytes and a bit per RAM page; without them, no mirroring: said
+         * in the stats (and by the engine's event), not only in the status */
+        lx->sums = pages <= SIZE_MAX / sizeof *lx->sums ? malloc(pages * sizeof *lx->sums) : NULL;
+        lx->tracked = malloc((pages + 63) / 64 * 8);
         lx->scratch = malloc((size_t)LX_SCRATCH_PAGES * lx->page_size);
         if (!lx->sums || !lx->tracked || !lx->scratch) {
             free(lx->sums);
@@ -176,10 +226,15 @@ static ld_status lx_dirty_start(void *ctx)
             free(lx->scratch);
             lx->sums = lx->tracked = NULL;
             lx->scratch = NULL;
+            lx->stats.dirty_log_error = LD_STATUS_NO_MEMORY;
+            lx->stats.dirty_log_bytes_wanted = pages * sizeof *lx->sums + (pages + 63) / 64 * 8 +
+                                               (uint64_t)LX_SCRATCH_PAGES * lx->page_size;
             return LD_STATUS_NO_MEMORY;
         }
     }
-    memset(lx->tracked, 0, (lx->max_pfn + 63) / 64 * 8);
+    lx->stats.dirty_log_error = LD_STATUS_SUCCESS;
+    lx->stats.dirty_log_bytes_wanted = 0;
+    memset(lx->tracked, 0, (pages + 63) / 64 * 8);
     lx->tracking = true;
     lx->stats.dirty_fetches = 0;
     lx->stats.last_dirty_pages = 0;
@@ -193,29 +248,36 @@ static ld_status lx_dirty_fetch(void *ctx, uint64_t *bits, uint64_t nbits, uint6
     ld_linux *lx = ctx;
     if (!lx->tracking)
         return LD_STATUS_INVALID_DEVICE_STATE;
-    uint64_t changed = 0, words = (lx->max_pfn + 63) / 64;
-    for (uint64_t w = 0; w < words; w++) {
-        uint64_t word = lx->tracked[w];
-        while (word) {
-            uint64_t pfn = w * 64 + (uint64_t)__builtin_ctzll(word);
-            /* the run of tracked pages from pfn, within this word */
+    uint64_t changed = 0;
+    for (size_t r = 0; r < lx->range_count; r++) {
+        uint64_t base = lx->rank_base[r], cnt = lx->ranges[r].page_count, first = lx->ranges[r].first_pfn;
+        for (uint64_t i = 0; i < cnt;) {
+            uint64_t k = base + i;
+            if (!(lx->tracked[k / 64] >> (k % 64))) {
+                i += 64 - k % 64; /* the rest of this word is clear */
+                continue;
+            }
+            if (!is_tracked(lx, k)) {
+                i++;
+                continue;
+            }
+            /* the run of tracked pages from here, within this range */
             uint64_t n = 1;
-            while ((pfn + n) % 64 && n < LX_SCRATCH_PAGES && is_tracked(lx, pfn + n))
+            while (i + n < cnt && n < LX_SCRATCH_PAGES && is_tracked(lx, k + n))
                 n++;
-            ld_status st = lx_read_pages(lx, pfn, n, lx->scratch);
+            ld_status st = lx_read_pages(lx, first + i, n, lx->scratch);
             if (st != LD_STATUS_SUCCESS)
                 return st;
-            for (uint64_t i = 0; i < n; i++) {
-                uint64_t s = page_sum(lx->scratch + i * lx->page_size, lx->page_size);
-                if (s != lx->sums[pfn + i]) {
-                    lx->sums[pfn + i] = s;
+            for (uint64_t j = 0; j < n; j++) {
+                uint64_t s = page_sum(lx->scratch + j * lx->page_size, lx->page_size), pfn = first + i + j;
+                if (s != lx->sums[k + j]) {
+                    lx->sums[k + j] = s;
                     changed++;
-                    if (pfn + i < nbits)
-                        bits[(pfn + i) / 64] |= 1ull << ((pfn + i) % 64);
+                    if (pfn < nbits)
+                        bits[pfn / 64] |= 1ull << (pfn % 64);
                 }
             }
-            for (uint64_t i = 0; i < n; i++)
-                word &= ~(1ull << ((pfn + i) % 64));
+            i += n;
         }
     }
     lx->stats.dirty_fetches++;
@@ -351,6 +413,11 @@ static ld_status build_ranges(ld_linux *lx, ld_linux_error *err)
         return lx_fail(err, LD_LINUX_BAD_IOMEM, LD_STATUS_FILE_CORRUPT,
                        "no page is both in a /proc/kcore RAM segment and in /proc/iomem's System RAM");
     lx->range_count = n;
+    lx->rank_base = calloc(n, sizeof *lx->rank_base);
+    if (!lx->rank_base)
+        return lx_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
+    for (size_t i = 1; i < n; i++)
+        lx->rank_base[i] = lx->rank_base[i - 1] + lx->ranges[i - 1].page_count;
     lx->max_pfn = lx->ranges[n - 1].first_pfn + lx->ranges[n - 1].page_count;
     lx->stats.ram_pages = 0;
     for (size_t i = 0; i < n; i++)
@@ -403,8 +470,11 @@ ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_linux_err
     if (st == LD_STATUS_SUCCESS)
         st = lx_check_freeze_config(lx, err);
     if (st == LD_STATUS_SUCCESS) {
-        lx->kcore_fd = open(kcore, O_RDONLY | O_CLOEXEC);
-        if (lx->kcore_fd < 0)
+        lx->kcore_fd = lx_open_regular(kcore);
+        if (lx->kcore_fd == -2)
+            st = lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_INVALID_PARAMETER,
+                         "%s: not a regular file (a FIFO or device?): /proc/kcore is one", kcore);
+        else if (lx->kcore_fd < 0)
             st = kcore_open_error(kcore, lockdown, errno, err);
     }
     if (st == LD_STATUS_SUCCESS)
@@ -415,8 +485,8 @@ ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_linux_err
         st = build_ranges(lx, err);
     if (st == LD_STATUS_SUCCESS) {
         const char *kpf = cfg->kpageflags_path ? cfg->kpageflags_path : "/proc/kpageflags";
-        if (*kpf)
-            lx->kpageflags_fd = open(kpf, O_RDONLY | O_CLOEXEC); /* absent: classify without flags */
+        int kfd = *kpf ? lx_open_regular(kpf) : -1;
+        lx->kpageflags_fd = kfd >= 0 ? kfd : -1; /* absent or not a file: classify without flags */
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         lx->cpus = cfg->cpu_count ? cfg->cpu_count : (n > 0 && n <= 4096 ? (uint32_t)n : 1);
         lx->tasks = calloc(lx->cpus, sizeof *lx->tasks);
@@ -484,6 +554,7 @@ void ld_linux_close(ld_linux *lx)
     free(lx->we_stopped);
     free(lx->segs);
     free(lx->ranges);
+    free(lx->rank_base);
     lx_iomem_free(&lx->iomem);
     free(lx->vmcoreinfo);
     free(lx->kinds);

@@ -52,6 +52,7 @@ struct ld_linux {
     size_t seg_count;
     ld_phys_range *ranges;    /* RAM: segments cross-checked with iomem */
     size_t range_count;
+    uint64_t *rank_base;      /* per range: RAM pages in the ranges before it */
     uint64_t max_pfn;
     lx_iomem iomem;
 
@@ -65,8 +66,8 @@ struct ld_linux {
 
     /* dirty-log emulation: a checksum per page read while tracking */
     bool tracking;
-    uint64_t *sums;           /* max_pfn entries */
-    uint64_t *tracked;        /* bitmap: sums[pfn] holds a checksum */
+    uint64_t *sums;           /* per RAM page, by rank (rank_base): stats.ram_pages entries */
+    uint64_t *tracked;        /* bitmap by rank: sums[rank] holds a checksum */
     uint8_t *scratch;         /* LX_SCRATCH_PAGES pages */
 
     lx_cpu_task *tasks;       /* per CPU, gathered at each quiesce */
@@ -75,7 +76,8 @@ struct ld_linux {
 
 #define LX_SCRATCH_PAGES 64u
 
-/* error helpers (linux.c) */
+/* error helpers, opening (linux.c) */
+int lx_open_regular(const char *path);
 ld_status lx_fail(ld_linux_error *err, ld_linux_reason reason, ld_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

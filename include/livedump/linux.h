@@ -36,18 +36,21 @@ typedef struct ld_linux_config {
     const char *iomem_path;      /* /proc/iomem */
     const char *kpageflags_path; /* /proc/kpageflags */
     const char *meminfo_path;    /* /proc/meminfo */
-    const char *proc_path;       /* /proc: which task runs on each CPU */
+    const char *proc_path;       /* /proc: which task runs on each CPU; self/mountinfo and
+                                  * self/cgroup: whether freeze_cgroup holds us */
     const char *lockdown_path;   /* /sys/kernel/security/lockdown: tells lockdown from EPERM */
     /* Quiesce from user space: freeze this cgroup v2 directory (e.g.
      * /sys/fs/cgroup/app) and stop these processes (SIGSTOP/SIGCONT) while
      * the final pass runs. Both optional; the capturing process may not be
-     * among them. */
+     * among them (nor any thread of it), and a cgroup of which that cannot
+     * be told is refused. One already frozen or stopped is left so. */
     const char *freeze_cgroup;
     const int *stop_pids;
     size_t stop_pid_count;
     /* Classify pages whose content is all zero as LD_PAGE_ZERO (one read
      * of memory at classification; makedumpfile's dump level bit 1).
-     * Default true. */
+     * Default true. Racy: a page zero then and written before the dump
+     * instant is missing from the dump (docs/linux.md); false avoids it. */
     bool scan_zero_pages;
     uint32_t cpu_count;          /* 0: the online CPUs */
 } ld_linux_config;
@@ -94,9 +97,12 @@ typedef struct ld_linux_stats {
     uint64_t read_ns;              /* time spent in those reads */
     uint32_t dirty_fetches;        /* checksum passes */
     uint64_t last_dirty_pages;     /* pages whose checksum changed at the last pass */
+    ld_status dirty_log_error;     /* why the last dirty_start failed (no mirroring then); 0 it did not */
+    uint64_t dirty_log_bytes_wanted; /* what it could not allocate (8 bytes and a bit per RAM page) */
     uint64_t last_freeze_ns;       /* how long user space was frozen at the last quiesce */
     uint32_t last_frozen_tasks;    /* processes stopped by SIGSTOP at the last quiesce */
     bool last_cgroup_frozen;       /* the cgroup reported frozen at the last quiesce */
+    bool last_cgroup_frozen_by_other; /* it was already frozen (cgroup.freeze 1): neither frozen nor thawed by us */
 } ld_linux_stats;
 
 LD_EXTERN void ld_linux_get_stats(const ld_linux *lx, ld_linux_stats *out);

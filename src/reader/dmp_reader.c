@@ -431,14 +431,18 @@ ld_status ld_dmp_open(const char *path, ld_dmp **out, ld_dmp_error *err)
     if (!out || !path)
         return fail(err, LD_STATUS_INVALID_PARAMETER, 0, "no file or no result pointer");
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; cleared once
+     * it is known to be a regular file */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         ld_status st = errno == ENOENT ? LD_STATUS_NO_SUCH_FILE
                        : errno == EACCES ? LD_STATUS_ACCESS_DENIED : LD_STATUS_IO_DEVICE_ERROR;
         return fail(err, st, 0, "cannot open: %s", strerror(errno));
     }
     struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    int fl;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (fl = fcntl(fd, F_GETFL)) < 0 ||
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
         close(fd);
         return fail(err, LD_STATUS_INVALID_PARAMETER, 0, "not a regular file");
     }

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "livedump/livedump.h"
 #include "livedump/runtime.h"
@@ -370,6 +372,20 @@ static void test_not_a_dump(void **state)
     assert_int_equal(ld_dmp_open_memory(NULL, 0, &r, &err), LD_STATUS_END_OF_FILE);
     assert_int_equal(ld_dmp_open("/nonexistent/x.dmp", &r, &err), LD_STATUS_NO_SUCH_FILE);
     assert_int_equal(ld_dmp_open("/", &r, &err), LD_STATUS_INVALID_PARAMETER);
+    /* a FIFO with no writer: refused at once, not a wait in open (the
+     * alarm kills the test if it hangs) */
+    char fifo[] = "/tmp/ld-dmp-fifo.XXXXXX";
+    assert_non_null(mkdtemp(fifo));
+    char path[64];
+    snprintf(path, sizeof path, "%s/f", fifo);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    alarm(10);
+    assert_int_equal(ld_dmp_open(path, &r, &err), LD_STATUS_INVALID_PARAMETER);
+    alarm(0);
+    assert_null(r);
+    assert_non_null(strstr(err.message, "not a regular file"));
+    unlink(path);
+    rmdir(fifo);
 }
 
 /* ---- verify: each inconsistency it looks for is found ---- */

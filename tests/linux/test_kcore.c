@@ -7,11 +7,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -219,6 +221,29 @@ static void fake_task(int pid, int tid, char state, int cpu)
     write_text(path, text);
 }
 
+/* The fake /proc's self: cgroup2 mounted at DIR+MNT (NULL: no cgroup2
+ * mount at all, only v1 ones), our cgroup OURS (NULL: no v2 line). */
+static void fake_self(const char *mnt, const char *ours)
+{
+    char path[512], text[1024];
+    snprintf(path, sizeof path, "%s/self", proc_path);
+    mkdirs(path);
+    snprintf(path, sizeof path, "%s/self/mountinfo", proc_path);
+    if (mnt)
+        snprintf(text, sizeof text,
+                 "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+                 "30 22 0:26 / %s%s rw,nosuid,nodev shared:4 - cgroup2 cgroup2 rw,nsdelegate\n",
+                 dir, mnt);
+    else
+        snprintf(text, sizeof text,
+                 "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+                 "31 22 0:27 / %s/cgroup/cpu rw,nosuid shared:5 - cgroup cgroup rw,cpu\n", dir);
+    write_text(path, text);
+    snprintf(path, sizeof path, "%s/self/cgroup", proc_path);
+    snprintf(text, sizeof text, "4:cpu:/\n%s%s%s", ours ? "0::" : "", ours ? ours : "", ours ? "\n" : "");
+    write_text(path, text);
+}
+
 static kcore_image image;
 
 static int setup(void **state)
@@ -241,6 +266,7 @@ static int setup(void **state)
     fake_task(200, 200, 'S', 0);
     fake_task(300, 301, 'R', 0);
     fake_task(300, 302, 'R', 0); /* two runnable on CPU 0: /proc cannot tell */
+    fake_self("/cgroup", "/elsewhere");
     return 0;
 }
 
@@ -488,6 +514,17 @@ static ld_status inside(void *arg)
     return q->ret;
 }
 
+static int thread_tid;
+
+static void *tid_thread(void *arg)
+{
+    (void)arg;
+    __atomic_store_n(&thread_tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    while (__atomic_load_n(&thread_tid, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    return NULL;
+}
+
 static void test_quiesce_stops_and_always_continues(void **state)
 {
     (void)state;
@@ -545,7 +582,8 @@ static void test_quiesce_stops_and_always_continues(void **state)
     assert_int_equal(q.state_inside, 0);
     ld_linux_close(lx);
 
-    /* the capturing process itself cannot be stopped */
+    /* the capturing process itself cannot be stopped: not its pid, and not
+     * any of its threads either */
     int self = getpid();
     cfg.stop_pids = &self;
     ld_linux *bad = NULL;
@@ -553,6 +591,19 @@ static void test_quiesce_stops_and_always_continues(void **state)
     assert_int_equal(ld_linux_open(&cfg, &bad, &err), LD_STATUS_INVALID_PARAMETER);
     assert_int_equal(err.reason, LD_LINUX_BAD_CONFIG);
     assert_null(bad);
+    thread_tid = 0;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, tid_thread, NULL), 0);
+    while (!__atomic_load_n(&thread_tid, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    int tid = thread_tid;
+    assert_int_not_equal(tid, self);
+    cfg.stop_pids = &tid;
+    assert_int_equal(ld_linux_open(&cfg, &bad, &err), LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(err.reason, LD_LINUX_BAD_CONFIG);
+    assert_null(bad);
+    __atomic_store_n(&thread_tid, 0, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
 }
 
 /* ---- quiesce: a cgroup v2 freeze, always thawed ----
@@ -638,15 +689,179 @@ static void test_cgroup_freeze_always_thawed(void **state)
     ld_engine_destroy(e);
     ld_linux_close(lx);
 
+    /* frozen already by someone else (an admin): we wait for it, run the
+     * callback, and neither freeze nor thaw it: the file is never written */
+    fake_cgroup(cg, true);
+    char fpath[512];
+    snprintf(fpath, sizeof fpath, "%s/cgroup.freeze", cg);
+    write_text(fpath, "1\n");
+    struct stat before, after;
+    assert_int_equal(stat(fpath, &before), 0);
+    lx = open_ok(&cfg);
+    h = ld_linux_hal(lx);
+    freeze_seen = 0;
+    assert_int_equal(h->quiesce(h->ctx, 1000000000ull, note_freeze, NULL, &t), LD_STATUS_IO_DEVICE_ERROR);
+    assert_int_equal(freeze_seen, '1');
+    assert_int_equal(freeze_value(cg), '1');
+    assert_int_equal(stat(fpath, &after), 0);
+    assert_true(before.st_mtim.tv_sec == after.st_mtim.tv_sec && before.st_mtim.tv_nsec == after.st_mtim.tv_nsec);
+    ld_linux_get_stats(lx, &st);
+    assert_true(st.last_cgroup_frozen);
+    assert_true(st.last_cgroup_frozen_by_other);
+    assert_int_equal(st.last_freeze_ns, 0);
+    ld_linux_close(lx);
+    fake_cgroup(cg, true);
+
+    ld_linux_error err;
+    ld_linux *bad = NULL;
+    /* it holds us (our cgroup is below it), found from the mount in
+     * mountinfo, not from an assumed /sys/fs/cgroup */
+    fake_self("/cgroup", "/app/sub");
+    assert_int_equal(ld_linux_open(&cfg, &bad, &err), LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(err.reason, LD_LINUX_BAD_CONFIG);
+    assert_non_null(strstr(err.message, "holds the capturing process"));
+    /* the same through a cgroup2 mount one level up: now it is /cgroup/app */
+    fake_self("", "/cgroup/app");
+    assert_int_equal(ld_linux_open(&cfg, &bad, &err), LD_STATUS_INVALID_PARAMETER);
+    assert_non_null(strstr(err.message, "holds the capturing process"));
+    fake_self("", "/cgroup/application"); /* a sibling with a longer name */
+    lx = open_ok(&cfg);
+    ld_linux_close(lx);
+    /* a hybrid layout: only v1 hierarchies hold it, cannot tell: refused */
+    fake_self(NULL, "/");
+    assert_int_equal(ld_linux_open(&cfg, &bad, &err), LD_STATUS_INVALID_PARAMETER);
+    assert_non_null(strstr(err.message, "cannot be told"));
+    /* no v2 line for us: cannot tell either */
+    fake_self("/cgroup", NULL);
+    assert_int_equal(ld_linux_open(&cfg, &bad, &err), LD_STATUS_INVALID_PARAMETER);
+    assert_non_null(strstr(err.message, "cannot tell"));
+    assert_null(bad);
+    /* we moved into it after open: the quiesce refuses before freezing */
+    fake_self("/cgroup", "/elsewhere");
+    lx = open_ok(&cfg);
+    h = ld_linux_hal(lx);
+    fake_self("/cgroup", "/app");
+    freeze_seen = 0;
+    assert_int_equal(h->quiesce(h->ctx, 1000000000ull, note_freeze, NULL, &t), LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(freeze_seen, 0);
+    assert_int_equal(freeze_value(cg), '0');
+    ld_linux_close(lx);
+    fake_self("/cgroup", "/elsewhere");
+
     /* not a cgroup directory at all */
     snprintf(cg, sizeof cg, "%s/not-a-cgroup", dir);
     mkdirs(cg);
     cfg.freeze_cgroup = cg;
-    ld_linux_error err;
-    ld_linux *bad = NULL;
     assert_int_equal(ld_linux_open(&cfg, &bad, &err), LD_STATUS_INVALID_PARAMETER);
     assert_int_equal(err.reason, LD_LINUX_BAD_CONFIG);
     assert_null(bad);
+}
+
+/* ---- quiesce: the capture killed while they are frozen ----
+ * A child captures with a callback that never returns; killed with
+ * SIGKILL there, its watchdog must thaw the cgroup and continue the
+ * process it stopped. */
+
+static int inside_pipe[2];
+
+static ld_status block_forever(void *arg)
+{
+    (void)arg;
+    char c = 'i';
+    if (write(inside_pipe[1], &c, 1) != 1)
+        _exit(3);
+    for (;;)
+        pause();
+}
+
+static void test_killed_while_frozen_thaws(void **state)
+{
+    (void)state;
+    char cg[400];
+    snprintf(cg, sizeof cg, "%s/cgroup/app", dir);
+    fake_cgroup(cg, true);
+    int victim = fork();
+    assert_true(victim >= 0);
+    if (victim == 0) {
+        /* left stopped if the test fails: then it must not hold the runner's output open */
+        close(1);
+        close(2);
+        for (;;)
+            pause();
+    }
+    assert_int_equal(pipe(inside_pipe), 0);
+    int capt = fork();
+    assert_true(capt >= 0);
+    if (capt == 0) {
+        close(inside_pipe[0]);
+        ld_linux_config cfg;
+        config(&cfg);
+        cfg.freeze_cgroup = cg;
+        cfg.stop_pids = &victim;
+        cfg.stop_pid_count = 1;
+        ld_linux *lx;
+        ld_linux_error err;
+        if (ld_linux_open(&cfg, &lx, &err) != LD_STATUS_SUCCESS)
+            _exit(2);
+        const ld_hal *h = ld_linux_hal(lx);
+        ld_quiesce_times t;
+        h->quiesce(h->ctx, 2000000000ull, block_forever, NULL, &t);
+        _exit(4);
+    }
+    close(inside_pipe[1]);
+    char c = 0;
+    assert_int_equal(read(inside_pipe[0], &c, 1), 1); /* EOF: the child failed before the freeze */
+    close(inside_pipe[0]);
+    assert_int_equal(freeze_value(cg), '1');
+    assert_int_equal(proc_state_of(victim), 'T');
+    kill(capt, SIGKILL);
+    int ws;
+    assert_int_equal(waitpid(capt, &ws, 0), capt);
+    assert_true(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+    for (int i = 0; i < 5000 && (freeze_value(cg) != '0' || proc_state_of(victim) == 'T'); i++)
+        usleep(1000);
+    assert_int_equal(freeze_value(cg), '0');
+    assert_int_not_equal(proc_state_of(victim), 'T');
+    kill(victim, SIGKILL);
+    waitpid(victim, NULL, 0);
+}
+
+/* ---- FIFOs instead of files: an error at once, not a hang in open ---- */
+
+static void test_fifo_refused(void **state)
+{
+    (void)state;
+    char fifo[400];
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    ld_linux_config cfg;
+    config(&cfg);
+    ld_linux *bad = (ld_linux *)1;
+    ld_linux_error err;
+    alarm(10); /* a hang kills the test */
+    cfg.kcore_path = fifo;
+    assert_int_equal(ld_linux_open(&cfg, &bad, &err), LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(err.reason, LD_LINUX_BAD_KCORE);
+    assert_non_null(strstr(err.message, "not a regular file"));
+    assert_null(bad);
+    config(&cfg);
+    cfg.iomem_path = fifo;
+    assert_int_equal(ld_linux_open(&cfg, &bad, &err), LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(err.reason, LD_LINUX_BAD_IOMEM);
+    assert_non_null(strstr(err.message, "not a regular file"));
+    /* kpageflags: optional, so classification simply goes without it */
+    config(&cfg);
+    cfg.kpageflags_path = fifo;
+    ld_linux *lx = open_ok(&cfg);
+    const ld_hal *h = ld_linux_hal(lx);
+    size_t n = 0;
+    assert_int_equal(h->mem_kinds(h->ctx, NULL, &n), LD_STATUS_SUCCESS);
+    ld_linux_stats st;
+    ld_linux_get_stats(lx, &st);
+    assert_false(st.kpageflags_used);
+    ld_linux_close(lx);
+    alarm(0);
+    unlink(fifo);
 }
 
 /* ---- specific open errors ---- */
@@ -907,6 +1122,8 @@ int main(void)
         cmocka_unit_test(test_checksum_dirty_log),
         cmocka_unit_test(test_quiesce_stops_and_always_continues),
         cmocka_unit_test(test_cgroup_freeze_always_thawed),
+        cmocka_unit_test(test_killed_while_frozen_thaws),
+        cmocka_unit_test(test_fifo_refused),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_malformed_kcore),
         cmocka_unit_test(test_capture_to_elf),
