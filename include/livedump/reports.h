@@ -63,13 +63,20 @@ typedef struct ld_reports_options {
     const ld_settings *settings;   /* copied; NULL: the defaults */
     ld_clock_fn clock;             /* NULL: the system clock */
     void *clock_arg;
+    uint32_t flags;                /* LD_REPORTS_* */
 } ld_reports_options;
+
+/* Open to look only (listing, admission): nothing is created or written,
+ * so it works on a read-only file system and by a mere reader. A missing
+ * root is LD_STATUS_NO_SUCH_FILE; a corrupt throttling state is rebuilt in
+ * memory only. Capture, deferred writes and prune are LD_STATUS_ACCESS_DENIED. */
+#define LD_REPORTS_READ_ONLY 0x1u
 
 typedef struct ld_reports ld_reports;
 
 LD_EXTERN void ld_reports_options_init(ld_reports_options *opts);
-/* Open (creating the root folder 0700 if missing) and read the throttling
- * state. err (may be NULL) says why it failed. */
+/* Open (creating the root folder 0700 if missing, unless
+ * LD_REPORTS_READ_ONLY) and read the throttling state. err (may be NULL) says why it failed. */
 LD_EXTERN ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char *err, size_t err_cap);
 LD_EXTERN void ld_reports_close(ld_reports *reports);
 LD_EXTERN const char *ld_reports_root(const ld_reports *reports);

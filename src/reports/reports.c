@@ -151,7 +151,7 @@ ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char
     if (!out)
         return LD_STATUS_INVALID_PARAMETER;
     *out = NULL;
-    if (!opts || opts->version != 1) {
+    if (!opts || opts->version != 1 || (opts->flags & ~LD_REPORTS_READ_ONLY)) {
         ldr_err(err, cap, "bad options");
         return LD_STATUS_INVALID_PARAMETER;
     }
@@ -159,6 +159,7 @@ ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char
     if (!r)
         return LD_STATUS_NO_MEMORY;
     r->root_fd = -1;
+    r->read_only = (opts->flags & LD_REPORTS_READ_ONLY) != 0;
     if (opts->settings)
         r->settings = *opts->settings;
     else
@@ -179,7 +180,7 @@ ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char
     }
     memcpy(r->root, root, n);
     r->root[n] = 0;
-    ld_status st = open_root(r->root, true, &r->root_fd, err, cap);
+    ld_status st = open_root(r->root, !r->read_only, &r->root_fd, err, cap);
     if (st == LD_STATUS_SUCCESS) {
         st = ldr_state_load(r);
         if (st != LD_STATUS_SUCCESS)
@@ -616,6 +617,8 @@ ld_status ld_reports_prune(ld_reports *r, uint32_t *deleted)
         *deleted = 0;
     if (!r)
         return LD_STATUS_INVALID_PARAMETER;
+    if (r->read_only)
+        return LD_STATUS_ACCESS_DENIED;
     return prune(r, NULL, deleted);
 }
 
@@ -710,6 +713,8 @@ ld_status ld_reports_capture(ld_reports *r, ld_engine *e, const char *component,
         path[0] = 0;
     if (!r || !e || !req || !ld_component_name_valid(component))
         return res->status = LD_STATUS_INVALID_PARAMETER;
+    if (r->read_only)
+        return res->status = LD_STATUS_ACCESS_DENIED;
     bool defer = (req->flags & LD_FLAG_DEFER) != 0;
     if (!defer && (!format || !format->name || !ext_ok(format->name)))
         return res->status = LD_STATUS_INVALID_PARAMETER;
@@ -777,6 +782,8 @@ ld_status ld_reports_write_deferred(ld_reports *r, ld_engine *e, const char *com
         path[0] = 0;
     if (!r || !e || !ld_component_name_valid(component) || !format || !format->name || !ext_ok(format->name))
         return res->status = LD_STATUS_INVALID_PARAMETER;
+    if (r->read_only)
+        return res->status = LD_STATUS_ACCESS_DENIED;
     note_state_problem(r, e);
     forget_released(r, e);
     /* A handle no longer held is not dereferenced: the engine refuses it

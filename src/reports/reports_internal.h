@@ -27,6 +27,7 @@ typedef struct ldr_held {
 struct ld_reports {
     char root[LD_SETTINGS_PATH_MAX];
     int root_fd; /* the root, open: every file operation is relative to it */
+    bool read_only; /* LD_REPORTS_READ_ONLY: create and write nothing */
     ld_settings settings;
     ld_clock_fn clock;
     void *clock_arg;

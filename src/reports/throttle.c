@@ -162,7 +162,8 @@ static ld_status rebuild(ld_reports *r)
         set_last(r, list[i].component, list[i].time);
     }
     ld_reports_list_free(list);
-    return state_save(r);
+    /* Read-only: the rebuilt state serves this open only. */
+    return r->read_only ? LD_STATUS_SUCCESS : state_save(r);
 }
 
 ld_status ldr_state_load(ld_reports *r)
@@ -196,7 +197,8 @@ ld_status ldr_state_load(ld_reports *r)
             snprintf(r->state_problem, sizeof r->state_problem, "%s: %s; rebuilt from the dumps present",
                      LDR_STATE_FILE, why);
         /* A symlink or non-file in its place is removed, not followed. */
-        (void)unlinkat(r->root_fd, LDR_STATE_FILE, 0);
+        if (!r->read_only)
+            (void)unlinkat(r->root_fd, LDR_STATE_FILE, 0);
         r->system_last = 0;
         r->last_count = 0;
         return rebuild(r);

@@ -1035,6 +1035,118 @@ static void test_prune_spares_open_sink(void **state)
     stop(&f);
 }
 
+/* ---- read-only opening (listing) ---- */
+
+typedef struct snap_entry {
+    char name[256];
+    struct stat st;
+} snap_entry;
+
+/* Everything under dir (one level of folders down), with its stat: what a
+ * read-only open must leave exactly as it was. chmod 0500 does not stop
+ * root, so the comparison, not EACCES, is the test. */
+static size_t snapshot(const char *dir, snap_entry *v, size_t cap)
+{
+    size_t n = 0;
+    assert_true(n < cap);
+    snprintf(v[n].name, sizeof v[n].name, ".");
+    assert_int_equal(lstat(dir, &v[n].st), 0);
+    n++;
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        assert_true(n < cap);
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        snprintf(v[n].name, sizeof v[n].name, "%s", de->d_name);
+        assert_int_equal(lstat(p, &v[n].st), 0);
+        n++;
+        if (S_ISDIR(v[n - 1].st.st_mode))
+            n += snapshot(p, v + n, cap - n);
+    }
+    closedir(d);
+    return n;
+}
+
+static void assert_same(const snap_entry *a, size_t na, const snap_entry *b, size_t nb)
+{
+    assert_int_equal(na, nb);
+    for (size_t i = 0; i < na; i++) {
+        assert_string_equal(a[i].name, b[i].name);
+        assert_int_equal(a[i].st.st_ino, b[i].st.st_ino);
+        assert_int_equal(a[i].st.st_size, b[i].st.st_size);
+        assert_int_equal(a[i].st.st_mode, b[i].st.st_mode);
+        assert_int_equal(a[i].st.st_mtim.tv_sec, b[i].st.st_mtim.tv_sec);
+        assert_int_equal(a[i].st.st_mtim.tv_nsec, b[i].st.st_mtim.tv_nsec);
+    }
+}
+
+static ld_status open_read_only(fixture *f, char *err, size_t cap)
+{
+    ld_reports_options o;
+    ld_reports_options_init(&o);
+    o.root = root;
+    o.settings = &f->settings;
+    o.clock = fake_clock;
+    o.flags = LD_REPORTS_READ_ONLY;
+    return ld_reports_open(&o, &f->reports, err, cap);
+}
+
+static void test_read_only_open(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    char err[512] = "";
+    /* A missing root: refused, and nothing created. */
+    assert_int_equal(open_read_only(&f, err, sizeof err), LD_STATUS_NO_SUCH_FILE);
+    assert_null(f.reports);
+    assert_non_null(strstr(err, root));
+    assert_false(exists(root));
+    assert_int_equal(count_files(base), 0);
+
+    /* Reports present, a corrupt state file (a writing open would replace
+     * it) and no write permission: listed, nothing written. */
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, NULL, 0), LD_STATUS_SUCCESS);
+    assert_int_equal(take(&f, "USBHUB3", LD_DUMP_KERNEL_STACKS, NULL, 0), LD_STATUS_SUCCESS);
+    ld_reports_close(f.reports);
+    f.reports = NULL;
+    char statefile[256];
+    snprintf(statefile, sizeof statefile, "%s/.LastFullLiveReport", root);
+    write_raw(statefile, "garbage\n");
+    char sub[256];
+    snprintf(sub, sizeof sub, "%s/USBHUB3", root);
+    assert_int_equal(chmod(sub, 0500), 0);
+    assert_int_equal(chmod(root, 0500), 0);
+    snap_entry before[32], after[32];
+    size_t nb = snapshot(root, before, 32);
+
+    fake_now = T0 + 1000 * HOUR;
+    assert_int_equal(open_read_only(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_non_null(ld_reports_state_problem(f.reports));
+    ld_report_entry *v;
+    size_t n;
+    assert_int_equal(ld_reports_list(f.reports, &v, &n), LD_STATUS_SUCCESS);
+    assert_int_equal(n, 2);
+    ld_reports_list_free(v);
+    /* The rebuilt state is used, in memory. */
+    assert_int_equal(ld_reports_admit(f.reports, "WATCHDOG", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
+    uint32_t deleted = 7;
+    assert_int_equal(ld_reports_prune(f.reports, &deleted), LD_STATUS_ACCESS_DENIED);
+    assert_int_equal(take(&f, "USBHUB3", LD_DUMP_KERNEL_STACKS, NULL, 0), LD_STATUS_ACCESS_DENIED);
+    ld_reports_close(f.reports);
+    f.reports = NULL;
+    size_t na = snapshot(root, after, 32);
+    assert_same(before, nb, after, na);
+    assert_int_equal(chmod(root, 0700), 0);
+    assert_int_equal(chmod(sub, 0700), 0);
+    stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1051,6 +1163,7 @@ int main(void)
         cmocka_unit_test_setup(test_deferred_throttling_two_held, fresh),
         cmocka_unit_test_setup(test_incomplete_reports, fresh),
         cmocka_unit_test_setup(test_prune_spares_open_sink, fresh),
+        cmocka_unit_test_setup(test_read_only_open, fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
