@@ -4,6 +4,7 @@
  *   ROOT/                                  0700, created by livedump
  *     WATCHDOG-20250102-030405.dmp         full live dumps, in the root
  *     .LastFullLiveReport                  throttling state (0600)
+ *     .LastFullLiveReport.lock             flock held from admission to record (0600)
  *     USBHUB3/                             one folder (0700) per component
  *       USBHUB3-20250102-030405.dmp        its smaller dumps (kernel-stacks, mini)
  *
@@ -24,6 +25,8 @@
  * sooner than SystemThrottleThreshold / ComponentThrottleThreshold hours
  * after the last is refused with LD_STATUS_THROTTLED and event 6 naming the
  * threshold and the time the next one is allowed.
+ * Processes sharing a root are serialized by the lock: each reads the
+ * state again under it, so only one of two racing full dumps is admitted.
  *
  * Throttling and deferred captures: throttling spaces the captures (when
  * the machine is stopped and copied), not the writes. A full capture

@@ -190,7 +190,7 @@ static void test_layout_and_names(void **state)
     assert_false(v[3].full);
     ld_reports_list_free(v);
     /* No temporary file is left anywhere; the state file is 0600. */
-    assert_int_equal(count_files(root), 4); /* 2 dumps, USBHUB3/, .LastFullLiveReport */
+    assert_int_equal(count_files(root), 5); /* 2 dumps, USBHUB3/, .LastFullLiveReport and its lock */
     char sp[256];
     snprintf(sp, sizeof sp, "%s/.LastFullLiveReport", root);
     assert_int_equal(mode_of(sp), 0600);
@@ -370,9 +370,9 @@ static void test_component_names(void **state)
         assert_int_equal(ld_reports_admit(f.reports, bad[i], LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_INVALID_PARAMETER);
     }
     assert_false(ld_component_name_valid(NULL));
-    /* Nothing was created: only the state file is in the root, and the
+    /* Nothing was created: only the state file and its lock are in the root, and the
      * base folder has only the root. */
-    assert_int_equal(count_files(root), 1);
+    assert_int_equal(count_files(root), 2);
     assert_int_equal(count_files(base), 1);
     assert_int_equal(evlog_count(f.log, 1), 0);
     stop(&f);
@@ -650,7 +650,7 @@ static void test_disk_full_and_deferred(void **state)
                      LD_STATUS_SUCCESS);
     assert_non_null(r.deferred);
     assert_string_equal(path, "");
-    assert_int_equal(count_files(root), 1); /* nothing written yet */
+    assert_int_equal(count_files(root), 2); /* nothing written yet: state and lock */
 
     /* The disk fills (RLIMIT_FSIZE: EFBIG) at 1 MiB: disk full, no file left,
      * the dump still held, and no throttling recorded. */
@@ -668,7 +668,7 @@ static void test_disk_full_and_deferred(void **state)
     assert_int_equal(st, LD_STATUS_DISK_FULL);
     assert_int_equal(evlog_u64(evlog_last(f.log, 204), "NTStatus"), LD_STATUS_DISK_FULL);
     assert_int_equal(evlog_u64(evlog_last(f.log, 202), "NTStatus"), LD_STATUS_DISK_FULL);
-    assert_int_equal(count_files(root), 1);
+    assert_int_equal(count_files(root), 2);
     assert_true(ld_engine_holds(f.h.engine, r.deferred));
     /* Still held, so it still counts for throttling; nothing was recorded:
      * a restart (which loses the held dump) finds no full dump taken. */
@@ -702,7 +702,7 @@ static void test_disk_full_and_deferred(void **state)
                                                path, sizeof path),
                      LD_STATUS_INVALID_DEVICE_STATE);
     assert_int_equal(evlog_u64(evlog_last(f.log, 202), "NTStatus"), LD_STATUS_INVALID_DEVICE_STATE);
-    assert_int_equal(count_files(root), 2);
+    assert_int_equal(count_files(root), 3);
     /* A throttled deferred capture holds nothing. */
     assert_int_equal(ld_reports_capture(f.reports, f.h.engine, "WATCHDOG", &req, NULL, &r, NULL, 0),
                      LD_STATUS_THROTTLED);
@@ -778,7 +778,7 @@ static void test_deferred_throttling(void **state)
     assert_held_refusal(&f, take_deferred(&f, "WATCHDOG", &second), "ComponentThrottleThresholdHours", 168, T0);
     assert_null(second.deferred);
     assert_int_equal(ld_engine_deferred_count(f.h.engine), 1);
-    assert_int_equal(count_files(root), 1); /* only the state file */
+    assert_int_equal(count_files(root), 2); /* only the state file and its lock */
     /* Written under another component: refused, still held. */
     assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "USBHUB3", held.deferred, ld_format_raw(), NULL,
                                                path, sizeof path),
@@ -1147,6 +1147,69 @@ static void test_read_only_open(void **state)
     stop(&f);
 }
 
+/* ---- two processes racing for a full dump ---- */
+
+/* A child: open the reports (reading the state, still empty), say so, wait
+ * for the start, take a full dump. Exit 0 taken, 1 throttled, 2 else; no
+ * cmocka asserts here, a failure must not run the parent's tests. */
+static void racer(int ready, int go)
+{
+    fixture f;
+    start(&f);
+    char err[512] = "";
+    int code = 2;
+    if (open_reports(&f, err, sizeof err) == LD_STATUS_SUCCESS) {
+        char c = 'r';
+        if (write(ready, &c, 1) == 1 && read(go, &c, 1) == 0) {
+            ld_status st = take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, NULL, 0);
+            code = st == LD_STATUS_SUCCESS ? 0 : st == LD_STATUS_THROTTLED ? 1 : 2;
+        }
+    }
+    stop(&f);
+    _exit(code);
+}
+
+static void test_throttle_across_processes(void **state)
+{
+    (void)state;
+    /* The root and its state exist before the race, as on a running system. */
+    fixture f;
+    start(&f);
+    char err[512] = "";
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    stop(&f);
+    int ready[2], go[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(go), 0);
+    pid_t pid[2];
+    for (int i = 0; i < 2; i++) {
+        pid[i] = fork();
+        assert_true(pid[i] >= 0);
+        if (pid[i] == 0) {
+            close(ready[0]);
+            close(go[1]);
+            racer(ready[1], go[0]);
+        }
+    }
+    close(ready[1]);
+    close(go[0]);
+    char c;
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(read(ready[0], &c, 1), 1);
+    close(go[1]); /* both read end-of-file: the start */
+    close(ready[0]);
+    int taken = 0, throttled = 0;
+    for (int i = 0; i < 2; i++) {
+        int status;
+        assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
+        assert_true(WIFEXITED(status));
+        taken += WEXITSTATUS(status) == 0;
+        throttled += WEXITSTATUS(status) == 1;
+    }
+    assert_int_equal(taken, 1);
+    assert_int_equal(throttled, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1164,6 +1227,7 @@ int main(void)
         cmocka_unit_test_setup(test_incomplete_reports, fresh),
         cmocka_unit_test_setup(test_prune_spares_open_sink, fresh),
         cmocka_unit_test_setup(test_read_only_open, fresh),
+        cmocka_unit_test_setup(test_throttle_across_processes, fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
