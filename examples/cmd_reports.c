@@ -1,5 +1,6 @@
 /* `livedump reports list|prune`: the report storage (include/livedump/reports.h). */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -75,16 +76,27 @@ int cmd_reports(int argc, char **argv)
     ld_reports_options_init(&o);
     o.root = dir;
     o.settings = &s;
+    bool listing = !strcmp(verb, "list");
+    /* Listing only looks: it must create no folder or state file, and work
+     * on a read-only file system. */
+    if (listing)
+        o.flags = LD_REPORTS_READ_ONLY;
     ld_reports *r;
     char err[1024];
     ld_status st = ld_reports_open(&o, &r, err, sizeof err);
+    if (listing && st == LD_STATUS_NO_SUCH_FILE) {
+        const char *shown = dir ? dir : s.live_kernel_reports_path;
+        fprintf(stderr, "livedump: note: the reports folder '%s' does not exist (%s)\n", shown, err);
+        printf("0 report(s) in %s\n", shown);
+        return CLI_EXIT_OK;
+    }
     if (!ld_ok(st)) {
         cli_status_error(st, "cannot open the reports: %s", err);
         return CLI_EXIT_FAILED;
     }
     if (ld_reports_state_problem(r))
         fprintf(stderr, "livedump: warning: %s\n", ld_reports_state_problem(r));
-    if (!strcmp(verb, "list")) {
+    if (listing) {
         rc = list(r);
     } else {
         uint32_t deleted = 0;

@@ -67,7 +67,10 @@ LD_EXTERN ld_status ld_settings_get(const ld_settings *settings, const char *key
  * lines. Keys not named keep their current value. All or nothing: on any
  * error the settings are unchanged and `err` names the file and the line
  * ("conf:3: unknown setting 'Foo'"). An unreadable file:
- * LD_STATUS_NO_SUCH_FILE or LD_STATUS_ACCESS_DENIED. */
+ * LD_STATUS_NO_SUCH_FILE or LD_STATUS_ACCESS_DENIED. Refused with
+ * LD_STATUS_ACCESS_DENIED, as others could have changed it: a symlink, not
+ * a regular file, writable by group or others, or owned by a user other
+ * than root and us. */
 LD_EXTERN ld_status ld_settings_load(ld_settings *settings, const char *path, char *err, size_t err_cap);
 /* Write every setting to `path` (0600), atomically: a temporary file,
  * fsync, rename. */

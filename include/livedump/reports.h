@@ -4,6 +4,7 @@
  *   ROOT/                                  0700, created by livedump
  *     WATCHDOG-20250102-030405.dmp         full live dumps, in the root
  *     .LastFullLiveReport                  throttling state (0600)
+ *     .LastFullLiveReport.lock             flock held from admission to record (0600)
  *     USBHUB3/                             one folder (0700) per component
  *       USBHUB3-20250102-030405.dmp        its smaller dumps (kernel-stacks, mini)
  *
@@ -24,6 +25,8 @@
  * sooner than SystemThrottleThreshold / ComponentThrottleThreshold hours
  * after the last is refused with LD_STATUS_THROTTLED and event 6 naming the
  * threshold and the time the next one is allowed.
+ * Processes sharing a root are serialized by the lock: each reads the
+ * state again under it, so only one of two racing full dumps is admitted.
  *
  * Throttling and deferred captures: throttling spaces the captures (when
  * the machine is stopped and copied), not the writes. A full capture
@@ -63,13 +66,20 @@ typedef struct ld_reports_options {
     const ld_settings *settings;   /* copied; NULL: the defaults */
     ld_clock_fn clock;             /* NULL: the system clock */
     void *clock_arg;
+    uint32_t flags;                /* LD_REPORTS_* */
 } ld_reports_options;
+
+/* Open to look only (listing, admission): nothing is created or written,
+ * so it works on a read-only file system and by a mere reader. A missing
+ * root is LD_STATUS_NO_SUCH_FILE; a corrupt throttling state is rebuilt in
+ * memory only. Capture, deferred writes and prune are LD_STATUS_ACCESS_DENIED. */
+#define LD_REPORTS_READ_ONLY 0x1u
 
 typedef struct ld_reports ld_reports;
 
 LD_EXTERN void ld_reports_options_init(ld_reports_options *opts);
-/* Open (creating the root folder 0700 if missing) and read the throttling
- * state. err (may be NULL) says why it failed. */
+/* Open (creating the root folder 0700 if missing, unless
+ * LD_REPORTS_READ_ONLY) and read the throttling state. err (may be NULL) says why it failed. */
 LD_EXTERN ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char *err, size_t err_cap);
 LD_EXTERN void ld_reports_close(ld_reports *reports);
 LD_EXTERN const char *ld_reports_root(const ld_reports *reports);

@@ -118,9 +118,15 @@ ld_status ldr_write_atomic(const char *path, const void *data, size_t len)
 
 ld_status ldr_read_small_at(int dfd, const char *name, size_t max, char **out, size_t *len)
 {
+    return ldr_read_small_at_st(dfd, name, max, out, len, NULL);
+}
+
+ld_status ldr_read_small_at_st(int dfd, const char *name, size_t max, char **out, size_t *len, struct stat *info)
+{
     *out = NULL;
     *len = 0;
-    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO in its place must not hang the open. */
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return ldr_errno_status(errno);
     struct stat st;
@@ -128,6 +134,8 @@ ld_status ldr_read_small_at(int dfd, const char *name, size_t max, char **out, s
         close(fd);
         return LD_STATUS_ACCESS_DENIED;
     }
+    if (info)
+        *info = st;
     if ((uint64_t)st.st_size > max) {
         close(fd);
         return LD_STATUS_FILE_CORRUPT;
@@ -155,13 +163,18 @@ ld_status ldr_read_small_at(int dfd, const char *name, size_t max, char **out, s
 
 ld_status ldr_read_small(const char *path, size_t max, char **out, size_t *len)
 {
+    return ldr_read_small_st(path, max, out, len, NULL);
+}
+
+ld_status ldr_read_small_st(const char *path, size_t max, char **out, size_t *len, struct stat *info)
+{
     *out = NULL;
     *len = 0;
     const char *name;
     int dfd = parent_fd(path, &name);
     if (dfd < 0)
         return ldr_errno_status(errno);
-    ld_status st = ldr_read_small_at(dfd, name, max, out, len);
+    ld_status st = ldr_read_small_at_st(dfd, name, max, out, len, info);
     close(dfd);
     return st;
 }

@@ -4,6 +4,7 @@
 #define LD_REPORTS_FILES_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "livedump/status.h"
 
@@ -19,6 +20,11 @@ ld_status ldr_read_small(const char *path, size_t max, char **out, size_t *len);
 /* The same, for `name` in the folder open as dfd. */
 ld_status ldr_write_atomic_at(int dfd, const char *name, const void *data, size_t len);
 ld_status ldr_read_small_at(int dfd, const char *name, size_t max, char **out, size_t *len);
+/* The same, with the file read's fstat in *info (may be NULL): checks of
+ * its owner and mode are then of the very file read. Not a regular file:
+ * LD_STATUS_ACCESS_DENIED. */
+ld_status ldr_read_small_st(const char *path, size_t max, char **out, size_t *len, struct stat *info);
+ld_status ldr_read_small_at_st(int dfd, const char *name, size_t max, char **out, size_t *len, struct stat *info);
 /* Snprintf into err if err is not NULL. */
 void ldr_err(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

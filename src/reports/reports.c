@@ -151,7 +151,7 @@ ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char
     if (!out)
         return LD_STATUS_INVALID_PARAMETER;
     *out = NULL;
-    if (!opts || opts->version != 1) {
+    if (!opts || opts->version != 1 || (opts->flags & ~LD_REPORTS_READ_ONLY)) {
         ldr_err(err, cap, "bad options");
         return LD_STATUS_INVALID_PARAMETER;
     }
@@ -159,6 +159,7 @@ ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char
     if (!r)
         return LD_STATUS_NO_MEMORY;
     r->root_fd = -1;
+    r->read_only = (opts->flags & LD_REPORTS_READ_ONLY) != 0;
     if (opts->settings)
         r->settings = *opts->settings;
     else
@@ -179,13 +180,21 @@ ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char
     }
     memcpy(r->root, root, n);
     r->root[n] = 0;
-    ld_status st = open_root(r->root, true, &r->root_fd, err, cap);
+    ld_status st = open_root(r->root, !r->read_only, &r->root_fd, err, cap);
+    int lock = -1;
+    /* A rebuild writes the state: not while another process records. */
+    if (st == LD_STATUS_SUCCESS && !r->read_only) {
+        st = ldr_lock(r, &lock);
+        if (st != LD_STATUS_SUCCESS)
+            ldr_err(err, cap, "%s/%s: cannot lock: %s", r->root, LDR_LOCK_FILE, ld_status_describe(st));
+    }
     if (st == LD_STATUS_SUCCESS) {
         st = ldr_state_load(r);
         if (st != LD_STATUS_SUCCESS)
             ldr_err(err, cap, "%s/%s: cannot write the throttling state: %s", r->root, LDR_STATE_FILE,
                     ld_status_describe(st));
     }
+    ldr_unlock(lock);
     if (st != LD_STATUS_SUCCESS) {
         ld_reports_close(r);
         return st;
@@ -616,6 +625,8 @@ ld_status ld_reports_prune(ld_reports *r, uint32_t *deleted)
         *deleted = 0;
     if (!r)
         return LD_STATUS_INVALID_PARAMETER;
+    if (r->read_only)
+        return LD_STATUS_ACCESS_DENIED;
     return prune(r, NULL, deleted);
 }
 
@@ -699,20 +710,13 @@ static ld_status refuse(ld_engine *e, ld_status st, ld_admission *why, ld_result
     return res->status = st;
 }
 
-ld_status ld_reports_capture(ld_reports *r, ld_engine *e, const char *component, const ld_capture_request *req,
-                             const ld_format *format, ld_result *result, char *path, size_t cap)
+/* ld_reports_capture, arguments checked and, for a full dump, under the
+ * throttling lock with the state read again. */
+static ld_status capture_locked(ld_reports *r, ld_engine *e, const char *component, const ld_capture_request *req,
+                                const ld_format *format, ld_result *res, char *path, size_t cap)
 {
-    ld_result local;
-    ld_result *res = result ? result : &local;
-    memset(res, 0, sizeof *res);
     char where[LD_SETTINGS_PATH_MAX + 64];
-    if (path && cap)
-        path[0] = 0;
-    if (!r || !e || !req || !ld_component_name_valid(component))
-        return res->status = LD_STATUS_INVALID_PARAMETER;
     bool defer = (req->flags & LD_FLAG_DEFER) != 0;
-    if (!defer && (!format || !format->name || !ext_ok(format->name)))
-        return res->status = LD_STATUS_INVALID_PARAMETER;
     note_state_problem(r, e);
     forget_released(r, e);
     ld_status st;
@@ -759,6 +763,36 @@ ld_status ld_reports_capture(ld_reports *r, ld_engine *e, const char *component,
     return st;
 }
 
+ld_status ld_reports_capture(ld_reports *r, ld_engine *e, const char *component, const ld_capture_request *req,
+                             const ld_format *format, ld_result *result, char *path, size_t cap)
+{
+    ld_result local;
+    ld_result *res = result ? result : &local;
+    memset(res, 0, sizeof *res);
+    if (path && cap)
+        path[0] = 0;
+    if (!r || !e || !req || !ld_component_name_valid(component))
+        return res->status = LD_STATUS_INVALID_PARAMETER;
+    if (r->read_only)
+        return res->status = LD_STATUS_ACCESS_DENIED;
+    bool defer = (req->flags & LD_FLAG_DEFER) != 0;
+    if (!defer && (!format || !format->name || !ext_ok(format->name)))
+        return res->status = LD_STATUS_INVALID_PARAMETER;
+    /* Only full dumps are throttled: small ones need no lock. */
+    if (req->type != LD_DUMP_FULL_KERNEL)
+        return capture_locked(r, e, component, req, format, res, path, cap);
+    int lock;
+    ld_status st = ldr_lock(r, &lock);
+    if (st == LD_STATUS_SUCCESS)
+        st = ldr_state_reload(r);
+    if (st == LD_STATUS_SUCCESS)
+        st = capture_locked(r, e, component, req, format, res, path, cap);
+    else
+        res->status = st;
+    ldr_unlock(lock);
+    return st;
+}
+
 void ld_reports_set_progress(ld_reports *r, ld_progress_fn progress, void *arg)
 {
     if (!r)
@@ -767,16 +801,11 @@ void ld_reports_set_progress(ld_reports *r, ld_progress_fn progress, void *arg)
     r->progress_arg = arg;
 }
 
-ld_status ld_reports_write_deferred(ld_reports *r, ld_engine *e, const char *component, const ld_dump *handle,
-                                    const ld_format *format, ld_result *result, char *path, size_t cap)
+/* ld_reports_write_deferred, arguments checked, under the throttling lock
+ * with the state read again. */
+static ld_status write_deferred_locked(ld_reports *r, ld_engine *e, const char *component, const ld_dump *handle,
+                                       const ld_format *format, ld_result *res, char *path, size_t cap)
 {
-    ld_result local;
-    ld_result *res = result ? result : &local;
-    memset(res, 0, sizeof *res);
-    if (path && cap)
-        path[0] = 0;
-    if (!r || !e || !ld_component_name_valid(component) || !format || !format->name || !ext_ok(format->name))
-        return res->status = LD_STATUS_INVALID_PARAMETER;
     note_state_problem(r, e);
     forget_released(r, e);
     /* A handle no longer held is not dereferenced: the engine refuses it
@@ -812,6 +841,30 @@ ld_status ld_reports_write_deferred(ld_reports *r, ld_engine *e, const char *com
             snprintf(path, cap, "%s", where);
         st = landed(r, e, component, full, when);
     }
+    return st;
+}
+
+ld_status ld_reports_write_deferred(ld_reports *r, ld_engine *e, const char *component, const ld_dump *handle,
+                                    const ld_format *format, ld_result *result, char *path, size_t cap)
+{
+    ld_result local;
+    ld_result *res = result ? result : &local;
+    memset(res, 0, sizeof *res);
+    if (path && cap)
+        path[0] = 0;
+    if (!r || !e || !ld_component_name_valid(component) || !format || !format->name || !ext_ok(format->name))
+        return res->status = LD_STATUS_INVALID_PARAMETER;
+    if (r->read_only)
+        return res->status = LD_STATUS_ACCESS_DENIED;
+    int lock;
+    ld_status st = ldr_lock(r, &lock);
+    if (st == LD_STATUS_SUCCESS)
+        st = ldr_state_reload(r);
+    if (st == LD_STATUS_SUCCESS)
+        st = write_deferred_locked(r, e, component, handle, format, res, path, cap);
+    else
+        res->status = st;
+    ldr_unlock(lock);
     return st;
 }
 

@@ -7,6 +7,7 @@
 
 #define LDR_MAX_COMPONENTS 256
 #define LDR_STATE_FILE ".LastFullLiveReport"
+#define LDR_LOCK_FILE ".LastFullLiveReport.lock"
 
 typedef struct ldr_last {
     char component[LD_COMPONENT_MAX + 1];
@@ -27,6 +28,7 @@ typedef struct ldr_held {
 struct ld_reports {
     char root[LD_SETTINGS_PATH_MAX];
     int root_fd; /* the root, open: every file operation is relative to it */
+    bool read_only; /* LD_REPORTS_READ_ONLY: create and write nothing */
     ld_settings settings;
     ld_clock_fn clock;
     void *clock_arg;
@@ -50,5 +52,14 @@ uint64_t ldr_now(const ld_reports *r);
 ld_status ldr_state_load(ld_reports *r);
 ld_status ldr_state_record(ld_reports *r, const char *component, uint64_t when);
 uint64_t ldr_component_last(const ld_reports *r, const char *component);
+/* The cross-process throttling lock: an exclusive flock on ROOT/LDR_LOCK_FILE
+ * (0600, created relative to the root, never through a symlink), held from
+ * admission to the record so two processes cannot both pass. *fd to give
+ * back to ldr_unlock. */
+ld_status ldr_lock(ld_reports *r, int *fd);
+void ldr_unlock(int fd);
+/* Under the lock: read the state again, so a dump another process recorded
+ * since the open counts. A problem found at open stays reported. */
+ld_status ldr_state_reload(ld_reports *r);
 
 #endif

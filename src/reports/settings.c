@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "livedump/policy.h"
 #include "src/reports/files.h"
@@ -171,10 +173,36 @@ ld_status ld_settings_load(ld_settings *s, const char *path, char *err, size_t c
         return LD_STATUS_INVALID_PARAMETER;
     char *text;
     size_t len;
-    ld_status st = ldr_read_small(path, 1 << 20, &text, &len);
+    struct stat info;
+    ld_status st = ldr_read_small_st(path, 1 << 20, &text, &len, &info);
+    if (st == LD_STATUS_ACCESS_DENIED) {
+        /* Say why: the read refuses symlinks and non-files. */
+        struct stat ls;
+        if (lstat(path, &ls) == 0 && S_ISLNK(ls.st_mode)) {
+            ldr_err(err, cap, "%s: refusing a policy file that is a symlink", path);
+            return st;
+        }
+        if (lstat(path, &ls) == 0 && !S_ISREG(ls.st_mode)) {
+            ldr_err(err, cap, "%s: refusing a policy file that is not a regular file", path);
+            return st;
+        }
+    }
     if (st != LD_STATUS_SUCCESS) {
         ldr_err(err, cap, "%s: cannot read: %s", path, ld_status_describe(st));
         return st;
+    }
+    /* The policy decides whether and how memory (secrets) is dumped: only
+     * root or we may own it, and no one else may be able to change it. */
+    if (info.st_mode & 022) {
+        ldr_err(err, cap, "%s: refusing a policy file writable by group or others (mode %03o)", path,
+                (unsigned)(info.st_mode & 0777));
+        free(text);
+        return LD_STATUS_ACCESS_DENIED;
+    }
+    if (info.st_uid != 0 && info.st_uid != geteuid()) {
+        ldr_err(err, cap, "%s: refusing a policy file owned by another user (uid %u)", path, (unsigned)info.st_uid);
+        free(text);
+        return LD_STATUS_ACCESS_DENIED;
     }
     /* Parse into a copy: a file with an error changes nothing. */
     ld_settings next = *s;

@@ -12,10 +12,13 @@
  * Times in the future are clamped to now, so a bad clock cannot block dumps
  * for years. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "src/reports/files.h"
@@ -162,7 +165,8 @@ static ld_status rebuild(ld_reports *r)
         set_last(r, list[i].component, list[i].time);
     }
     ld_reports_list_free(list);
-    return state_save(r);
+    /* Read-only: the rebuilt state serves this open only. */
+    return r->read_only ? LD_STATUS_SUCCESS : state_save(r);
 }
 
 ld_status ldr_state_load(ld_reports *r)
@@ -196,7 +200,8 @@ ld_status ldr_state_load(ld_reports *r)
             snprintf(r->state_problem, sizeof r->state_problem, "%s: %s; rebuilt from the dumps present",
                      LDR_STATE_FILE, why);
         /* A symlink or non-file in its place is removed, not followed. */
-        (void)unlinkat(r->root_fd, LDR_STATE_FILE, 0);
+        if (!r->read_only)
+            (void)unlinkat(r->root_fd, LDR_STATE_FILE, 0);
         r->system_last = 0;
         r->last_count = 0;
         return rebuild(r);
@@ -208,6 +213,53 @@ ld_status ldr_state_load(ld_reports *r)
         if (r->last[i].time > now)
             r->last[i].time = now;
     return LD_STATUS_SUCCESS;
+}
+
+ld_status ldr_state_reload(ld_reports *r)
+{
+    char problem[sizeof r->state_problem];
+    memcpy(problem, r->state_problem, sizeof problem);
+    bool noted = r->state_problem_noted;
+    ld_status st = ldr_state_load(r);
+    if (!r->state_problem[0]) {
+        memcpy(r->state_problem, problem, sizeof problem);
+        r->state_problem_noted = noted;
+    } else {
+        r->state_problem_noted = false; /* a new problem: tell it */
+    }
+    return st;
+}
+
+ld_status ldr_lock(ld_reports *r, int *out)
+{
+    *out = -1;
+    /* O_NONBLOCK: a FIFO planted here must not hang the open; it is then
+     * refused as not a file. */
+    int fd = openat(r->root_fd, LDR_LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+                    0600);
+    if (fd < 0)
+        return ldr_errno_status(errno);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return LD_STATUS_ACCESS_DENIED;
+    }
+    int rc;
+    while ((rc = flock(fd, LOCK_EX)) != 0 && errno == EINTR)
+        ;
+    if (rc != 0) {
+        ld_status s = ldr_errno_status(errno);
+        close(fd);
+        return s;
+    }
+    *out = fd;
+    return LD_STATUS_SUCCESS;
+}
+
+void ldr_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the flock */
 }
 
 ld_status ldr_state_record(ld_reports *r, const char *component, uint64_t when)

@@ -192,6 +192,13 @@ expect 0 "1 report(s) deleted" -- reports --reports "$rep" --policy "$pol" prune
 expect 1 "FullLiveReportsMax = 0" -- capture --machine sim --memory 128M --policy "$pol" --reports "$rep" --component WATCHDOG
 ln -s "$tmp" "$tmp/linked"
 expect 1 "symlink" -- reports --reports "$tmp/linked" list
+expect 0 "does not exist" -- reports --reports "$tmp/missing" --policy "$pol" list
+n=$((n + 1))
+if [ ! -e "$tmp/missing" ]; then
+    echo "ok $n - reports list creates no folder"
+else
+    echo "not ok $n - reports list created $tmp/missing"; fails=$((fails + 1))
+fi
 "$bin" policy --policy "$pol" set AllowLiveDump 0 >/dev/null
 expect 1 "STATUS_ACCESS_DENIED" -- capture --machine sim --memory 128M --policy "$pol" -o "$tmp/c.raw"
 expect 0 "dump written" -- capture --machine sim --memory 128M --events none --defer -o "$tmp/d.raw"

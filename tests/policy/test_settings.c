@@ -215,6 +215,54 @@ static void test_load_errors_name_the_line(void **state)
     assert_non_null(strstr(err, "not a text file"));
 }
 
+/* The policy decides what secrets are dumped: a file others could have
+ * changed is refused, naming the file, and changes nothing. */
+static void assert_policy_refused(const char *path, const char *why)
+{
+    ld_settings s, before;
+    ld_settings_init(&s);
+    before = s;
+    char err[256] = "";
+    assert_int_equal(ld_settings_load(&s, path, err, sizeof err), LD_STATUS_ACCESS_DENIED);
+    print_message("%s\n", err);
+    assert_true(strncmp(err, path, strlen(path)) == 0);
+    assert_non_null(strstr(err, why));
+    assert_memory_equal(&s, &before, sizeof s);
+}
+
+static void test_policy_file_owner_and_mode(void **state)
+{
+    (void)state;
+    char path[128], link[128], fifo[128];
+    snprintf(path, sizeof path, "%s/owned.conf", dir);
+    write_file(path, "AllowLiveDump = 0\n");
+    ld_settings s;
+    ld_settings_init(&s);
+    char err[256] = "";
+    /* Ours, readable by others: fine. */
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(ld_settings_load(&s, path, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(s.allow_live_dump, 0);
+    assert_int_equal(chmod(path, 0666), 0);
+    assert_policy_refused(path, "writable by group or others");
+    assert_int_equal(chmod(path, 0620), 0);
+    assert_policy_refused(path, "writable by group or others");
+    assert_int_equal(chmod(path, 0600), 0);
+    snprintf(link, sizeof link, "%s/owned-link.conf", dir);
+    assert_int_equal(symlink(path, link), 0);
+    assert_policy_refused(link, "symlink");
+    snprintf(fifo, sizeof fifo, "%s/owned-fifo.conf", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_policy_refused(fifo, "not a regular file");
+    if (geteuid() == 0) {
+        /* Owned by someone else, neither root nor us. */
+        assert_int_equal(chown(path, 65534, 65534), 0);
+        assert_policy_refused(path, "owned by another user");
+    } else {
+        print_message("not root: the foreign owner case is not run\n");
+    }
+}
+
 static void test_save_round_trip(void **state)
 {
     (void)state;
@@ -389,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_every_setting_valid_and_invalid),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_load_errors_name_the_line),
+        cmocka_unit_test(test_policy_file_owner_and_mode),
         cmocka_unit_test(test_save_round_trip),
         cmocka_unit_test(test_settings_drive_the_engine),
         cmocka_unit_test(test_change_events),

@@ -190,7 +190,7 @@ static void test_layout_and_names(void **state)
     assert_false(v[3].full);
     ld_reports_list_free(v);
     /* No temporary file is left anywhere; the state file is 0600. */
-    assert_int_equal(count_files(root), 4); /* 2 dumps, USBHUB3/, .LastFullLiveReport */
+    assert_int_equal(count_files(root), 5); /* 2 dumps, USBHUB3/, .LastFullLiveReport and its lock */
     char sp[256];
     snprintf(sp, sizeof sp, "%s/.LastFullLiveReport", root);
     assert_int_equal(mode_of(sp), 0600);
@@ -370,9 +370,9 @@ static void test_component_names(void **state)
         assert_int_equal(ld_reports_admit(f.reports, bad[i], LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_INVALID_PARAMETER);
     }
     assert_false(ld_component_name_valid(NULL));
-    /* Nothing was created: only the state file is in the root, and the
+    /* Nothing was created: only the state file and its lock are in the root, and the
      * base folder has only the root. */
-    assert_int_equal(count_files(root), 1);
+    assert_int_equal(count_files(root), 2);
     assert_int_equal(count_files(base), 1);
     assert_int_equal(evlog_count(f.log, 1), 0);
     stop(&f);
@@ -650,7 +650,7 @@ static void test_disk_full_and_deferred(void **state)
                      LD_STATUS_SUCCESS);
     assert_non_null(r.deferred);
     assert_string_equal(path, "");
-    assert_int_equal(count_files(root), 1); /* nothing written yet */
+    assert_int_equal(count_files(root), 2); /* nothing written yet: state and lock */
 
     /* The disk fills (RLIMIT_FSIZE: EFBIG) at 1 MiB: disk full, no file left,
      * the dump still held, and no throttling recorded. */
@@ -668,7 +668,7 @@ static void test_disk_full_and_deferred(void **state)
     assert_int_equal(st, LD_STATUS_DISK_FULL);
     assert_int_equal(evlog_u64(evlog_last(f.log, 204), "NTStatus"), LD_STATUS_DISK_FULL);
     assert_int_equal(evlog_u64(evlog_last(f.log, 202), "NTStatus"), LD_STATUS_DISK_FULL);
-    assert_int_equal(count_files(root), 1);
+    assert_int_equal(count_files(root), 2);
     assert_true(ld_engine_holds(f.h.engine, r.deferred));
     /* Still held, so it still counts for throttling; nothing was recorded:
      * a restart (which loses the held dump) finds no full dump taken. */
@@ -702,7 +702,7 @@ static void test_disk_full_and_deferred(void **state)
                                                path, sizeof path),
                      LD_STATUS_INVALID_DEVICE_STATE);
     assert_int_equal(evlog_u64(evlog_last(f.log, 202), "NTStatus"), LD_STATUS_INVALID_DEVICE_STATE);
-    assert_int_equal(count_files(root), 2);
+    assert_int_equal(count_files(root), 3);
     /* A throttled deferred capture holds nothing. */
     assert_int_equal(ld_reports_capture(f.reports, f.h.engine, "WATCHDOG", &req, NULL, &r, NULL, 0),
                      LD_STATUS_THROTTLED);
@@ -778,7 +778,7 @@ static void test_deferred_throttling(void **state)
     assert_held_refusal(&f, take_deferred(&f, "WATCHDOG", &second), "ComponentThrottleThresholdHours", 168, T0);
     assert_null(second.deferred);
     assert_int_equal(ld_engine_deferred_count(f.h.engine), 1);
-    assert_int_equal(count_files(root), 1); /* only the state file */
+    assert_int_equal(count_files(root), 2); /* only the state file and its lock */
     /* Written under another component: refused, still held. */
     assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "USBHUB3", held.deferred, ld_format_raw(), NULL,
                                                path, sizeof path),
@@ -1035,6 +1035,181 @@ static void test_prune_spares_open_sink(void **state)
     stop(&f);
 }
 
+/* ---- read-only opening (listing) ---- */
+
+typedef struct snap_entry {
+    char name[256];
+    struct stat st;
+} snap_entry;
+
+/* Everything under dir (one level of folders down), with its stat: what a
+ * read-only open must leave exactly as it was. chmod 0500 does not stop
+ * root, so the comparison, not EACCES, is the test. */
+static size_t snapshot(const char *dir, snap_entry *v, size_t cap)
+{
+    size_t n = 0;
+    assert_true(n < cap);
+    snprintf(v[n].name, sizeof v[n].name, ".");
+    assert_int_equal(lstat(dir, &v[n].st), 0);
+    n++;
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        assert_true(n < cap);
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        snprintf(v[n].name, sizeof v[n].name, "%s", de->d_name);
+        assert_int_equal(lstat(p, &v[n].st), 0);
+        n++;
+        if (S_ISDIR(v[n - 1].st.st_mode))
+            n += snapshot(p, v + n, cap - n);
+    }
+    closedir(d);
+    return n;
+}
+
+static void assert_same(const snap_entry *a, size_t na, const snap_entry *b, size_t nb)
+{
+    assert_int_equal(na, nb);
+    for (size_t i = 0; i < na; i++) {
+        assert_string_equal(a[i].name, b[i].name);
+        assert_int_equal(a[i].st.st_ino, b[i].st.st_ino);
+        assert_int_equal(a[i].st.st_size, b[i].st.st_size);
+        assert_int_equal(a[i].st.st_mode, b[i].st.st_mode);
+        assert_int_equal(a[i].st.st_mtim.tv_sec, b[i].st.st_mtim.tv_sec);
+        assert_int_equal(a[i].st.st_mtim.tv_nsec, b[i].st.st_mtim.tv_nsec);
+    }
+}
+
+static ld_status open_read_only(fixture *f, char *err, size_t cap)
+{
+    ld_reports_options o;
+    ld_reports_options_init(&o);
+    o.root = root;
+    o.settings = &f->settings;
+    o.clock = fake_clock;
+    o.flags = LD_REPORTS_READ_ONLY;
+    return ld_reports_open(&o, &f->reports, err, cap);
+}
+
+static void test_read_only_open(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    char err[512] = "";
+    /* A missing root: refused, and nothing created. */
+    assert_int_equal(open_read_only(&f, err, sizeof err), LD_STATUS_NO_SUCH_FILE);
+    assert_null(f.reports);
+    assert_non_null(strstr(err, root));
+    assert_false(exists(root));
+    assert_int_equal(count_files(base), 0);
+
+    /* Reports present, a corrupt state file (a writing open would replace
+     * it) and no write permission: listed, nothing written. */
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, NULL, 0), LD_STATUS_SUCCESS);
+    assert_int_equal(take(&f, "USBHUB3", LD_DUMP_KERNEL_STACKS, NULL, 0), LD_STATUS_SUCCESS);
+    ld_reports_close(f.reports);
+    f.reports = NULL;
+    char statefile[256];
+    snprintf(statefile, sizeof statefile, "%s/.LastFullLiveReport", root);
+    write_raw(statefile, "garbage\n");
+    char sub[256];
+    snprintf(sub, sizeof sub, "%s/USBHUB3", root);
+    assert_int_equal(chmod(sub, 0500), 0);
+    assert_int_equal(chmod(root, 0500), 0);
+    snap_entry before[32], after[32];
+    size_t nb = snapshot(root, before, 32);
+
+    fake_now = T0 + 1000 * HOUR;
+    assert_int_equal(open_read_only(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_non_null(ld_reports_state_problem(f.reports));
+    ld_report_entry *v;
+    size_t n;
+    assert_int_equal(ld_reports_list(f.reports, &v, &n), LD_STATUS_SUCCESS);
+    assert_int_equal(n, 2);
+    ld_reports_list_free(v);
+    /* The rebuilt state is used, in memory. */
+    assert_int_equal(ld_reports_admit(f.reports, "WATCHDOG", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
+    uint32_t deleted = 7;
+    assert_int_equal(ld_reports_prune(f.reports, &deleted), LD_STATUS_ACCESS_DENIED);
+    assert_int_equal(take(&f, "USBHUB3", LD_DUMP_KERNEL_STACKS, NULL, 0), LD_STATUS_ACCESS_DENIED);
+    ld_reports_close(f.reports);
+    f.reports = NULL;
+    size_t na = snapshot(root, after, 32);
+    assert_same(before, nb, after, na);
+    assert_int_equal(chmod(root, 0700), 0);
+    assert_int_equal(chmod(sub, 0700), 0);
+    stop(&f);
+}
+
+/* ---- two processes racing for a full dump ---- */
+
+/* A child: open the reports (reading the state, still empty), say so, wait
+ * for the start, take a full dump. Exit 0 taken, 1 throttled, 2 else; no
+ * cmocka asserts here, a failure must not run the parent's tests. */
+static void racer(int ready, int go)
+{
+    fixture f;
+    start(&f);
+    char err[512] = "";
+    int code = 2;
+    if (open_reports(&f, err, sizeof err) == LD_STATUS_SUCCESS) {
+        char c = 'r';
+        if (write(ready, &c, 1) == 1 && read(go, &c, 1) == 0) {
+            ld_status st = take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, NULL, 0);
+            code = st == LD_STATUS_SUCCESS ? 0 : st == LD_STATUS_THROTTLED ? 1 : 2;
+        }
+    }
+    stop(&f);
+    _exit(code);
+}
+
+static void test_throttle_across_processes(void **state)
+{
+    (void)state;
+    /* The root and its state exist before the race, as on a running system. */
+    fixture f;
+    start(&f);
+    char err[512] = "";
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    stop(&f);
+    int ready[2], go[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(go), 0);
+    pid_t pid[2];
+    for (int i = 0; i < 2; i++) {
+        pid[i] = fork();
+        assert_true(pid[i] >= 0);
+        if (pid[i] == 0) {
+            close(ready[0]);
+            close(go[1]);
+            racer(ready[1], go[0]);
+        }
+    }
+    close(ready[1]);
+    close(go[0]);
+    char c;
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(read(ready[0], &c, 1), 1);
+    close(go[1]); /* both read end-of-file: the start */
+    close(ready[0]);
+    int taken = 0, throttled = 0;
+    for (int i = 0; i < 2; i++) {
+        int status;
+        assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
+        assert_true(WIFEXITED(status));
+        taken += WEXITSTATUS(status) == 0;
+        throttled += WEXITSTATUS(status) == 1;
+    }
+    assert_int_equal(taken, 1);
+    assert_int_equal(throttled, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1051,6 +1226,8 @@ int main(void)
         cmocka_unit_test_setup(test_deferred_throttling_two_held, fresh),
         cmocka_unit_test_setup(test_incomplete_reports, fresh),
         cmocka_unit_test_setup(test_prune_spares_open_sink, fresh),
+        cmocka_unit_test_setup(test_read_only_open, fresh),
+        cmocka_unit_test_setup(test_throttle_across_processes, fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
