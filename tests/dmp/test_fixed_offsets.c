@@ -1,5 +1,5 @@
 /* The .dmp header checked byte by byte at the absolute offsets of the
- * public layout (/work/shared/reference/windows-dmp-format.md), written here
+ * public DUMP_HEADER64 layout (the project's Windows .dmp fact sheet), written here
  * as literals on purpose: neither dmp_layout.h nor the reader is used, so a
  * wrong shared constant shows up as a failure instead of agreeing with
  * itself. */
