@@ -12,29 +12,6 @@
 
 #include "src/reports/files.h"
 
-ld_status ldr_errno_status(int err)
-{
-    switch (err) {
-    case ENOSPC:
-    case EFBIG:
-    case EDQUOT:
-        return LD_STATUS_DISK_FULL;
-    case EEXIST:
-        return LD_STATUS_OBJECT_NAME_COLLISION;
-    case EACCES:
-    case EPERM:
-    case ELOOP:
-        return LD_STATUS_ACCESS_DENIED;
-    case ENOENT:
-    case ENOTDIR:
-        return LD_STATUS_NO_SUCH_FILE;
-    case ENOMEM:
-        return LD_STATUS_NO_MEMORY;
-    default:
-        return LD_STATUS_IO_DEVICE_ERROR;
-    }
-}
-
 void ldr_err(char *err, size_t cap, const char *fmt, ...)
 {
     if (!err || !cap)
@@ -72,7 +49,7 @@ ld_status ldr_write_atomic_at(int dfd, const char *name, const void *data, size_
     (void)unlinkat(dfd, tmp, 0);
     int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        ld_status st = ldr_errno_status(errno);
+        ld_status st = ldi_errno_status(errno);
         free(tmp);
         return st;
     }
@@ -85,18 +62,18 @@ ld_status ldr_write_atomic_at(int dfd, const char *name, const void *data, size_
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            st = n < 0 ? ldr_errno_status(errno) : LD_STATUS_DISK_FULL;
+            st = n < 0 ? ldi_errno_status(errno) : LD_STATUS_DISK_FULL;
             break;
         }
         p += n;
         left -= (size_t)n;
     }
     if (st == LD_STATUS_SUCCESS && fsync(fd) != 0)
-        st = ldr_errno_status(errno);
+        st = ldi_errno_status(errno);
     if (close(fd) != 0 && st == LD_STATUS_SUCCESS)
-        st = ldr_errno_status(errno);
+        st = ldi_errno_status(errno);
     if (st == LD_STATUS_SUCCESS && renameat(dfd, tmp, dfd, name) != 0)
-        st = ldr_errno_status(errno);
+        st = ldi_errno_status(errno);
     if (st != LD_STATUS_SUCCESS)
         (void)unlinkat(dfd, tmp, 0);
     else
@@ -110,7 +87,7 @@ ld_status ldr_write_atomic(const char *path, const void *data, size_t len)
     const char *name;
     int dfd = parent_fd(path, &name);
     if (dfd < 0)
-        return ldr_errno_status(errno);
+        return ldi_errno_status(errno);
     ld_status st = ldr_write_atomic_at(dfd, name, data, len);
     close(dfd);
     return st;
@@ -128,7 +105,7 @@ ld_status ldr_read_small_at_st(int dfd, const char *name, size_t max, char **out
     /* O_NONBLOCK: a FIFO in its place must not hang the open. */
     int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
-        return ldr_errno_status(errno);
+        return ldi_errno_status(errno);
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
@@ -173,7 +150,7 @@ ld_status ldr_read_small_st(const char *path, size_t max, char **out, size_t *le
     const char *name;
     int dfd = parent_fd(path, &name);
     if (dfd < 0)
-        return ldr_errno_status(errno);
+        return ldi_errno_status(errno);
     ld_status st = ldr_read_small_at_st(dfd, name, max, out, len, info);
     close(dfd);
     return st;

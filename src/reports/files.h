@@ -7,9 +7,9 @@
 #include <sys/stat.h>
 
 #include "livedump/status.h"
+#include "src/runtime/errno_status.h"
 
 /* errno -> NTSTATUS, as the file sink maps it. */
-ld_status ldr_errno_status(int err);
 /* Replace `path` with `len` bytes, 0600, atomically: "<path>.tmp" written,
  * fsynced, renamed over path, directory fsynced. A crash leaves either the
  * old or the new file; the temporary file is removed on failure. */

@@ -238,7 +238,7 @@ ld_status ldr_lock(ld_reports *r, int *out)
     int fd = openat(r->root_fd, LDR_LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
                     0600);
     if (fd < 0)
-        return ldr_errno_status(errno);
+        return ldi_errno_status(errno);
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
@@ -248,7 +248,7 @@ ld_status ldr_lock(ld_reports *r, int *out)
     while ((rc = flock(fd, LOCK_EX)) != 0 && errno == EINTR)
         ;
     if (rc != 0) {
-        ld_status s = ldr_errno_status(errno);
+        ld_status s = ldi_errno_status(errno);
         close(fd);
         return s;
     }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "livedump/runtime.h"
+#include "src/runtime/errno_status.h"
 
 typedef struct fd_sink {
     ld_sink sink;
@@ -20,11 +21,6 @@ typedef struct fd_sink {
     uint64_t base;     /* the descriptor's offset at open: file offset 0 of the dump */
     uint64_t position; /* bytes written so far, for non-seekable descriptors */
 } fd_sink;
-
-static ld_status fd_errno_status(int err)
-{
-    return err == ENOSPC || err == EFBIG || err == EDQUOT ? LD_STATUS_DISK_FULL : LD_STATUS_IO_DEVICE_ERROR;
-}
 
 static ld_status fd_write(ld_sink *sink, uint64_t offset, const void *buf, size_t len)
 {
@@ -39,7 +35,7 @@ static ld_status fd_write(ld_sink *sink, uint64_t offset, const void *buf, size_
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return fd_errno_status(errno);
+            return ldi_errno_status(errno);
         }
         if (n == 0)
             return LD_STATUS_DISK_FULL;
@@ -60,11 +56,11 @@ static ld_status fd_finish(ld_sink *sink, uint64_t size)
         /* Trailing holes a writer left become the file's end. */
         if (size > (uint64_t)INT64_MAX - s->base || ftruncate(s->fd, (off_t)(s->base + size)) != 0 ||
             fsync(s->fd) != 0)
-            st = fd_errno_status(errno);
+            st = ldi_errno_status(errno);
     } else if (s->position != size) {
         st = LD_STATUS_INVALID_PARAMETER;
     } else if (s->regular && fsync(s->fd) != 0) {
-        st = fd_errno_status(errno);
+        st = ldi_errno_status(errno);
     }
     free(s);
     return st;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "livedump/runtime.h"
+#include "src/runtime/errno_status.h"
 
 typedef struct file_sink {
     ld_sink sink;
@@ -32,29 +33,6 @@ typedef struct file_sink {
 /* How finish gives the file its name; tests/runtime/test_sink_file.c
  * replaces it to act as a file system without hard links. */
 static int (*link_fn)(int, const char *, int, const char *, int) = linkat;
-
-static ld_status errno_status(int err)
-{
-    switch (err) {
-    case ENOSPC:
-    case EFBIG:
-    case EDQUOT:
-        return LD_STATUS_DISK_FULL;
-    case EEXIST:
-        return LD_STATUS_OBJECT_NAME_COLLISION;
-    case EACCES:
-    case EPERM:
-    case ELOOP: /* O_NOFOLLOW met a symlink */
-        return LD_STATUS_ACCESS_DENIED;
-    case ENOENT:
-    case ENOTDIR:
-        return LD_STATUS_NO_SUCH_FILE;
-    case ENOMEM:
-        return LD_STATUS_NO_MEMORY;
-    default:
-        return LD_STATUS_IO_DEVICE_ERROR;
-    }
-}
 
 static void release(file_sink *fs)
 {
@@ -78,7 +56,7 @@ static ld_status sink_write(ld_sink *sink, uint64_t offset, const void *buf, siz
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return errno_status(errno);
+            return ldi_errno_status(errno);
         }
         if (n == 0)
             return LD_STATUS_DISK_FULL;
@@ -136,12 +114,12 @@ static ld_status publish(file_sink *fs)
         return LD_STATUS_SUCCESS;
     }
     if (!no_hard_links(errno))
-        return errno_status(errno);
+        return ldi_errno_status(errno);
     if (rename_fn(fs->dfd, fs->tmp, fs->name) == 0)
         return LD_STATUS_SUCCESS;
     if (errno == EINVAL || no_hard_links(errno))
         return LD_STATUS_NOT_SUPPORTED;
-    return errno_status(errno);
+    return ldi_errno_status(errno);
 }
 
 static ld_status sink_finish(ld_sink *sink, uint64_t size)
@@ -150,7 +128,7 @@ static ld_status sink_finish(ld_sink *sink, uint64_t size)
     /* ftruncate sets the final size, so trailing holes exist in the file
      * without being written (sparse). */
     if (size > (uint64_t)INT64_MAX || ftruncate(fs->fd, (off_t)size) != 0 || fsync(fs->fd) != 0) {
-        ld_status st = size > (uint64_t)INT64_MAX ? LD_STATUS_DISK_FULL : errno_status(errno);
+        ld_status st = size > (uint64_t)INT64_MAX ? LD_STATUS_DISK_FULL : ldi_errno_status(errno);
         sink_abort(sink);
         return st;
     }
@@ -191,11 +169,11 @@ static ld_status remove_stale(int dfd, const char *tmp)
     struct stat s;
     if (fstat(fd, &s) == 0 && S_ISREG(s.st_mode) && s.st_uid == geteuid()) {
         if (flock(fd, LOCK_EX | LOCK_NB) != 0)
-            st = errno == EWOULDBLOCK ? LD_STATUS_DEVICE_BUSY : errno_status(errno);
+            st = errno == EWOULDBLOCK ? LD_STATUS_DEVICE_BUSY : ldi_errno_status(errno);
         else if (!still_named(fd, dfd, tmp))
             st = LD_STATUS_SUCCESS; /* replaced meanwhile: look again */
         else
-            st = unlinkat(dfd, tmp, 0) == 0 || errno == ENOENT ? LD_STATUS_SUCCESS : errno_status(errno);
+            st = unlinkat(dfd, tmp, 0) == 0 || errno == ENOENT ? LD_STATUS_SUCCESS : ldi_errno_status(errno);
     }
     close(fd);
     return st;
@@ -234,7 +212,7 @@ static ld_status open_in(int dfd, const char *name, ld_sink **out)
     for (int attempt = 0;; attempt++) {
         fs->fd = openat(dfd, fs->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fs->fd < 0) {
-            ld_status s = errno_status(errno);
+            ld_status s = ldi_errno_status(errno);
             if (errno == EEXIST && attempt < 3)
                 s = remove_stale(dfd, fs->tmp);
             if (s == LD_STATUS_SUCCESS)
@@ -283,7 +261,7 @@ ld_status ld_sink_file_open(const char *path, ld_sink **out)
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
-        return errno_status(errno);
+        return ldi_errno_status(errno);
     return open_in(dfd, name, out);
 }
 
@@ -298,6 +276,6 @@ ld_status ld_sink_file_openat(int dirfd, const char *name, ld_sink **out)
     /* Our own descriptor: the caller may close theirs while we write. */
     int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
     if (dfd < 0)
-        return errno_status(errno);
+        return ldi_errno_status(errno);
     return open_in(dfd, name, out);
 }

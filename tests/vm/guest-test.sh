@@ -8,9 +8,9 @@ echo "guest: kernel $(uname -r), $(nproc) CPUs, $(grep MemTotal /proc/meminfo)"
 cat /proc/iomem > iomem.txt
 mkdir -p /sys/fs/cgroup
 mount -t cgroup2 none /sys/fs/cgroup || echo "guest: no cgroup2"
-mkdir -p /sys/fs/cgroup/work
+mkdir -p /sys/fs/cgroup/workload
 # A workload that keeps writing memory (tmpfs files, its own pages).
-sh -c 'echo $$ > /sys/fs/cgroup/work/cgroup.procs
+sh -c 'echo $$ > /sys/fs/cgroup/workload/cgroup.procs
        i=0
        while :; do
            i=$((i + 1)); echo $i > /tmp/counter
@@ -20,7 +20,7 @@ sh -c 'echo $$ > /sys/fs/cgroup/work/cgroup.procs
 workload=$!
 sleep 1
 t0=$(cut -d' ' -f1 /proc/uptime)
-/in/livedump-static capture --machine kcore --freeze-cgroup /sys/fs/cgroup/work --events none \
+/in/livedump-static capture --machine kcore --freeze-cgroup /sys/fs/cgroup/workload --events none \
     -o dump.elf > capture.txt 2>&1
 rc=$?
 t1=$(cut -d' ' -f1 /proc/uptime)
@@ -30,7 +30,7 @@ echo "guest: livedump exit status $rc, $t0 -> $t1 s of uptime"
 c1=$(cat /tmp/counter)
 sleep 1
 c2=$(cat /tmp/counter)
-events=$(grep frozen /sys/fs/cgroup/work/cgroup.events)
+events=$(grep frozen /sys/fs/cgroup/workload/cgroup.events)
 echo "guest: after the capture: cgroup $events, workload counter $c1 -> $c2"
 if [ "$events" != "frozen 0" ] || [ "$c2" -le "$c1" ]; then
     echo "guest: the workload was left frozen"
