@@ -120,7 +120,8 @@ LD_EXTERN ld_status ld_dmp_context(ld_dmp *dmp, uint32_t index, ld_cpu_context *
 
 /* Re-read every page and check the file against itself: bitmap popcount
  * vs the stored count, pages vs file size, runs vs NumberOfPages, the two
- * MxCsr copies, the secondary area. Problems found go to fn (may be NULL),
+ * MxCsr copies, non-zero bytes between the bitmap and the first page, the
+ * secondary area. Problems found go to fn (may be NULL),
  * one message each; the count is returned in *problems. Returns an error
  * only when reading fails. */
 typedef void (*ld_dmp_problem_fn)(void *arg, uint64_t offset, const char *message);

@@ -84,6 +84,18 @@ cp "$tmp/x.dmp" "$tmp/count.dmp"
 # TotalPresentPages (bitmap header + 0x28) off by one: verify says so.
 printf '\377' | dd of="$tmp/count.dmp" bs=1 seek=$((0x2028)) conv=notrunc 2>/dev/null
 run 1 "bitmap header counts" verify "$tmp/count.dmp"
+# A byte between the end of the bitmap (0x2038 + BitmapSize/8) and FirstPage
+# (both read from the header with od, not from livedump).
+u64() { od -An -tu8 -j "$2" -N8 "$1" | tr -d ' '; }
+first_page=$(u64 "$tmp/x.dmp" $((0x2020)))
+bitmap_end=$((0x2038 + $(u64 "$tmp/x.dmp" $((0x2030))) / 8))
+if [ "$bitmap_end" -lt "$first_page" ]; then
+    cp "$tmp/x.dmp" "$tmp/gap.dmp"
+    printf 'X' | dd of="$tmp/gap.dmp" bs=1 seek=$((first_page - 1)) conv=notrunc 2>/dev/null
+    run 1 "between the end of the bitmap and the first page" verify "$tmp/gap.dmp"
+else
+    not_ok "no gap between the bitmap (ends at $bitmap_end) and the first page ($first_page)"
+fi
 run 1 "cannot open" info "$tmp/missing.dmp"
 
 # Usage errors.
