@@ -215,8 +215,17 @@ static void print_text(ld_dmp *d, const char *path)
     } else {
         printf("runs            not set in the header\n");
     }
-    printf("pages           %" PRIu64 " present (%" PRIu64 " MiB), first at offset 0x%" PRIx64 ", PFN limit 0x%" PRIx64 "\n",
-           in->page_count, in->page_count >> 8, in->first_page_offset, in->pfn_limit);
+    /* The bitmap header's fields as written, under their own names; the
+     * counts below are what the bitmap itself holds. */
+    if (in->bitmap_signature[0])
+        printf("bitmap header   %s: FirstPage 0x%" PRIx64 ", TotalPresentPages %" PRIu64 ", BitmapSize %" PRIu64 " bits\n",
+               in->bitmap_signature, in->first_page_offset, in->total_present_pages, in->bitmap_size);
+    printf("pages           %" PRIu64 " present (%" PRIu64 " MiB), first at offset 0x%" PRIx64, in->page_count,
+           in->page_count >> 8, in->first_page_offset);
+    if (in->pfn_limit)
+        printf(", highest present PFN 0x%" PRIx64 "\n", in->pfn_limit - 1);
+    else
+        printf("\n");
     range_printer rp = {0, 0, 0, false};
     present_ranges(d, print_range, &rp);
     if (rp.more)
@@ -267,8 +276,21 @@ static void print_json(ld_dmp *d, const char *path)
     for (size_t i = 0; in->runs && i < in->run_count; i++)
         printf("%s{\"first_pfn\":%" PRIu64 ",\"pages\":%" PRIu64 "}", i ? "," : "", in->runs[i].first_pfn,
                in->runs[i].page_count);
-    printf("],\"pages\":%" PRIu64 ",\"first_page_offset\":%" PRIu64 ",\"pfn_limit\":%" PRIu64 ",\"present\":[",
-           in->page_count, in->first_page_offset, in->pfn_limit);
+    if (in->runs)
+        printf("],\"number_of_pages\":%" PRIu64, in->run_pages);
+    else
+        printf("],\"number_of_pages\":null");
+    if (in->bitmap_signature[0])
+        printf(",\"bitmap_header\":{\"signature\":\"%s\",\"first_page\":%" PRIu64 ",\"total_present_pages\":%" PRIu64
+               ",\"bitmap_size\":%" PRIu64 "}",
+               in->bitmap_signature, in->first_page_offset, in->total_present_pages, in->bitmap_size);
+    else
+        printf(",\"bitmap_header\":null");
+    printf(",\"pages\":%" PRIu64 ",\"first_page_offset\":%" PRIu64, in->page_count, in->first_page_offset);
+    if (in->pfn_limit)
+        printf(",\"highest_present_pfn\":%" PRIu64 ",\"present\":[", in->pfn_limit - 1);
+    else
+        printf(",\"highest_present_pfn\":null,\"present\":[");
     range_printer rp = {0, 0, 0, true};
     present_ranges(d, print_range, &rp);
     printf("],\"blobs\":[");

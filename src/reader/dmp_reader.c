@@ -222,6 +222,8 @@ static ld_status open_bitmap(ld_dmp *d, ld_dmp_error *err)
     uint64_t nbits = get64(bh + LDI_DMP_BMP_OFF_BITMAP_BITS);
     d->bitmap_bits = nbits;
     d->present_pages_field = get64(bh + LDI_DMP_BMP_OFF_PRESENT_PAGES);
+    d->info.bitmap_size = nbits;
+    d->info.total_present_pages = d->present_pages_field;
     const uint64_t bitmap_at = LDI_DMP_HEADER_SIZE + LDI_DMP_BMP_HEADER_SIZE;
     if (nbits > PFN_LIMIT)
         return fail(err, LD_STATUS_FILE_CORRUPT, bitmap_at - 8, "bitmap of %llu bits is too large",
