@@ -90,21 +90,6 @@ static void format_time(uint64_t filetime, char *out, size_t cap)
         snprintf(out, cap, "unknown");
 }
 
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 static void print_context_text(const ld_cpu_context *c, bool capturing)
 {
     printf("  cpu %-3u%s", c->cpu, capturing ? " (took the dump)" : "");
@@ -253,7 +238,7 @@ static void print_json(ld_dmp *d, const char *path)
 {
     const ld_dmp_info *in = ld_dmp_get_info(d);
     printf("{\"file\":");
-    json_string(path);
+    cli_json_string(path);
     printf(",\"file_bytes\":%" PRIu64 ",\"header_bytes\":%" PRIu64 ",\"primary_bytes\":%" PRIu64
            ",\"secondary_bytes\":%" PRIu64,
            in->file_bytes, in->header_bytes, in->primary_bytes, in->secondary_bytes);
@@ -271,7 +256,7 @@ static void print_json(ld_dmp *d, const char *path)
     printf(",\"system_time\":%" PRIu64 ",\"system_uptime\":%" PRIu64 ",\"attributes\":%u,\"required_dump_space\":%" PRIu64
            ",\"comment\":",
            in->system_time, in->system_uptime, in->attributes, in->required_dump_space);
-    json_string(in->comment);
+    cli_json_string(in->comment);
     printf(",\"runs\":[");
     for (size_t i = 0; in->runs && i < in->run_count; i++)
         printf("%s{\"first_pfn\":%" PRIu64 ",\"pages\":%" PRIu64 "}", i ? "," : "", in->runs[i].first_pfn,

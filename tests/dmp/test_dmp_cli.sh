@@ -91,6 +91,29 @@ assert d["highest_present_pfn"] == max(r["first_pfn"] + r["pages"] - 1 for r in 
     fi
 fi
 
+# JSON stays valid whatever bytes the file name holds: ill-formed UTF-8
+# (a stray 0xff 0xfe, a cut sequence, a surrogate) becomes U+FFFD as
+# Python's decode(errors="replace") does, control characters (C0, ESC, C1
+# U+0085, TAB, newline) are escaped, well-formed UTF-8 stays.
+if command -v python3 >/dev/null 2>&1; then
+    odd=$(printf 'n\377\376-\001\033[31m-\342\202-\302\205-\303\251-\t-\355\240\200-\nx.dmp')
+    cp "$tmp/x.dmp" "$tmp/$odd"
+    "$bin" info --json "$tmp/$odd" >"$tmp/out" 2>"$tmp/err"
+    if python3 -c '
+import json, os, sys
+raw = open(sys.argv[1], "rb").read()
+assert raw.endswith(b"\n") and all(b >= 0x20 for b in raw[:-1]), "raw control bytes in the output"
+d = json.loads(raw)  # strict: UTF-8 only, no raw control characters
+want = os.fsencode(sys.argv[2]).decode("utf-8", "replace")
+assert d["file"] == want, (d["file"], want)
+assert "\ufffd" in want and "\u00e9" in want and "\x1b" in want and "\x85" in want
+' "$tmp/out" "$tmp/$odd" 2>>"$tmp/err"; then
+        ok "info --json: a file name with invalid UTF-8 and control bytes stays valid JSON"
+    else
+        not_ok "info --json with an odd file name"
+    fi
+fi
+
 # Damaged files: a clear message and status 1, never a crash.
 head -c 100000 "$tmp/x.dmp" >"$tmp/cut.dmp"
 run 1 "file truncated" info "$tmp/cut.dmp"
