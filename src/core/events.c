@@ -388,10 +388,21 @@ size_t ld_event_format_json(const ld_event *ev, char *buf, size_t cap)
     text t = {buf, cap, 0, false};
     if (!ev || !ev->desc)
         return finish(&t);
-    raw_s(&t, "{\"id\":");
+    raw_s(&t, "{\"provider_name\":");
+    put_json_string(&t, LD_EVENT_PROVIDER_NAME);
+    raw_s(&t, ",\"provider_guid\":");
+    put_json_string(&t, LD_EVENT_PROVIDER_GUID);
+    raw_s(&t, ",\"id\":");
     put_dec(&t, ev->id);
     raw_s(&t, ",\"channel\":");
     put_json_string(&t, ld_channel_name(ev->channel));
+    /* The channel's full name, as wevtutil and the Event Viewer know it. */
+    raw_s(&t, ",\"log_name\":\"");
+    t.json = true;
+    put_s(&t, LD_EVENT_PROVIDER_NAME "/");
+    put_s(&t, ld_channel_name(ev->channel));
+    t.json = false;
+    raw_c(&t, '"');
     raw_s(&t, ",\"level\":");
     put_json_string(&t, ld_level_name(ev->level));
     raw_s(&t, ",\"timestamp_ns\":");
