@@ -44,6 +44,12 @@ int cli_parse_size(const char *s, uint64_t *out);
 /* A failure of the library, with its NTSTATUS: "livedump: <what>: <why> (0x...)". */
 void cli_status_error(ld_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* ---- JSON ---- */
+/* s as a JSON string on stdout, escaped by the library's ld_json_string
+ * (the event JSON's escaper): ill-formed UTF-8 becomes U+FFFD and control
+ * characters are escaped, so the output stays valid JSON. */
+void cli_json_string(const char *s);
+
 /* ---- what a running engine prints: events and a progress line ---- */
 typedef enum { CLI_EVENTS_TEXT, CLI_EVENTS_JSON, CLI_EVENTS_NONE } cli_events_mode;
 

@@ -90,6 +90,42 @@ int cli_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+/* Format with fn (snprintf's contract) into a stack buffer, or a heap one
+ * when it needs more, and print it. false when memory ran out. */
+static bool print_formatted(size_t (*fn)(const void *what, char *buf, size_t cap), const void *what)
+{
+    char small[2048];
+    size_t n = fn(what, small, sizeof small);
+    if (n < sizeof small) {
+        fputs(small, stdout);
+        return true;
+    }
+    char *big = malloc(n + 1);
+    if (!big)
+        return false;
+    fn(what, big, n + 1);
+    fputs(big, stdout);
+    free(big);
+    return true;
+}
+
+static size_t json_string_fn(const void *what, char *buf, size_t cap)
+{
+    return ld_json_string(what, buf, cap);
+}
+
+static size_t event_json_fn(const void *what, char *buf, size_t cap)
+{
+    return ld_event_format_json(what, buf, cap);
+}
+
+void cli_json_string(const char *s)
+{
+    /* Out of memory: an empty string keeps the document valid. */
+    if (!print_formatted(json_string_fn, s))
+        fputs("\"\"", stdout);
+}
+
 void cli_output_init(cli_output *o)
 {
     o->events = CLI_EVENTS_TEXT;
@@ -124,8 +160,11 @@ void cli_on_event(void *arg, const ld_event *ev)
     char buf[2048];
     cli_progress_clear(o);
     if (o->events == CLI_EVENTS_JSON) {
-        ld_event_format_json(ev, buf, sizeof buf);
-        printf("%s\n", buf);
+        /* Never a line cut at the buffer's size: that would not parse. */
+        if (print_formatted(event_json_fn, ev))
+            putchar('\n');
+        else
+            fprintf(stderr, "livedump: event %u not printed: out of memory\n", ev->id);
     } else if (o->events == CLI_EVENTS_TEXT) {
         ld_event_format_message(ev, buf, sizeof buf);
         printf("[%3u %-11s %-11s] %s", ev->id, ld_channel_name(ev->channel), ld_level_name(ev->level), buf);

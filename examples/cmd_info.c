@@ -90,21 +90,6 @@ static void format_time(uint64_t filetime, char *out, size_t cap)
         snprintf(out, cap, "unknown");
 }
 
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 static void print_context_text(const ld_cpu_context *c, bool capturing)
 {
     printf("  cpu %-3u%s", c->cpu, capturing ? " (took the dump)" : "");
@@ -215,8 +200,17 @@ static void print_text(ld_dmp *d, const char *path)
     } else {
         printf("runs            not set in the header\n");
     }
-    printf("pages           %" PRIu64 " present (%" PRIu64 " MiB), first at offset 0x%" PRIx64 ", PFN limit 0x%" PRIx64 "\n",
-           in->page_count, in->page_count >> 8, in->first_page_offset, in->pfn_limit);
+    /* The bitmap header's fields as written, under their own names; the
+     * counts below are what the bitmap itself holds. */
+    if (in->bitmap_signature[0])
+        printf("bitmap header   %s: FirstPage 0x%" PRIx64 ", TotalPresentPages %" PRIu64 ", BitmapSize %" PRIu64 " bits\n",
+               in->bitmap_signature, in->first_page_offset, in->total_present_pages, in->bitmap_size);
+    printf("pages           %" PRIu64 " present (%" PRIu64 " MiB), first at offset 0x%" PRIx64, in->page_count,
+           in->page_count >> 8, in->first_page_offset);
+    if (in->pfn_limit)
+        printf(", highest present PFN 0x%" PRIx64 "\n", in->pfn_limit - 1);
+    else
+        printf("\n");
     range_printer rp = {0, 0, 0, false};
     present_ranges(d, print_range, &rp);
     if (rp.more)
@@ -244,7 +238,7 @@ static void print_json(ld_dmp *d, const char *path)
 {
     const ld_dmp_info *in = ld_dmp_get_info(d);
     printf("{\"file\":");
-    json_string(path);
+    cli_json_string(path);
     printf(",\"file_bytes\":%" PRIu64 ",\"header_bytes\":%" PRIu64 ",\"primary_bytes\":%" PRIu64
            ",\"secondary_bytes\":%" PRIu64,
            in->file_bytes, in->header_bytes, in->primary_bytes, in->secondary_bytes);
@@ -262,13 +256,26 @@ static void print_json(ld_dmp *d, const char *path)
     printf(",\"system_time\":%" PRIu64 ",\"system_uptime\":%" PRIu64 ",\"attributes\":%u,\"required_dump_space\":%" PRIu64
            ",\"comment\":",
            in->system_time, in->system_uptime, in->attributes, in->required_dump_space);
-    json_string(in->comment);
+    cli_json_string(in->comment);
     printf(",\"runs\":[");
     for (size_t i = 0; in->runs && i < in->run_count; i++)
         printf("%s{\"first_pfn\":%" PRIu64 ",\"pages\":%" PRIu64 "}", i ? "," : "", in->runs[i].first_pfn,
                in->runs[i].page_count);
-    printf("],\"pages\":%" PRIu64 ",\"first_page_offset\":%" PRIu64 ",\"pfn_limit\":%" PRIu64 ",\"present\":[",
-           in->page_count, in->first_page_offset, in->pfn_limit);
+    if (in->runs)
+        printf("],\"number_of_pages\":%" PRIu64, in->run_pages);
+    else
+        printf("],\"number_of_pages\":null");
+    if (in->bitmap_signature[0])
+        printf(",\"bitmap_header\":{\"signature\":\"%s\",\"first_page\":%" PRIu64 ",\"total_present_pages\":%" PRIu64
+               ",\"bitmap_size\":%" PRIu64 "}",
+               in->bitmap_signature, in->first_page_offset, in->total_present_pages, in->bitmap_size);
+    else
+        printf(",\"bitmap_header\":null");
+    printf(",\"pages\":%" PRIu64 ",\"first_page_offset\":%" PRIu64, in->page_count, in->first_page_offset);
+    if (in->pfn_limit)
+        printf(",\"highest_present_pfn\":%" PRIu64 ",\"present\":[", in->pfn_limit - 1);
+    else
+        printf(",\"highest_present_pfn\":null,\"present\":[");
     range_printer rp = {0, 0, 0, true};
     present_ranges(d, print_range, &rp);
     printf("],\"blobs\":[");

@@ -71,15 +71,20 @@ typedef struct ld_dmp_info {
     const ld_phys_range *runs;
     size_t run_count;
     uint64_t run_pages;            /* NumberOfPages as written (may be unset fill) */
-    uint64_t page_count;           /* pages stored in the file */
-    uint64_t pfn_limit;            /* no page at or above this PFN */
-    uint64_t first_page_offset;    /* file offset of the first page */
+    uint64_t page_count;           /* pages stored in the file (bitmap popcount or runs' sum) */
+    uint64_t pfn_limit;            /* highest present PFN + 1 (0: no page); not a header field */
+    uint64_t first_page_offset;    /* file offset of the first page (FirstPage; 0x2000 in full dumps) */
     uint64_t header_bytes;         /* up to the first page */
     uint64_t primary_bytes;        /* the pages */
     uint64_t secondary_bytes;      /* after the pages, up to the end of the file */
     uint64_t file_bytes;
     size_t blob_count;             /* secondary blobs found */
     uint32_t context_count;        /* processor contexts readable with ld_dmp_context */
+    /* The bitmap header's own fields as written (bitmap dumps; 0 in full
+     * dumps): BitmapSize in bits, and TotalPresentPages, which verify
+     * compares with page_count. */
+    uint64_t bitmap_size;
+    uint64_t total_present_pages;
 } ld_dmp_info;
 
 /* A secondary-data blob. */
@@ -120,7 +125,8 @@ LD_EXTERN ld_status ld_dmp_context(ld_dmp *dmp, uint32_t index, ld_cpu_context *
 
 /* Re-read every page and check the file against itself: bitmap popcount
  * vs the stored count, pages vs file size, runs vs NumberOfPages, the two
- * MxCsr copies, the secondary area. Problems found go to fn (may be NULL),
+ * MxCsr copies, non-zero bytes between the bitmap and the first page, the
+ * secondary area. Problems found go to fn (may be NULL),
  * one message each; the count is returned in *problems. Returns an error
  * only when reading fails. */
 typedef void (*ld_dmp_problem_fn)(void *arg, uint64_t offset, const char *message);

@@ -18,6 +18,11 @@
 extern "C" {
 #endif
 
+/* The provider, as its manifest registers it (name and ETW provider GUID).
+ * Every event JSON line carries both. */
+#define LD_EVENT_PROVIDER_NAME "Microsoft-Windows-Kernel-LiveDump"
+#define LD_EVENT_PROVIDER_GUID "bef2aa8e-81cd-11e2-a7bb-5eac6188709b"
+
 typedef enum ld_channel {
     LD_CHANNEL_OPERATIONAL = 1,
     LD_CHANNEL_ANALYTIC = 2
@@ -90,8 +95,25 @@ LD_EXTERN const char *ld_event_get_str(const ld_event *event, const char *field)
  * text needs. NT status fields print as 0x%08X, pointers as 0x%016llX. */
 LD_EXTERN size_t ld_event_format_message(const ld_event *event, char *buf, size_t cap);
 /* One JSON object on one line (no newline), same convention:
- * {"id":4,"channel":"Operational","level":"Information","message":"...","fields":{...}} */
+ * {"provider_name":"Microsoft-Windows-Kernel-LiveDump",
+ *  "provider_guid":"bef2aa8e-81cd-11e2-a7bb-5eac6188709b","id":4,
+ *  "channel":"Operational","log_name":"Microsoft-Windows-Kernel-LiveDump/Operational",
+ *  "level":"Information","timestamp_ns":...,"message":"...","fields":{...}}
+ * The manifest's channel per event; the level is livedump's own (Error when
+ * NTStatus is not 0, Warning for events 5 and 124, else Information): the
+ * manifest's levels, tasks, opcodes and keywords are not known, so no task,
+ * opcode or keyword is given. Always valid UTF-8 JSON: strings are escaped
+ * as ld_json_string does. */
 LD_EXTERN size_t ld_event_format_json(const ld_event *event, char *buf, size_t cap);
+
+/* s (NULL: "") as a JSON string, quotes included, same convention: '"' and
+ * '\\' escaped, control characters (U+0000-U+001F, U+007F-U+009F) as
+ * \n, \t, \r or \u00XX, well-formed UTF-8 kept as it is, and each
+ * ill-formed UTF-8 sequence (a stray byte, a truncated sequence, an
+ * overlong form, a surrogate) replaced by U+FFFD, written \ufffd: the
+ * result is valid UTF-8 JSON whatever the bytes. The escaper the event
+ * JSON uses, for programs that write JSON next to it. */
+LD_EXTERN size_t ld_json_string(const char *s, char *buf, size_t cap);
 
 LD_EXTERN const char *ld_channel_name(ld_channel channel);
 LD_EXTERN const char *ld_level_name(ld_level level);

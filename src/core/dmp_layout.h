@@ -28,6 +28,7 @@
 #define LDI_DMP_OFF_PHYSICAL_MEMORY 0x088u    /* PHYSICAL_MEMORY_DESCRIPTOR64 */
 #define LDI_DMP_PHYSICAL_MEMORY_SIZE 700u     /* the area; runs may not pass it */
 #define LDI_DMP_MAX_RUNS 42u                  /* (700 - 16) / 16 */
+#define LDI_DMP_OFF_RUNS_PADDING 0x344u       /* 4 bytes after the run area */
 #define LDI_DMP_OFF_CONTEXT 0x348u
 #define LDI_DMP_CONTEXT_AREA 3000u
 #define LDI_DMP_OFF_EXCEPTION 0xF00u          /* EXCEPTION_RECORD64, 0x98 bytes */
@@ -39,6 +40,7 @@
 #define LDI_DMP_OFF_SYSTEM_UPTIME 0x1030u
 #define LDI_DMP_OFF_MINIDUMP_FIELDS 0x1038u
 #define LDI_DMP_OFF_SECONDARY_DATA_STATE 0x103Cu
+#define LDI_DMP_OFF_UNUSED1 0x104Cu           /* Unused1, KdSecondaryVersion, Unused[2]: 4 bytes */
 #define LDI_DMP_OFF_ATTRIBUTES 0x1050u
 
 #define LDI_DMP_DUMP_TYPE_FULL 1u

@@ -136,7 +136,7 @@ const char *ld_level_name(ld_level level)
 /* ---- rendering ---- */
 
 /* snprintf's contract: count everything, store what fits, keep a NUL.
- * With `json` set, every character goes out JSON-escaped. */
+ * With `json` set, everything put goes out JSON-escaped (json_escape). */
 typedef struct text {
     char *buf;
     size_t cap, len;
@@ -156,34 +156,119 @@ static void raw_s(text *t, const char *s)
         raw_c(t, *s++);
 }
 
-static void put_c(text *t, char c)
+static size_t str_len(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+/* The well-formed UTF-8 sequence at s (n bytes left): its length and code
+ * point, or 0 with *bad = the length of its maximal ill-formed prefix
+ * (Unicode's "maximal subpart", which one U+FFFD replaces). Overlongs,
+ * surrogates and code points above U+10FFFF are ill-formed. */
+static size_t utf8_sequence(const unsigned char *s, size_t n, uint32_t *cp, size_t *bad)
+{
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+    size_t len;
+    uint32_t v;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        v = c & 0x1Fu;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        v = c & 0x0Fu;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        v = c & 0x07u;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        *bad = 1;
+        return 0;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if (i >= n || s[i] < lo || s[i] > hi) {
+            *bad = i;
+            return 0;
+        }
+        v = v << 6 | (s[i] & 0x3Fu);
+        lo = 0x80;
+        hi = 0xBF;
+    }
+    *cp = v;
+    return len;
+}
+
+/* The one JSON string escaper (events and ld_json_string): quote and
+ * backslash escaped, control characters (C0, DEL, C1) as \u00XX or their
+ * short forms, well-formed UTF-8 kept as it is, and each ill-formed
+ * sequence replaced by U+FFFD, so the output is always valid UTF-8 JSON
+ * whatever bytes a name or path holds. */
+static void json_escape(text *t, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char u = (unsigned char)c;
-    if (!t->json) {
-        raw_c(t, c);
-    } else if (c == '"' || c == '\\') {
-        raw_c(t, '\\');
-        raw_c(t, c);
-    } else if (c == '\n') {
-        raw_s(t, "\\n");
-    } else if (c == '\t') {
-        raw_s(t, "\\t");
-    } else if (c == '\r') {
-        raw_s(t, "\\r");
-    } else if (u < 0x20 || u == 0x7f) {
-        raw_s(t, "\\u00");
-        raw_c(t, hex[u >> 4]);
-        raw_c(t, hex[u & 0xf]);
-    } else {
-        raw_c(t, c);
+    const unsigned char *s = (const unsigned char *)str;
+    while (n) {
+        uint32_t cp = 0;
+        size_t bad = 0, len = utf8_sequence(s, n, &cp, &bad);
+        if (!len) {
+            raw_s(t, "\\ufffd");
+            s += bad;
+            n -= bad;
+            continue;
+        }
+        if (cp == '"' || cp == '\\') {
+            raw_c(t, '\\');
+            raw_c(t, (char)cp);
+        } else if (cp == '\n') {
+            raw_s(t, "\\n");
+        } else if (cp == '\t') {
+            raw_s(t, "\\t");
+        } else if (cp == '\r') {
+            raw_s(t, "\\r");
+        } else if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
+            raw_s(t, "\\u00");
+            raw_c(t, hex[cp >> 4]);
+            raw_c(t, hex[cp & 0xf]);
+        } else {
+            for (size_t i = 0; i < len; i++)
+                raw_c(t, (char)s[i]);
+        }
+        s += len;
+        n -= len;
     }
+}
+
+static void put_n(text *t, const char *s, size_t n)
+{
+    if (t->json) {
+        json_escape(t, s, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        raw_c(t, s[i]);
+}
+
+static void put_c(text *t, char c)
+{
+    put_n(t, &c, 1);
 }
 
 static void put_s(text *t, const char *s)
 {
-    while (*s)
-        put_c(t, *s++);
+    put_n(t, s, str_len(s));
 }
 
 static void put_dec(text *t, uint64_t v)
@@ -264,7 +349,13 @@ static void render_message(text *t, const ld_event *ev)
                 continue;
             }
         }
-        put_c(t, *m++);
+        /* Literal text up to the next '{' in one piece, so escaping sees
+         * whole UTF-8 sequences. */
+        size_t lit = 1;
+        while (m[lit] && m[lit] != '{')
+            lit++;
+        put_n(t, m, lit);
+        m += lit;
     }
 }
 
@@ -285,15 +376,33 @@ static void put_json_string(text *t, const char *s)
     raw_c(t, '"');
 }
 
+size_t ld_json_string(const char *s, char *buf, size_t cap)
+{
+    text t = {buf, cap, 0, false};
+    put_json_string(&t, s);
+    return finish(&t);
+}
+
 size_t ld_event_format_json(const ld_event *ev, char *buf, size_t cap)
 {
     text t = {buf, cap, 0, false};
     if (!ev || !ev->desc)
         return finish(&t);
-    raw_s(&t, "{\"id\":");
+    raw_s(&t, "{\"provider_name\":");
+    put_json_string(&t, LD_EVENT_PROVIDER_NAME);
+    raw_s(&t, ",\"provider_guid\":");
+    put_json_string(&t, LD_EVENT_PROVIDER_GUID);
+    raw_s(&t, ",\"id\":");
     put_dec(&t, ev->id);
     raw_s(&t, ",\"channel\":");
     put_json_string(&t, ld_channel_name(ev->channel));
+    /* The channel's full name, as wevtutil and the Event Viewer know it. */
+    raw_s(&t, ",\"log_name\":\"");
+    t.json = true;
+    put_s(&t, LD_EVENT_PROVIDER_NAME "/");
+    put_s(&t, ld_channel_name(ev->channel));
+    t.json = false;
+    raw_c(&t, '"');
     raw_s(&t, ",\"level\":");
     put_json_string(&t, ld_level_name(ev->level));
     raw_s(&t, ",\"timestamp_ns\":");

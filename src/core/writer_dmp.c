@@ -156,6 +156,8 @@ static void build_header(uint8_t *h, const ld_dump *dump, const dmp_plan *plan)
         }
         ldi_put64(pm + 8, pages);
     }
+    /* Paddings are zero whatever the run area holds (as QEMU writes them). */
+    ldi_put32(h + LDI_DMP_OFF_RUNS_PADDING, 0);
 
     put_context(h + LDI_DMP_OFF_CONTEXT, cap);
 
@@ -178,6 +180,9 @@ static void build_header(uint8_t *h, const ld_dump *dump, const dmp_plan *plan)
     ldi_put64(h + LDI_DMP_OFF_SYSTEM_UPTIME, info->system_uptime);
     ldi_put32(h + LDI_DMP_OFF_MINIDUMP_FIELDS, 0);
     ldi_put32(h + LDI_DMP_OFF_SECONDARY_DATA_STATE, LD_STATUS_SUCCESS);
+    /* ProductType, SuiteMask and WriterStatus stay "PAGE" (unknown); the
+     * unused bytes and KdSecondaryVersion after them are zero. */
+    ldi_put32(h + LDI_DMP_OFF_UNUSED1, 0);
     ldi_put32(h + LDI_DMP_OFF_ATTRIBUTES, LDI_DMP_ATTR_LIVE_DUMP);
 }
 

@@ -222,6 +222,8 @@ static ld_status open_bitmap(ld_dmp *d, ld_dmp_error *err)
     uint64_t nbits = get64(bh + LDI_DMP_BMP_OFF_BITMAP_BITS);
     d->bitmap_bits = nbits;
     d->present_pages_field = get64(bh + LDI_DMP_BMP_OFF_PRESENT_PAGES);
+    d->info.bitmap_size = nbits;
+    d->info.total_present_pages = d->present_pages_field;
     const uint64_t bitmap_at = LDI_DMP_HEADER_SIZE + LDI_DMP_BMP_HEADER_SIZE;
     if (nbits > PFN_LIMIT)
         return fail(err, LD_STATUS_FILE_CORRUPT, bitmap_at - 8, "bitmap of %llu bits is too large",
@@ -662,6 +664,44 @@ static bool in_runs(const ld_dmp *d, uint64_t pfn)
     return false;
 }
 
+/* Between the last bit of the bitmap and the first page everything is zero
+ * (the bits past BitmapSize in its last byte, then the padding): a reader
+ * that takes the bitmap in whole words or pages would see anything else as
+ * pages. */
+static ld_status check_bitmap_gap(ld_dmp *d, verify_state *v)
+{
+    const uint64_t bitmap_at = LDI_DMP_HEADER_SIZE + LDI_DMP_BMP_HEADER_SIZE;
+    uint64_t at = bitmap_at + d->bitmap_bits / 8, end = d->info.first_page_offset;
+    uint64_t nonzero = 0, first_bad = 0;
+    uint8_t chunk[4096];
+    if (d->bitmap_bits % 8) {
+        /* open checked that the bitmap's bytes end before the first page */
+        ld_status st = read_at(d, at, chunk, 1);
+        if (st != LD_STATUS_SUCCESS)
+            return st;
+        if (chunk[0] >> (d->bitmap_bits % 8)) {
+            nonzero++;
+            first_bad = at;
+        }
+        at++;
+    }
+    while (at < end) {
+        size_t n = (size_t)(end - at < sizeof chunk ? end - at : sizeof chunk);
+        ld_status st = read_at(d, at, chunk, n);
+        if (st != LD_STATUS_SUCCESS)
+            return st;
+        for (size_t i = 0; i < n; i++) {
+            if (chunk[i] && !nonzero++)
+                first_bad = at + i;
+        }
+        at += n;
+    }
+    if (nonzero)
+        problem(v, first_bad, "%llu non-zero bytes between the end of the bitmap and the first page (first at 0x%llx)",
+                (unsigned long long)nonzero, (unsigned long long)first_bad);
+    return LD_STATUS_SUCCESS;
+}
+
 ld_status ld_dmp_verify(ld_dmp *d, ld_dmp_problem_fn fn, void *arg, uint64_t *problems)
 {
     if (!d)
@@ -693,6 +733,12 @@ ld_status ld_dmp_verify(ld_dmp *d, ld_dmp_problem_fn fn, void *arg, uint64_t *pr
             problem(&v, LDI_DMP_HEADER_SIZE + LDI_DMP_BMP_OFF_BITMAP_BITS,
                     "bitmap size %llu is not a multiple of 64 bits (some readers drop the last pages)",
                     (unsigned long long)d->bitmap_bits);
+        ld_status st = check_bitmap_gap(d, &v);
+        if (st != LD_STATUS_SUCCESS) {
+            if (problems)
+                *problems = v.problems;
+            return st;
+        }
     }
     /* Re-read every page: a short read or I/O error is a problem too. */
     uint8_t page[PAGE];

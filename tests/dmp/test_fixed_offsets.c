@@ -61,6 +61,10 @@ static void test_header_offsets(void **state)
     assert_int_equal(le(f + 0xFA0, 8), m.size);             /* RequiredDumpSpace */
     assert_true(memchr(f + 0xFB0, 0, 128) != NULL);         /* Comment, NUL-terminated */
     assert_int_equal(le(f + 0x103C, 4), 0);                 /* SecondaryDataState */
+    /* Paddings are zero, not "PAGE" fill: 4 bytes after the run area, and
+     * Unused1, KdSecondaryVersion, Unused[2]. */
+    assert_int_equal(le(f + 0x344, 4), 0);
+    assert_int_equal(le(f + 0x104C, 4), 0);
     assert_true(le(f + 0x1050, 4) & 0x10u);                 /* LiveDumpGeneratedDump */
 
     /* Bitmap header at 0x2000 */

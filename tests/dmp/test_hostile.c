@@ -438,6 +438,10 @@ static void test_verify_finds_each_problem(void **state)
     expect_problem(bitmap, size, 0xFA0, 4096, 0, "RequiredDumpSpace");
     expect_problem(bitmap, size, 0xFA0, 0, 0x20, "a blob header gives a size below 0x20");
     expect_problem(bitmap, size, 0x30, 1, 0, "MachineImageType");
+    /* The tiny machine's 64-bit bitmap ends at 0x2040, its first page is at
+     * 0x3000: a stray byte in between, and one just before the page. */
+    expect_problem(bitmap, size, 0x2040, 0x1, 0, "non-zero bytes between the end of the bitmap and the first page (first at 0x2040)");
+    expect_problem(bitmap, size, 0x2FF8, 0x100000000000000ull, 0, "1 non-zero bytes between the end of the bitmap and the first page (first at 0x2fff)");
     free(bitmap);
     uint8_t *full = tiny_dump(true, &size);
     expect_problem(full, size, 0x90, 1, 0, "NumberOfPages");

@@ -199,6 +199,67 @@ static void test_json_escaping(void **state)
     assert_false(ld_event_get_u64(&ev, "CallbackIdentifier", &v));
 }
 
+/* Bytes that are not UTF-8 and control characters: each ill-formed
+ * sequence becomes one U+FFFD (the "maximal subpart" rule, as Python's
+ * bytes.decode("utf-8", "replace") does: tests/events/test_events_json.py
+ * checks the same against Python), controls are escaped, well-formed
+ * UTF-8 (é, an emoji) stays. */
+static const char hostile[] =
+    "ok\xff|\xc3\xa9|\xe2\x82|z\x01\x7f|\xc2\x85|\xed\xa0\x80|\xf4\x90\x80\x80|\xc0\xaf|\xf0\x9f\x98\x80|\xe0\x80|"
+    "\"\\\n\x08\x1b";
+static const char hostile_json[] =
+    "\"ok\\ufffd|\xc3\xa9|\\ufffd|z\\u0001\\u007f|\\u0085|\\ufffd\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd\\ufffd|"
+    "\\ufffd\\ufffd|\xf0\x9f\x98\x80|\\ufffd\\ufffd|\\\"\\\\\\n\\u0008\\u001b\"";
+
+static void test_json_string(void **state)
+{
+    (void)state;
+    char out[512], part[512];
+    size_t len = ld_json_string(hostile, out, sizeof out);
+    assert_string_equal(out, hostile_json);
+    assert_int_equal(len, strlen(hostile_json));
+    assert_int_equal(ld_json_string(hostile, NULL, 0), len);
+    for (size_t cap = 1; cap <= len + 1; cap++) {
+        memset(part, 'Z', sizeof part);
+        assert_int_equal(ld_json_string(hostile, part, cap), len);
+        assert_int_equal(part[cap - 1], 0);
+        assert_memory_equal(part, out, cap - 1);
+        assert_int_equal(part[cap], 'Z');
+    }
+    assert_int_equal(ld_json_string(NULL, out, sizeof out), 2);
+    assert_string_equal(out, "\"\"");
+    /* A sequence cut by the end of the string. */
+    ld_json_string("a\xf0\x9f\x98", out, sizeof out);
+    assert_string_equal(out, "\"a\\ufffd\"");
+}
+
+/* The event JSON escapes string fields and the message that quotes them
+ * the same way. */
+static void test_json_event_hostile_strings(void **state)
+{
+    (void)state;
+    char json[4096], want[1024];
+    ld_event ev;
+    assert_true(ldi_event_init(&ev, 110, 0));
+    assert_true(ldi_event_set_str(&ev, "CallbackIdentifier", hostile));
+    ld_event_format_json(&ev, json, sizeof json);
+    snprintf(want, sizeof want, "\"CallbackIdentifier\":%s}", hostile_json);
+    assert_non_null(strstr(json, want));
+    /* the message: the hostile string between the template's words */
+    snprintf(want, sizeof want, "\"message\":\"Sizing Workflow: RemovePages Callback %.*s started.\"",
+             (int)strlen(hostile_json) - 2, hostile_json + 1);
+    assert_non_null(strstr(json, want));
+    assert_true(ldi_event_init(&ev, 6, 0));
+    assert_true(ldi_event_set_str(&ev, "LiveDumpEventDescription", hostile));
+    assert_true(ldi_event_set_str(&ev, "Parameter1Name", "\xff"));
+    ld_event_format_json(&ev, json, sizeof json);
+    snprintf(want, sizeof want, "\"LiveDumpEventDescription\":%s", hostile_json);
+    assert_non_null(strstr(json, want));
+    assert_non_null(strstr(json, "\"Parameter1Name\":\"\\ufffd\""));
+    for (const char *p = json; *p; p++)
+        assert_true((unsigned char)*p >= 0x20 && (unsigned char)*p != 0xff);
+}
+
 int main(int argc, char **argv)
 {
     tsv_path = argc > 1 ? argv[1] : "data/kernel-livedump-events.tsv";
@@ -208,6 +269,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_status_and_pointer_rendering),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_json_escaping),
+        cmocka_unit_test(test_json_string),
+        cmocka_unit_test(test_json_event_hostile_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
