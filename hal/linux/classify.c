@@ -83,11 +83,12 @@ static int add_page(run_list *l, uint64_t pfn, ld_page_kind kind)
     return 0;
 }
 
+/* Any byte of the page in a kernel image range: compared as pfns, so no
+ * address computation can wrap. */
 static bool in_image(const ld_linux *lx, uint64_t pfn)
 {
-    uint64_t a = pfn * lx->page_size, b = a + lx->page_size;
     for (size_t i = 0; i < lx->iomem.image_count; i++)
-        if (a < lx->iomem.image[i].end && b > lx->iomem.image[i].start)
+        if (pfn >= lx->iomem.image[i].start / lx->page_size && pfn <= lx->iomem.image[i].last / lx->page_size)
             return true;
     return false;
 }

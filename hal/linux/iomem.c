@@ -49,7 +49,7 @@ static int push(lx_iomem_range **arr, size_t *n, uint64_t start, uint64_t end_in
         return -1;
     *arr = a;
     a[*n].start = start;
-    a[*n].end = end_inclusive == UINT64_MAX ? UINT64_MAX : end_inclusive + 1;
+    a[*n].last = end_inclusive;
     (*n)++;
     return 0;
 }

@@ -196,8 +196,10 @@ ld_status lx_kcore_parse(ld_linux *lx, const char *path, ld_linux_error *err)
                          (unsigned long long)lx->direct_map_base, (unsigned long long)base);
             break;
         }
-        /* Whole pages only: round the start up and the end down. */
-        uint64_t first = (paddr + ps - 1) / ps, end = (paddr + filesz) / ps;
+        /* Whole pages only: round the start up and the end down (paddr +
+         * filesz - 1 cannot wrap: checked above). */
+        uint64_t first, end;
+        lx_whole_pages(paddr, paddr + filesz - 1, ps, &first, &end);
         if (end <= first)
             continue;
         lx_segment *s = &lx->segs[lx->seg_count++];
@@ -242,6 +244,8 @@ ld_status lx_read_pages(ld_linux *lx, uint64_t pfn, uint64_t count, void *dst)
 {
     uint8_t *out = dst;
     uint64_t t0 = lx_now_ns();
+    if (count > SIZE_MAX / lx->page_size)
+        return LD_STATUS_INVALID_PARAMETER; /* no buffer holds it: count * page size would wrap */
     while (count) {
         const lx_segment *s = find_seg(lx, pfn);
         if (!s)

@@ -393,7 +393,8 @@ static ld_status build_ranges(ld_linux *lx, ld_linux_error *err)
     for (size_t s = 0; s < lx->seg_count; s++) {
         const lx_segment *g = &lx->segs[s];
         for (size_t r = 0; r < lx->iomem.ram_count; r++) {
-            uint64_t a = (lx->iomem.ram[r].start + ps - 1) / ps, b = lx->iomem.ram[r].end / ps;
+            uint64_t a, b;
+            lx_whole_pages(lx->iomem.ram[r].start, lx->iomem.ram[r].last, ps, &a, &b);
             if (a < g->first_pfn)
                 a = g->first_pfn;
             if (b > g->first_pfn + g->page_count)

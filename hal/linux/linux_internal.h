@@ -18,10 +18,21 @@ typedef struct lx_segment {
     uint64_t file_offset; /* of first_pfn's page */
 } lx_segment;
 
-/* An /proc/iomem range, bytes, end exclusive. */
+/* An /proc/iomem range, bytes, both ends inclusive as iomem prints them:
+ * a range may end at the last byte of the address space (an exclusive end
+ * would not fit in 64 bits). */
 typedef struct lx_iomem_range {
-    uint64_t start, end;
+    uint64_t start, last;
 } lx_iomem_range;
+
+/* The pages wholly inside the bytes [start, last], as pfns [*first, *end);
+ * never wraps, whatever the values (empty: *first >= *end). */
+static inline void lx_whole_pages(uint64_t start, uint64_t last, uint64_t page_size, uint64_t *first,
+                                  uint64_t *end)
+{
+    *first = start / page_size + (start % page_size != 0);
+    *end = last / page_size + (last % page_size == page_size - 1);
+}
 
 typedef struct lx_iomem {
     lx_iomem_range *ram;      /* top-level "System RAM" */

@@ -942,6 +942,62 @@ static void test_open_errors(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* Range arithmetic near the top of the address space never wraps: a
+ * System RAM range ending at the last byte, whose start rounded up to a
+ * page would be 2^64, holds no whole page (it once wrapped to 0 and made
+ * every kcore page RAM). */
+static void test_iomem_no_wraparound(void **state)
+{
+    (void)state;
+    ld_linux_config cfg;
+    config(&cfg);
+    char path[400];
+    snprintf(path, sizeof path, "%s/iomem-wrap", dir);
+    cfg.iomem_path = path;
+    write_text(path, "00000000-00000fff : Reserved\n"
+                     "fffffffffffff001-ffffffffffffffff : System RAM\n");
+    ld_linux *lx = (ld_linux *)1;
+    ld_linux_error err;
+    assert_int_equal(ld_linux_open(&cfg, &lx, &err), LD_STATUS_FILE_CORRUPT);
+    print_message("  -> %s\n", err.message);
+    assert_int_equal(err.reason, LD_LINUX_BAD_IOMEM);
+    assert_non_null(strstr(err.message, "no page is both"));
+    assert_null(lx);
+
+    /* the same range after real ones: it adds nothing, and the real ranges
+     * stay as they were (no overlap invented by a wrapped range) */
+    char text[1024];
+    snprintf(text, sizeof text, "%s%s", good_iomem, "fffffffffffff001-ffffffffffffffff : System RAM\n"
+                                                    "  fffffffffffff001-ffffffffffffffff : Kernel code\n");
+    write_text(path, text);
+    lx = open_ok(&cfg);
+    ld_linux_stats st;
+    ld_linux_get_stats(lx, &st);
+    assert_int_equal(st.ram_pages, SEG_A_PAGES + RAM_B_END - SEG_B_FIRST);
+    const ld_hal *h = ld_linux_hal(lx);
+    size_t n = 0;
+    assert_int_equal(h->mem_kinds(h->ctx, NULL, &n), LD_STATUS_SUCCESS);
+    ld_kind_range *k = calloc(n, sizeof *k);
+    assert_int_equal(h->mem_kinds(h->ctx, k, &n), LD_STATUS_SUCCESS);
+    assert_int_equal(kind_at(k, n, 0x40), LD_PAGE_KERNEL_OTHER); /* not taken for the kernel image */
+    free(k);
+    ld_linux_close(lx);
+
+    /* a range to the very end of the address space: its last page counts */
+    write_text(path, "00000000-ffffffffffffffff : System RAM\n");
+    lx = open_ok(&cfg);
+    ld_linux_get_stats(lx, &st);
+    assert_int_equal(st.ram_pages, SEG_A_PAGES + SEG_B_PAGES);
+    ld_linux_close(lx);
+
+    /* a partial page at each end is not RAM */
+    write_text(path, "00001001-0009ffff : System RAM\n00100000-002eeffe : System RAM\n");
+    lx = open_ok(&cfg);
+    ld_linux_get_stats(lx, &st);
+    assert_int_equal(st.ram_pages, (SEG_A_PAGES - 1) + (RAM_B_END - 2 - SEG_B_FIRST));
+    ld_linux_close(lx);
+}
+
 /* Every header field is checked: each mutation gives a clear error, never
  * a crash or a read out of bounds (the ASan build runs this too). */
 typedef struct mutation {
@@ -1125,6 +1181,7 @@ int main(void)
         cmocka_unit_test(test_killed_while_frozen_thaws),
         cmocka_unit_test(test_fifo_refused),
         cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_iomem_no_wraparound),
         cmocka_unit_test(test_malformed_kcore),
         cmocka_unit_test(test_capture_to_elf),
     };
