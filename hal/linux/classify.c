@@ -114,6 +114,7 @@ ld_status lx_classify(ld_linux *lx)
         goto out;
     }
     bool flags_ok = lx->kpageflags_fd >= 0;
+    uint64_t done = 0, total = lx->stats.ram_pages;
     for (size_t r = 0; r < lx->range_count && st == LD_STATUS_SUCCESS; r++) {
         uint64_t pfn = lx->ranges[r].first_pfn, left = lx->ranges[r].page_count;
         while (left && st == LD_STATUS_SUCCESS) {
@@ -173,6 +174,10 @@ ld_status lx_classify(ld_linux *lx)
                 }
             pfn += n;
             left -= n;
+            /* every 256 MiB of 4 KiB pages (FLAGS_CHUNK divides it), and the end */
+            done += n;
+            if (lx->progress && st == LD_STATUS_SUCCESS && (done % (FLAGS_CHUNK * 16) < n || done == total))
+                lx->progress(lx->progress_arg, "classify", done, total);
         }
     }
 out:

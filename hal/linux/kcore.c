@@ -135,6 +135,11 @@ ld_status lx_kcore_parse(ld_linux *lx, const char *path, ld_linux_error *err)
         return lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT, "%s: program headers past the end", path);
     }
 
+    /* The kernel sizes /proc/kcore to cover every segment (its size is the
+     * data offset plus the highest segment end), so a segment past the end
+     * is not the kernel's: a file size of 0 (unknown) checks nothing. */
+    struct stat sb;
+    uint64_t file_size = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 ? (uint64_t)sb.st_size : 0;
     ld_status st = LD_STATUS_SUCCESS;
     uint64_t ps = lx->page_size;
     bool any_paddr = false, base_set = false;
@@ -183,6 +188,13 @@ ld_status lx_kcore_parse(ld_linux *lx, const char *path, ld_linux_error *err)
             vaddr < paddr) {
             st = lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT,
                          "%s: PT_LOAD %llu has an impossible range", path, (unsigned long long)i);
+            break;
+        }
+        if (file_size && off + filesz > file_size) {
+            st = lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT,
+                         "%s: PT_LOAD %llu (%llu bytes at offset %llu) runs past the end of the file (%llu bytes)",
+                         path, (unsigned long long)i, (unsigned long long)filesz, (unsigned long long)off,
+                         (unsigned long long)file_size);
             break;
         }
         /* Every direct-map segment has vaddr = PAGE_OFFSET + paddr. */

@@ -57,6 +57,8 @@ struct ld_linux {
     bool *we_stopped;         /* per stop_pids entry: SIGSTOP was ours to undo */
     size_t stop_pid_count;
     bool scan_zero;
+    ld_progress_fn progress;  /* of classification; may be NULL */
+    void *progress_arg;
     uint32_t cpus;
 
     lx_segment *segs;         /* sorted, not overlapping */

@@ -150,6 +150,20 @@ if [ ! -e /proc/kcore ]; then
 fi
 expect 2 "invalid process id" -- capture --machine kcore --stop-pid 0 -o "$tmp/k.elf"
 expect 2 "option '--freeze-cgroup' needs a value" -- capture --machine kcore -o "$tmp/k.elf" --freeze-cgroup
+# A kcore whose RAM segment claims 16 TiB (and an iomem that agrees) is
+# refused at once, saying why, instead of scanning pages that do not exist;
+# nothing is left behind.
+python3 - "$tmp/huge-kcore" "$tmp/huge-iomem" <<'PY'
+import struct, sys
+size = 16 << 40
+eh = b'\x7fELF' + bytes([2, 1, 1]) + bytes(9) + struct.pack('<HHIQQQIHHHHHH', 4, 62, 1, 0, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+ph = struct.pack('<IIQQQQQQ', 1, 7, 0x1000, 0xffff888000100000, 0x100000, size, size, 4096)
+open(sys.argv[1], 'wb').write((eh + ph).ljust(0x3000, b'\0'))
+open(sys.argv[2], 'w').write('00100000-%x : System RAM\n' % (0x100000 + size - 1))
+PY
+expect 1 "runs past the end of the file" -- capture --machine kcore --kcore "$tmp/huge-kcore" --iomem "$tmp/huge-iomem" --no-zero-scan --events none -o "$tmp/huge.elf"
+n=$((n + 1))
+if [ -z "$(ls "$tmp" | grep '^huge\.elf')" ]; then echo "ok $n - no file left by the refused kcore"; else echo "not ok $n - left: $(ls "$tmp")"; fails=$((fails + 1)); fi
 
 # Policy: show, set (atomic, 0600), check naming the bad line.
 pol="$tmp/policy.conf"
