@@ -267,7 +267,8 @@ ld_status lx_read_pages(ld_linux *lx, uint64_t pfn, uint64_t count, void *dst)
             n = count;
         uint64_t bytes = n * lx->page_size;
         if (pread_all(lx->kcore_fd, out, bytes, s->file_offset + (pfn - s->first_pfn) * lx->page_size))
-            return errno == EFAULT || errno == 0 ? LD_STATUS_END_OF_FILE : LD_STATUS_IO_DEVICE_ERROR;
+            /* EFAULT: kcore cannot read that page; 0: past the end */
+            return errno == EFAULT || errno == 0 ? LD_STATUS_END_OF_FILE : ldi_errno_status(errno);
         lx->stats.bytes_read += bytes;
         out += bytes;
         pfn += n;

@@ -376,10 +376,11 @@ static char *dup_or(const char *s, const char *def)
 /* Why /proc/kcore could not be opened, as specifically as we can tell. */
 static ld_status kcore_open_error(const char *path, const char *lockdown_path, int e, ld_linux_error *err)
 {
+    ld_status st = ldi_errno_status(e);
     if (e == ENOENT)
-        return lx_fail(err, LD_LINUX_NO_KCORE, LD_STATUS_NO_SUCH_FILE,
+        return lx_fail(err, LD_LINUX_NO_KCORE, st,
                        "%s does not exist: this kernel was built without /proc/kcore (CONFIG_PROC_KCORE)", path);
-    if (e == EPERM || e == EACCES) {
+    if (st == LD_STATUS_ACCESS_DENIED) {
         char buf[128] = "";
         int fd = open(lockdown_path, O_RDONLY | O_CLOEXEC);
         if (fd >= 0) {
@@ -388,13 +389,12 @@ static ld_status kcore_open_error(const char *path, const char *lockdown_path, i
             close(fd);
         }
         if (strstr(buf, "[integrity]") || strstr(buf, "[confidentiality]"))
-            return lx_fail(err, LD_LINUX_LOCKDOWN, LD_STATUS_ACCESS_DENIED,
-                           "%s: refused by kernel lockdown (%s says %.*s)", path, lockdown_path,
-                           (int)strcspn(buf, "\n"), buf);
-        return lx_fail(err, LD_LINUX_NOT_PERMITTED, LD_STATUS_ACCESS_DENIED,
-                       "%s: %s: reading it needs root (CAP_SYS_RAWIO)", path, strerror(e));
+            return lx_fail(err, LD_LINUX_LOCKDOWN, st, "%s: refused by kernel lockdown (%s says %.*s)", path,
+                           lockdown_path, (int)strcspn(buf, "\n"), buf);
+        return lx_fail(err, LD_LINUX_NOT_PERMITTED, st, "%s: %s: reading it needs root (CAP_SYS_RAWIO)", path,
+                       strerror(e));
     }
-    return lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_IO_DEVICE_ERROR, "%s: %s", path, strerror(e));
+    return lx_fail(err, LD_LINUX_BAD_KCORE, st, "%s: %s", path, strerror(e));
 }
 
 /* RAM = kcore's direct-map segments cut to iomem's System RAM ranges. */

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "livedump/linux.h"
+#include "src/runtime/errno_status.h"
 
 /* A direct-map PT_LOAD of /proc/kcore, trimmed to whole pages. */
 typedef struct lx_segment {

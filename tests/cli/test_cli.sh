@@ -1,10 +1,11 @@
 #!/bin/sh
 # The livedump command: exit statuses, error messages, and that a capture
 # leaves exactly one 0600 file under its final name.
-#   test_cli.sh LIVEDUMP PREAD_EIO_SHIM
+#   test_cli.sh LIVEDUMP PREAD_EIO_SHIM CREATE_ERRNO_SHIM
 set -u
 bin=$1
 eio_shim=$2
+create_shim=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -120,6 +121,55 @@ sleep 0.2
 expect 1 "l.raw.partial' is being written by another running livedump" -- capture --machine sim --memory 128M --events none -o "$tmp/l.raw"
 kill $lpid; wait $lpid 2>/dev/null
 rm -f "$tmp/l.raw.partial"
+# Errors named for what they are, the OS error in words. A read-only file
+# system: EROFS injected by the create_errno shim (creating a file whose
+# path holds MATCH fails), and a real read-only mount where one can be
+# made. A name too long; a long valid one (252 bytes, so NAME.partial would
+# be too long) works.
+# with_create_errno ERRNO MATCH: livedump, run through the shim, as $tmp/shimmed
+with_create_errno() {
+    {
+        echo '#!/bin/sh'
+        echo "LD_TEST_CREATE_ERRNO=$1 LD_TEST_CREATE_MATCH='$2' LD_PRELOAD='$create_shim' \\"
+        echo "    ASAN_OPTIONS=\"\${ASAN_OPTIONS:-}:verify_asan_link_order=0\" exec '$real_bin' \"\$@\""
+    } >"$tmp/shimmed"
+    chmod +x "$tmp/shimmed"
+}
+real_bin=$bin
+with_create_errno 30 ro.raw # EROFS
+bin=$tmp/shimmed
+expect 1 "cannot create '$tmp/ro.raw': Read-only file system (STATUS_MEDIA_WRITE_PROTECTED, 0xC00000A2)" -- capture --machine sim --memory 128M --events none -o "$tmp/ro.raw"
+bin=$real_bin
+check "nothing left by the read-only capture" '[ -z "$(ls "$tmp" | grep "^ro\.raw")" ]'
+with_create_errno 30 ro-policy # EROFS when policy set writes its file
+bin=$tmp/shimmed
+expect 1 "cannot write '$tmp/ro-policy.conf': Read-only file system (STATUS_MEDIA_WRITE_PROTECTED, 0xC00000A2)" -- policy --policy "$tmp/ro-policy.conf" set FullLiveReportsMax 3
+bin=$real_bin
+n=$((n + 1))
+if [ "$(id -u)" = 0 ] && mkdir "$tmp/rofs" && unshare -m true 2>/dev/null; then
+    unshare -m sh -c "mount -t tmpfs -o ro tmpfs '$tmp/rofs' || exit 77
+        '$bin' capture --machine sim --memory 128M --events none -o '$tmp/rofs/x.raw'" >"$tmp/out" 2>"$tmp/err"
+    st=$?
+    if [ $st = 77 ]; then
+        echo "ok $n # SKIP no read-only mount here"
+    elif [ $st = 1 ] && grep -q "Read-only file system (STATUS_MEDIA_WRITE_PROTECTED, 0xC00000A2)" "$tmp/err"; then
+        echo "ok $n - a real read-only mount: STATUS_MEDIA_WRITE_PROTECTED"
+    else
+        echo "not ok $n - a real read-only mount: status $st"; sed 's/^/#   /' "$tmp/err"; fails=$((fails + 1))
+    fi
+else
+    echo "ok $n # SKIP not root or no mount namespace: no read-only mount"
+fi
+long=$(printf '%0252d' 0)
+toolong=$(printf '%0300d' 0)
+expect 1 "cannot create '$tmp/$toolong.raw': File name too long (STATUS_NAME_TOO_LONG, 0xC0000106)" -- capture --machine sim --memory 128M --events none -o "$tmp/$toolong.raw"
+expect 1 "File name too long (STATUS_NAME_TOO_LONG, 0xC0000106)" -- policy --policy "$tmp/$toolong.conf" set FullLiveReportsMax 3
+expect 0 "dump written" -- capture --machine sim --memory 128M --events none -o "$tmp/$long"
+check "a 252-byte name: the dump is there, 0600, and no .partial" \
+    '[ "$(stat -c %a "$tmp/$long")" = 600 ] && [ -z "$(ls "$tmp" | grep partial)" ]'
+rm -f "$tmp/$long"
+expect 0 "FullLiveReportsMax = 3" -- policy --policy "$tmp/$long" set FullLiveReportsMax 3
+rm -f "$tmp/$long"
 # SIGINT, SIGTERM, SIGHUP during a capture: no file is left, not even .partial.
 for sig in INT TERM HUP; do
     env --default-signal=$sig "$bin" capture --machine sim --memory 2G --events none -o "$tmp/i.raw" >/dev/null 2>"$tmp/i.err" &

@@ -20,6 +20,7 @@
 
 #include "../engine/harness.h"
 #include "livedump/linux.h"
+#include "livedump/runtime.h"
 
 #define PAGE 4096ull
 #define PAGE_OFFSET 0xffff888000000000ull
@@ -916,6 +917,18 @@ static void test_open_errors(void **state)
         write_text(path, bad_iomem[i]);
         expect_open_error(&cfg, LD_STATUS_FILE_CORRUPT, LD_LINUX_BAD_IOMEM);
     }
+
+    /* an open that fails gets the status of its errno, the one map of
+     * every layer (here ENOTDIR: a path through a file) */
+    char through_file[460];
+    snprintf(through_file, sizeof through_file, "%s/iomem", iomem_path);
+    cfg.iomem_path = through_file;
+    expect_open_error(&cfg, LD_STATUS_NOT_A_DIRECTORY, LD_LINUX_BAD_IOMEM);
+    assert_int_equal(ld_os_error(LD_STATUS_NOT_A_DIRECTORY), ENOTDIR);
+    config(&cfg);
+    snprintf(through_file, sizeof through_file, "%s/kcore", kcore_path);
+    cfg.kcore_path = through_file;
+    expect_open_error(&cfg, LD_STATUS_NOT_A_DIRECTORY, LD_LINUX_BAD_KCORE);
 
     /* Permission: as root every mode bit is bypassed, so a child drops to
      * nobody; a lockdown file saying [integrity] turns the EPERM into
