@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "livedump/runtime.h"
 
 void cli_usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -25,12 +26,20 @@ void cli_usage_error(const char *cmd, const char *fmt, ...)
 
 void cli_status_error(ld_status st, const char *fmt, ...)
 {
+    int os = ld_os_error(st); /* before anything here can fail */
     va_list ap;
     va_start(ap, fmt);
     fputs("livedump: ", stderr);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, ": %s (0x%08X)\n", ld_status_describe(st), (unsigned)st);
+    /* The OS error in words when the status came from one, then what the
+     * NTSTATUS says: "Read-only file system (write-protected (read-only
+     * file system), 0xC00000A2)" reads badly, so only the name then. */
+    if (os)
+        fprintf(stderr, ": %s (%s, 0x%08X)\n", strerror(os),
+                ld_status_name(st) ? ld_status_name(st) : ld_status_describe(st), (unsigned)st);
+    else
+        fprintf(stderr, ": %s (0x%08X)\n", ld_status_describe(st), (unsigned)st);
 }
 
 /* Digits only from the first character: strtoull alone would skip leading

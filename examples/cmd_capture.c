@@ -1,6 +1,7 @@
 /* `livedump capture`: take a live dump of a machine and write it to a file. */
 #define _GNU_SOURCE
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -327,13 +328,18 @@ static ld_status cancel_finish(ld_sink *s, uint64_t size)
 /* Why the sink for `path` could not be created, naming the real obstacle. */
 static void sink_open_error(ld_status st, const char *path)
 {
-    char partial[4096];
+    char partial[4096], tmp[NAME_MAX + 1];
     struct stat sb;
-    snprintf(partial, sizeof partial, "%s.partial", path);
+    const char *slash = strrchr(path, '/');
+    int dir_len = slash ? (int)(slash - path + 1) : 0;
+    if (ld_sink_file_partial_name(path + dir_len, tmp, sizeof tmp) == LD_STATUS_SUCCESS)
+        snprintf(partial, sizeof partial, "%.*s%s", dir_len, path, tmp);
+    else
+        partial[0] = 0; /* the name itself is the problem: no .partial to name */
     bool final_exists = lstat(path, &sb) == 0;
     if (!final_exists && st == LD_STATUS_DEVICE_BUSY)
         cli_status_error(st, "cannot create '%s': '%s' is being written by another running livedump", path, partial);
-    else if (!final_exists && lstat(partial, &sb) == 0)
+    else if (!final_exists && partial[0] && lstat(partial, &sb) == 0)
         cli_status_error(st, "cannot create '%s': '%s' is in the way and is not a leftover livedump may remove "
                              "(a symlink, not a regular file, or another user's)", path, partial);
     else

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "livedump/policy.h"
+#include "livedump/runtime.h"
 
 static const char usage_text[] =
     "usage: livedump policy [--policy FILE] show\n"
@@ -26,7 +27,12 @@ int cli_load_policy(const char *path, bool must_exist, ld_settings *s)
     if (st == LD_STATUS_NO_SUCH_FILE && !must_exist)
         return CLI_EXIT_OK;
     if (!ld_ok(st)) {
-        fprintf(stderr, "livedump: %s\n", err);
+        int os = ld_os_error(st);
+        if (os) /* the OS error in words, as cli_status_error says it */
+            fprintf(stderr, "livedump: %s: %s (%s, 0x%08X)\n", err, strerror(os),
+                    ld_status_name(st) ? ld_status_name(st) : ld_status_describe(st), (unsigned)st);
+        else
+            fprintf(stderr, "livedump: %s\n", err);
         return CLI_EXIT_FAILED;
     }
     return CLI_EXIT_OK;

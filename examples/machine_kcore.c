@@ -13,6 +13,7 @@ typedef struct kcore_state {
     ld_linux_config cfg;
     int pids[MAX_STOP_PIDS];
     ld_linux *lx;
+    cli_output out; /* the classification's progress line, on a terminal */
 } kcore_state;
 
 static void kcore_init(void *state)
@@ -20,6 +21,9 @@ static void kcore_init(void *state)
     kcore_state *s = state;
     ld_linux_config_init(&s->cfg);
     s->cfg.stop_pids = s->pids;
+    cli_output_init(&s->out);
+    s->cfg.progress = cli_on_progress;
+    s->cfg.progress_arg = &s->out;
 }
 
 static int kcore_option(void *state, const char *o, const char *v, bool *used)

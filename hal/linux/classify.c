@@ -83,11 +83,12 @@ static int add_page(run_list *l, uint64_t pfn, ld_page_kind kind)
     return 0;
 }
 
+/* Any byte of the page in a kernel image range: compared as pfns, so no
+ * address computation can wrap. */
 static bool in_image(const ld_linux *lx, uint64_t pfn)
 {
-    uint64_t a = pfn * lx->page_size, b = a + lx->page_size;
     for (size_t i = 0; i < lx->iomem.image_count; i++)
-        if (a < lx->iomem.image[i].end && b > lx->iomem.image[i].start)
+        if (pfn >= lx->iomem.image[i].start / lx->page_size && pfn <= lx->iomem.image[i].last / lx->page_size)
             return true;
     return false;
 }
@@ -113,6 +114,7 @@ ld_status lx_classify(ld_linux *lx)
         goto out;
     }
     bool flags_ok = lx->kpageflags_fd >= 0;
+    uint64_t done = 0, total = lx->stats.ram_pages;
     for (size_t r = 0; r < lx->range_count && st == LD_STATUS_SUCCESS; r++) {
         uint64_t pfn = lx->ranges[r].first_pfn, left = lx->ranges[r].page_count;
         while (left && st == LD_STATUS_SUCCESS) {
@@ -172,6 +174,10 @@ ld_status lx_classify(ld_linux *lx)
                 }
             pfn += n;
             left -= n;
+            /* every 256 MiB of 4 KiB pages (FLAGS_CHUNK divides it), and the end */
+            done += n;
+            if (lx->progress && st == LD_STATUS_SUCCESS && (done % (FLAGS_CHUNK * 16) < n || done == total))
+                lx->progress(lx->progress_arg, "classify", done, total);
         }
     }
 out:

@@ -49,7 +49,7 @@ static int push(lx_iomem_range **arr, size_t *n, uint64_t start, uint64_t end_in
         return -1;
     *arr = a;
     a[*n].start = start;
-    a[*n].end = end_inclusive == UINT64_MAX ? UINT64_MAX : end_inclusive + 1;
+    a[*n].last = end_inclusive;
     (*n)++;
     return 0;
 }
@@ -76,10 +76,12 @@ ld_status lx_iomem_parse(const char *path, lx_iomem *out, ld_linux_error *err)
     FILE *f = fd >= 0 ? fdopen(fd, "re") : NULL;
     if (!f && fd >= 0)
         close(fd);
-    if (!f)
-        return lx_fail(err, errno == EACCES || errno == EPERM ? LD_LINUX_NOT_PERMITTED : LD_LINUX_BAD_IOMEM,
-                       errno == EACCES || errno == EPERM ? LD_STATUS_ACCESS_DENIED : LD_STATUS_NO_SUCH_FILE,
-                       "%s: %s", path, strerror(errno));
+    if (!f) {
+        int e = errno;
+        ld_status st = ldi_errno_status(e);
+        return lx_fail(err, st == LD_STATUS_ACCESS_DENIED ? LD_LINUX_NOT_PERMITTED : LD_LINUX_BAD_IOMEM, st,
+                       "%s: %s", path, strerror(e));
+    }
     char line[512];
     unsigned lineno = 0, entries = 0, nonzero = 0;
     ld_status st = LD_STATUS_SUCCESS;

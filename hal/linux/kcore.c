@@ -135,6 +135,11 @@ ld_status lx_kcore_parse(ld_linux *lx, const char *path, ld_linux_error *err)
         return lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT, "%s: program headers past the end", path);
     }
 
+    /* The kernel sizes /proc/kcore to cover every segment (its size is the
+     * data offset plus the highest segment end), so a segment past the end
+     * is not the kernel's: a file size of 0 (unknown) checks nothing. */
+    struct stat sb;
+    uint64_t file_size = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 ? (uint64_t)sb.st_size : 0;
     ld_status st = LD_STATUS_SUCCESS;
     uint64_t ps = lx->page_size;
     bool any_paddr = false, base_set = false;
@@ -185,6 +190,13 @@ ld_status lx_kcore_parse(ld_linux *lx, const char *path, ld_linux_error *err)
                          "%s: PT_LOAD %llu has an impossible range", path, (unsigned long long)i);
             break;
         }
+        if (file_size && off + filesz > file_size) {
+            st = lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT,
+                         "%s: PT_LOAD %llu (%llu bytes at offset %llu) runs past the end of the file (%llu bytes)",
+                         path, (unsigned long long)i, (unsigned long long)filesz, (unsigned long long)off,
+                         (unsigned long long)file_size);
+            break;
+        }
         /* Every direct-map segment has vaddr = PAGE_OFFSET + paddr. */
         uint64_t base = vaddr - paddr;
         if (!base_set) {
@@ -196,8 +208,10 @@ ld_status lx_kcore_parse(ld_linux *lx, const char *path, ld_linux_error *err)
                          (unsigned long long)lx->direct_map_base, (unsigned long long)base);
             break;
         }
-        /* Whole pages only: round the start up and the end down. */
-        uint64_t first = (paddr + ps - 1) / ps, end = (paddr + filesz) / ps;
+        /* Whole pages only: round the start up and the end down (paddr +
+         * filesz - 1 cannot wrap: checked above). */
+        uint64_t first, end;
+        lx_whole_pages(paddr, paddr + filesz - 1, ps, &first, &end);
         if (end <= first)
             continue;
         lx_segment *s = &lx->segs[lx->seg_count++];
@@ -242,6 +256,8 @@ ld_status lx_read_pages(ld_linux *lx, uint64_t pfn, uint64_t count, void *dst)
 {
     uint8_t *out = dst;
     uint64_t t0 = lx_now_ns();
+    if (count > SIZE_MAX / lx->page_size)
+        return LD_STATUS_INVALID_PARAMETER; /* no buffer holds it: count * page size would wrap */
     while (count) {
         const lx_segment *s = find_seg(lx, pfn);
         if (!s)
@@ -251,7 +267,8 @@ ld_status lx_read_pages(ld_linux *lx, uint64_t pfn, uint64_t count, void *dst)
             n = count;
         uint64_t bytes = n * lx->page_size;
         if (pread_all(lx->kcore_fd, out, bytes, s->file_offset + (pfn - s->first_pfn) * lx->page_size))
-            return errno == EFAULT || errno == 0 ? LD_STATUS_END_OF_FILE : LD_STATUS_IO_DEVICE_ERROR;
+            /* EFAULT: kcore cannot read that page; 0: past the end */
+            return errno == EFAULT || errno == 0 ? LD_STATUS_END_OF_FILE : ldi_errno_status(errno);
         lx->stats.bytes_read += bytes;
         out += bytes;
         pfn += n;

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -42,8 +43,9 @@ ld_status lx_fail(ld_linux_error *err, ld_linux_reason reason, ld_status st, con
 
 const char *ld_linux_reason_name(ld_linux_reason r)
 {
-    static const char *const names[] = {"ok", "no-kcore", "not-permitted", "lockdown", "iomem-hidden",
-                                        "bad-kcore", "bad-iomem", "bad-config", "no-memory"};
+    static const char *const names[] = {"ok",        "no-kcore",  "not-permitted", "lockdown",
+                                        "iomem-hidden", "bad-kcore", "bad-iomem",  "bad-config",
+                                        "no-memory", "implausible-layout"};
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "invalid";
 }
 
@@ -188,12 +190,14 @@ static ld_status lx_mem_read(void *ctx, uint64_t pfn, uint64_t count, void *dst)
     return st;
 }
 
-static ld_status lx_mem_status(void *ctx, uint64_t *available, uint64_t *total)
+/* MemAvailable and MemTotal of a meminfo file, bytes (0 for one it lacks);
+ * true when it has both. */
+static bool read_meminfo(const char *path, uint64_t *available, uint64_t *total)
 {
-    ld_linux *lx = ctx;
-    FILE *f = fopen(lx->meminfo_path, "re");
+    *available = *total = 0;
+    FILE *f = fopen(path, "re");
     if (!f)
-        return LD_STATUS_NOT_SUPPORTED;
+        return false;
     char line[256];
     unsigned long long v;
     bool a = false, t = false;
@@ -207,7 +211,18 @@ static ld_status lx_mem_status(void *ctx, uint64_t *available, uint64_t *total)
         }
     }
     fclose(f);
-    return a && t ? LD_STATUS_SUCCESS : LD_STATUS_NOT_SUPPORTED;
+    return a && t;
+}
+
+static ld_status lx_mem_status(void *ctx, uint64_t *available, uint64_t *total)
+{
+    ld_linux *lx = ctx;
+    uint64_t a, t;
+    if (!read_meminfo(lx->meminfo_path, &a, &t))
+        return LD_STATUS_NOT_SUPPORTED;
+    *available = a;
+    *total = t;
+    return LD_STATUS_SUCCESS;
 }
 
 static ld_status lx_dirty_start(void *ctx)
@@ -361,10 +376,11 @@ static char *dup_or(const char *s, const char *def)
 /* Why /proc/kcore could not be opened, as specifically as we can tell. */
 static ld_status kcore_open_error(const char *path, const char *lockdown_path, int e, ld_linux_error *err)
 {
+    ld_status st = ldi_errno_status(e);
     if (e == ENOENT)
-        return lx_fail(err, LD_LINUX_NO_KCORE, LD_STATUS_NO_SUCH_FILE,
+        return lx_fail(err, LD_LINUX_NO_KCORE, st,
                        "%s does not exist: this kernel was built without /proc/kcore (CONFIG_PROC_KCORE)", path);
-    if (e == EPERM || e == EACCES) {
+    if (st == LD_STATUS_ACCESS_DENIED) {
         char buf[128] = "";
         int fd = open(lockdown_path, O_RDONLY | O_CLOEXEC);
         if (fd >= 0) {
@@ -373,13 +389,12 @@ static ld_status kcore_open_error(const char *path, const char *lockdown_path, i
             close(fd);
         }
         if (strstr(buf, "[integrity]") || strstr(buf, "[confidentiality]"))
-            return lx_fail(err, LD_LINUX_LOCKDOWN, LD_STATUS_ACCESS_DENIED,
-                           "%s: refused by kernel lockdown (%s says %.*s)", path, lockdown_path,
-                           (int)strcspn(buf, "\n"), buf);
-        return lx_fail(err, LD_LINUX_NOT_PERMITTED, LD_STATUS_ACCESS_DENIED,
-                       "%s: %s: reading it needs root (CAP_SYS_RAWIO)", path, strerror(e));
+            return lx_fail(err, LD_LINUX_LOCKDOWN, st, "%s: refused by kernel lockdown (%s says %.*s)", path,
+                           lockdown_path, (int)strcspn(buf, "\n"), buf);
+        return lx_fail(err, LD_LINUX_NOT_PERMITTED, st, "%s: %s: reading it needs root (CAP_SYS_RAWIO)", path,
+                       strerror(e));
     }
-    return lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_IO_DEVICE_ERROR, "%s: %s", path, strerror(e));
+    return lx_fail(err, LD_LINUX_BAD_KCORE, st, "%s: %s", path, strerror(e));
 }
 
 /* RAM = kcore's direct-map segments cut to iomem's System RAM ranges. */
@@ -393,7 +408,8 @@ static ld_status build_ranges(ld_linux *lx, ld_linux_error *err)
     for (size_t s = 0; s < lx->seg_count; s++) {
         const lx_segment *g = &lx->segs[s];
         for (size_t r = 0; r < lx->iomem.ram_count; r++) {
-            uint64_t a = (lx->iomem.ram[r].start + ps - 1) / ps, b = lx->iomem.ram[r].end / ps;
+            uint64_t a, b;
+            lx_whole_pages(lx->iomem.ram[r].start, lx->iomem.ram[r].last, ps, &a, &b);
             if (a < g->first_pfn)
                 a = g->first_pfn;
             if (b > g->first_pfn + g->page_count)
@@ -425,6 +441,41 @@ static ld_status build_ranges(ld_linux *lx, ld_linux_error *err)
     return LD_STATUS_SUCCESS;
 }
 
+/* Every RAM page is scanned at each capture and costs 8 bytes and a bit of
+ * checksum log: a layout claiming far more RAM than the machine has (a
+ * hostile or broken kcore and iomem that agree) would spin for hours on
+ * pages that do not exist. The machine's RAM is MemTotal of the meminfo
+ * file and, for the system's own, sysinfo()'s total as well (a container's
+ * /proc/meminfo may show only its limit). MemTotal leaves out what the
+ * kernel reserved at boot (its image, the page array, crash kernel), hence
+ * the slack: a quarter more and 4 GiB. Nothing known: no bound. */
+#define LX_RAM_SLACK (4ull << 30)
+
+static ld_status check_ram_plausible(ld_linux *lx, const char *kcore, const char *iomem, bool own_meminfo,
+                                     ld_linux_error *err)
+{
+    uint64_t avail, total;
+    (void)read_meminfo(lx->meminfo_path, &avail, &total);
+    uint64_t machine = total;
+    struct sysinfo si;
+    if (own_meminfo && sysinfo(&si) == 0 && si.mem_unit &&
+        (uint64_t)si.totalram <= UINT64_MAX / si.mem_unit && (uint64_t)si.totalram * si.mem_unit > machine)
+        machine = (uint64_t)si.totalram * si.mem_unit;
+    if (!machine)
+        return LD_STATUS_SUCCESS;
+    /* in pages, so that nothing can wrap */
+    uint64_t ps = lx->page_size, m = machine / ps;
+    uint64_t limit = m + m / 4 + LX_RAM_SLACK / ps;
+    if (lx->stats.ram_pages <= limit)
+        return LD_STATUS_SUCCESS;
+    return lx_fail(err, LD_LINUX_IMPLAUSIBLE_LAYOUT, LD_STATUS_FILE_CORRUPT,
+                   "%s and %s give %llu MiB of RAM, but this machine has %llu MiB (%s%s): "
+                   "refusing a layout that cannot be real",
+                   kcore, iomem, (unsigned long long)(lx->stats.ram_pages / (1048576 / ps)),
+                   (unsigned long long)(machine >> 20), total ? "MemTotal in " : "sysinfo",
+                   total ? lx->meminfo_path : "");
+}
+
 ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_linux_error *err)
 {
     if (err)
@@ -437,7 +488,7 @@ ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_linux_err
         ld_linux_config_init(&defaults);
         cfg = &defaults;
     }
-    if (cfg->version != LD_LINUX_CONFIG_VERSION)
+    if (cfg->version != 1 && cfg->version != LD_LINUX_CONFIG_VERSION)
         return lx_fail(err, LD_LINUX_BAD_CONFIG, LD_STATUS_INVALID_PARAMETER, "unknown config version %u",
                        cfg->version);
     ld_linux *lx = calloc(1, sizeof *lx);
@@ -448,8 +499,13 @@ ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_linux_err
     lx->page_size = ps > 0 ? (uint32_t)ps : 4096;
     lx->page_shift = (uint32_t)__builtin_ctz(lx->page_size);
     lx->scan_zero = cfg->scan_zero_pages;
+    if (cfg->version >= 2) { /* a version 1 struct ends before these */
+        lx->progress = cfg->progress;
+        lx->progress_arg = cfg->progress_arg;
+    }
     const char *kcore = cfg->kcore_path ? cfg->kcore_path : "/proc/kcore";
     const char *lockdown = cfg->lockdown_path ? cfg->lockdown_path : "/sys/kernel/security/lockdown";
+    const char *iomem = cfg->iomem_path ? cfg->iomem_path : "/proc/iomem";
     lx->meminfo_path = dup_or(cfg->meminfo_path, "/proc/meminfo");
     lx->proc_path = dup_or(cfg->proc_path, "/proc");
     lx->freeze_cgroup = cfg->freeze_cgroup ? strdup(cfg->freeze_cgroup) : NULL;
@@ -480,9 +536,11 @@ ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_linux_err
     if (st == LD_STATUS_SUCCESS)
         st = lx_kcore_parse(lx, kcore, err);
     if (st == LD_STATUS_SUCCESS)
-        st = lx_iomem_parse(cfg->iomem_path ? cfg->iomem_path : "/proc/iomem", &lx->iomem, err);
+        st = lx_iomem_parse(iomem, &lx->iomem, err);
     if (st == LD_STATUS_SUCCESS)
         st = build_ranges(lx, err);
+    if (st == LD_STATUS_SUCCESS)
+        st = check_ram_plausible(lx, kcore, iomem, !cfg->meminfo_path, err);
     if (st == LD_STATUS_SUCCESS) {
         const char *kpf = cfg->kpageflags_path ? cfg->kpageflags_path : "/proc/kpageflags";
         int kfd = *kpf ? lx_open_regular(kpf) : -1;

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "livedump/linux.h"
+#include "src/runtime/errno_status.h"
 
 /* A direct-map PT_LOAD of /proc/kcore, trimmed to whole pages. */
 typedef struct lx_segment {
@@ -18,10 +19,21 @@ typedef struct lx_segment {
     uint64_t file_offset; /* of first_pfn's page */
 } lx_segment;
 
-/* An /proc/iomem range, bytes, end exclusive. */
+/* An /proc/iomem range, bytes, both ends inclusive as iomem prints them:
+ * a range may end at the last byte of the address space (an exclusive end
+ * would not fit in 64 bits). */
 typedef struct lx_iomem_range {
-    uint64_t start, end;
+    uint64_t start, last;
 } lx_iomem_range;
+
+/* The pages wholly inside the bytes [start, last], as pfns [*first, *end);
+ * never wraps, whatever the values (empty: *first >= *end). */
+static inline void lx_whole_pages(uint64_t start, uint64_t last, uint64_t page_size, uint64_t *first,
+                                  uint64_t *end)
+{
+    *first = start / page_size + (start % page_size != 0);
+    *end = last / page_size + (last % page_size == page_size - 1);
+}
 
 typedef struct lx_iomem {
     lx_iomem_range *ram;      /* top-level "System RAM" */
@@ -46,6 +58,8 @@ struct ld_linux {
     bool *we_stopped;         /* per stop_pids entry: SIGSTOP was ours to undo */
     size_t stop_pid_count;
     bool scan_zero;
+    ld_progress_fn progress;  /* of classification; may be NULL */
+    void *progress_arg;
     uint32_t cpus;
 
     lx_segment *segs;         /* sorted, not overlapping */

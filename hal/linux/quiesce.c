@@ -467,7 +467,7 @@ ld_status lx_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *ar
             break;
         }
         if (kill(lx->stop_pids[i], SIGSTOP) != 0) {
-            st = errno == ESRCH ? LD_STATUS_NOT_FOUND : LD_STATUS_ACCESS_DENIED;
+            st = ldi_errno_status(errno); /* ESRCH: not found; EPERM: access denied */
             break;
         }
         lx->we_stopped[i] = true;

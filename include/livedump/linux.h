@@ -20,12 +20,15 @@
 #include <stdbool.h>
 
 #include "livedump/hal.h"
+#include "livedump/writer.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define LD_LINUX_CONFIG_VERSION 1
+/* 2 added progress/progress_arg; a version 1 config (without them) is
+ * still accepted. */
+#define LD_LINUX_CONFIG_VERSION 2
 
 typedef struct ld_linux_config {
     uint32_t version;            /* LD_LINUX_CONFIG_VERSION */
@@ -35,7 +38,8 @@ typedef struct ld_linux_config {
     const char *kcore_path;      /* /proc/kcore */
     const char *iomem_path;      /* /proc/iomem */
     const char *kpageflags_path; /* /proc/kpageflags */
-    const char *meminfo_path;    /* /proc/meminfo */
+    const char *meminfo_path;    /* /proc/meminfo: MemAvailable for the memory-pressure check,
+                                  * MemTotal to refuse a layout with more RAM than the machine */
     const char *proc_path;       /* /proc: which task runs on each CPU; self/mountinfo and
                                   * self/cgroup: whether freeze_cgroup holds us */
     const char *lockdown_path;   /* /sys/kernel/security/lockdown: tells lockdown from EPERM */
@@ -53,6 +57,11 @@ typedef struct ld_linux_config {
      * instant is missing from the dump (docs/linux.md); false avoids it. */
     bool scan_zero_pages;
     uint32_t cpu_count;          /* 0: the online CPUs */
+    /* Version 2. Progress of the scan of every RAM page at classification
+     * (the start of each capture; phase "classify", in pages), which
+     * takes seconds per GiB with scan_zero_pages. NULL: none. */
+    ld_progress_fn progress;
+    void *progress_arg;
 } ld_linux_config;
 
 LD_EXTERN void ld_linux_config_init(ld_linux_config *cfg);
@@ -67,7 +76,8 @@ typedef enum ld_linux_reason {
     LD_LINUX_BAD_KCORE,      /* /proc/kcore is malformed or has no physical addresses */
     LD_LINUX_BAD_IOMEM,      /* /proc/iomem unreadable, malformed, or without System RAM */
     LD_LINUX_BAD_CONFIG,     /* the configuration is invalid (e.g. it would freeze the caller) */
-    LD_LINUX_NO_MEMORY
+    LD_LINUX_NO_MEMORY,
+    LD_LINUX_IMPLAUSIBLE_LAYOUT /* kcore and iomem give more RAM than the machine has (MemTotal) */
 } ld_linux_reason;
 
 typedef struct ld_linux_error {
@@ -80,7 +90,9 @@ typedef struct ld_linux ld_linux;
 /* Open the backend. On failure *out is NULL and err (if given) says why;
  * the status is LD_STATUS_NO_SUCH_FILE (no kcore), LD_STATUS_ACCESS_DENIED
  * (permission, lockdown, hidden iomem), LD_STATUS_FILE_CORRUPT (malformed
- * file), LD_STATUS_INVALID_PARAMETER or LD_STATUS_NO_MEMORY. */
+ * file; a layout with more RAM than the machine has, reason
+ * LD_LINUX_IMPLAUSIBLE_LAYOUT), LD_STATUS_INVALID_PARAMETER or
+ * LD_STATUS_NO_MEMORY. */
 LD_EXTERN ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_linux_error *err);
 LD_EXTERN const ld_hal *ld_linux_hal(ld_linux *lx);
 LD_EXTERN void ld_linux_close(ld_linux *lx);

@@ -14,7 +14,8 @@ extern "C" {
 LD_EXTERN const ld_platform *ld_platform_default(void);
 
 /* A sink writing to a new file at `path`, created 0600 with O_EXCL and
- * O_NOFOLLOW. Bytes go to "<path>.partial" (also 0600, also exclusive) and
+ * O_NOFOLLOW. Bytes go to "<path>.partial" (also 0600, also exclusive; a
+ * shorter name when that exceeds NAME_MAX, ld_sink_file_partial_name) and
  * the file is renamed to `path` only by a successful finish, after fsync;
  * abort (or a failed finish) unlinks it. So no half-written dump ever has
  * the final name. On a file system without hard links (vfat, exFAT, some
@@ -32,6 +33,14 @@ LD_EXTERN ld_status ld_sink_file_open(const char *path, ld_sink **out);
  * every operation is relative to (a duplicate of) that descriptor, so the
  * folder cannot be swapped for a symlink under the sink. */
 LD_EXTERN ld_status ld_sink_file_openat(int dirfd, const char *name, ld_sink **out);
+/* The temporary name the file sinks use for the file named `name` (one
+ * component): "<name>.partial", or when that would exceed NAME_MAX, the
+ * longest prefix of name that fits, '~', 16 hex digits of a hash of name,
+ * and ".partial" — the same at every run, so a crashed writer's leftover is
+ * found again. LD_STATUS_NAME_TOO_LONG for a name over NAME_MAX,
+ * LD_STATUS_BUFFER_TOO_SMALL when out (cap bytes; NAME_MAX + 1 is enough)
+ * cannot hold it. */
+LD_EXTERN ld_status ld_sink_file_partial_name(const char *name, char *out, size_t cap);
 
 /* A sink writing to a descriptor the caller opened and still owns (never
  * closed by the sink). A regular file takes positioned writes from its
@@ -42,6 +51,13 @@ LD_EXTERN ld_status ld_sink_file_openat(int dirfd, const char *name, ld_sink **o
  * unwrite what was written. The
  * sink is freed by finish or abort. */
 LD_EXTERN ld_status ld_sink_fd_open(int fd, ld_sink **out);
+
+/* The OS error (errno) behind `status`, when `status` is what the last
+ * file operation of the runtime, report storage, settings, dump reader or
+ * Linux backend that failed in this thread got from it; 0 otherwise. For
+ * messages: strerror(ld_os_error(st)) says in words what the NTSTATUS
+ * names (e.g. EROFS behind LD_STATUS_MEDIA_WRITE_PROTECTED). */
+LD_EXTERN int ld_os_error(ld_status status);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,7 @@
 
 #include "livedump/dmp.h"
 #include "src/core/dmp_layout.h"
+#include "src/runtime/errno_status.h"
 
 #define PAGE LDI_DMP_PAGE_SIZE
 /* PFNs whose byte address fits in 64 bits. */
@@ -101,7 +102,7 @@ static ld_status read_at(const ld_dmp *d, uint64_t off, void *buf, size_t len)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return LD_STATUS_IO_DEVICE_ERROR;
+            return ldi_errno_status(errno);
         if (n == 0)
             return LD_STATUS_END_OF_FILE; /* shrank since open */
         p += n;
@@ -437,9 +438,8 @@ ld_status ld_dmp_open(const char *path, ld_dmp **out, ld_dmp_error *err)
      * it is known to be a regular file */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
-        ld_status st = errno == ENOENT ? LD_STATUS_NO_SUCH_FILE
-                       : errno == EACCES ? LD_STATUS_ACCESS_DENIED : LD_STATUS_IO_DEVICE_ERROR;
-        return fail(err, st, 0, "cannot open: %s", strerror(errno));
+        int e = errno;
+        return fail(err, ldi_errno_status(e), 0, "cannot open: %s", strerror(e));
     }
     struct stat sb;
     int fl;

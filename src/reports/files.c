@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "src/reports/files.h"
+#include "src/runtime/temp_name.h"
 
 void ldr_err(char *err, size_t cap, const char *fmt, ...)
 {
@@ -39,11 +41,15 @@ static int parent_fd(const char *path, const char **name)
 
 ld_status ldr_write_atomic_at(int dfd, const char *name, const void *data, size_t len)
 {
-    size_t tl = strlen(name) + sizeof ".tmp";
-    char *tmp = malloc(tl);
+    /* name.tmp, shortened when over NAME_MAX: a valid name always works */
+    char *tmp = malloc(NAME_MAX + 1);
     if (!tmp)
         return LD_STATUS_NO_MEMORY;
-    snprintf(tmp, tl, "%s.tmp", name);
+    ld_status ts = ldi_temp_name(name, ".tmp", tmp, NAME_MAX + 1);
+    if (ts != LD_STATUS_SUCCESS) {
+        free(tmp);
+        return ts == LD_STATUS_NAME_TOO_LONG ? ldi_errno_status(ENAMETOOLONG) : ts;
+    }
     /* A stale temporary file from a crash is ours to replace; a symlink in
      * its place is not followed (unlinkat removes the link itself). */
     (void)unlinkat(dfd, tmp, 0);

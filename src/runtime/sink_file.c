@@ -1,4 +1,5 @@
-/* File sink: positioned writes to "<name>.partial", made durable and
+/* File sink: positioned writes to "<name>.partial" (shorter when that
+ * would exceed NAME_MAX: ld_sink_file_partial_name), made durable and
  * given the name <name> only when the whole dump is written. Dumps hold
  * secrets: the file is created 0600, exclusively, and never through a
  * symlink; every name is resolved relative to a held directory descriptor,
@@ -21,6 +22,7 @@
 
 #include "livedump/runtime.h"
 #include "src/runtime/errno_status.h"
+#include "src/runtime/temp_name.h"
 
 typedef struct file_sink {
     ld_sink sink;
@@ -179,15 +181,27 @@ static ld_status remove_stale(int dfd, const char *tmp)
     return st;
 }
 
+ld_status ld_sink_file_partial_name(const char *name, char *out, size_t cap)
+{
+    return ldi_temp_name(name, ".partial", out, cap);
+}
+
 /* Takes ownership of dfd. */
 static ld_status open_in(int dfd, const char *name, ld_sink **out)
 {
     struct stat st;
     /* Refuse an existing final name up front (a clear error before any
-     * capture work); finish checks again atomically. */
+     * capture work); finish checks again atomically. A name the folder
+     * cannot hold (too long, no search permission) is refused here too,
+     * not after the capture when the link fails. */
     if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         close(dfd);
         return LD_STATUS_OBJECT_NAME_COLLISION;
+    }
+    if (errno != ENOENT) {
+        ld_status s = ldi_errno_status(errno);
+        close(dfd);
+        return s;
     }
     file_sink *fs = calloc(1, sizeof *fs);
     if (!fs) {
@@ -197,13 +211,16 @@ static ld_status open_in(int dfd, const char *name, ld_sink **out)
     fs->fd = -1;
     fs->dfd = dfd;
     fs->name = strdup(name);
-    size_t tl = strlen(name) + sizeof ".partial";
-    fs->tmp = malloc(tl);
+    fs->tmp = malloc(NAME_MAX + 1);
     if (!fs->name || !fs->tmp) {
         release(fs);
         return LD_STATUS_NO_MEMORY;
     }
-    snprintf(fs->tmp, tl, "%s.partial", name);
+    ld_status ps = ld_sink_file_partial_name(name, fs->tmp, NAME_MAX + 1);
+    if (ps != LD_STATUS_SUCCESS) {
+        release(fs);
+        return ps;
+    }
     /* A .partial in the way is a crashed writer's leftover (removed, then
      * we go on) or a live writer's (busy). Between the create and the lock
      * a pruner may take the lock of the new, empty file and remove it: then
@@ -246,8 +263,10 @@ ld_status ld_sink_file_open(const char *path, ld_sink **out)
     if (!out)
         return LD_STATUS_INVALID_PARAMETER;
     *out = NULL;
-    if (!path || !path[0] || strlen(path) > PATH_MAX - 16)
+    if (!path || !path[0])
         return LD_STATUS_INVALID_PARAMETER;
+    if (strlen(path) >= PATH_MAX)
+        return ldi_errno_status(ENAMETOOLONG);
     const char *slash = strrchr(path, '/');
     const char *name = slash ? slash + 1 : path;
     if (!name[0])
@@ -270,9 +289,10 @@ ld_status ld_sink_file_openat(int dirfd, const char *name, ld_sink **out)
     if (!out)
         return LD_STATUS_INVALID_PARAMETER;
     *out = NULL;
-    if (dirfd < 0 || !name || !name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..") ||
-        strlen(name) > NAME_MAX - 8)
+    if (dirfd < 0 || !name || !name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
         return LD_STATUS_INVALID_PARAMETER;
+    if (strlen(name) > NAME_MAX)
+        return ldi_errno_status(ENAMETOOLONG);
     /* Our own descriptor: the caller may close theirs while we write. */
     int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
     if (dfd < 0)

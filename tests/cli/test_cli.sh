@@ -1,10 +1,11 @@
 #!/bin/sh
 # The livedump command: exit statuses, error messages, and that a capture
 # leaves exactly one 0600 file under its final name.
-#   test_cli.sh LIVEDUMP PREAD_EIO_SHIM
+#   test_cli.sh LIVEDUMP PREAD_EIO_SHIM CREATE_ERRNO_SHIM
 set -u
 bin=$1
 eio_shim=$2
+create_shim=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -120,6 +121,55 @@ sleep 0.2
 expect 1 "l.raw.partial' is being written by another running livedump" -- capture --machine sim --memory 128M --events none -o "$tmp/l.raw"
 kill $lpid; wait $lpid 2>/dev/null
 rm -f "$tmp/l.raw.partial"
+# Errors named for what they are, the OS error in words. A read-only file
+# system: EROFS injected by the create_errno shim (creating a file whose
+# path holds MATCH fails), and a real read-only mount where one can be
+# made. A name too long; a long valid one (252 bytes, so NAME.partial would
+# be too long) works.
+# with_create_errno ERRNO MATCH: livedump, run through the shim, as $tmp/shimmed
+with_create_errno() {
+    {
+        echo '#!/bin/sh'
+        echo "LD_TEST_CREATE_ERRNO=$1 LD_TEST_CREATE_MATCH='$2' LD_PRELOAD='$create_shim' \\"
+        echo "    ASAN_OPTIONS=\"\${ASAN_OPTIONS:-}:verify_asan_link_order=0\" exec '$real_bin' \"\$@\""
+    } >"$tmp/shimmed"
+    chmod +x "$tmp/shimmed"
+}
+real_bin=$bin
+with_create_errno 30 ro.raw # EROFS
+bin=$tmp/shimmed
+expect 1 "cannot create '$tmp/ro.raw': Read-only file system (STATUS_MEDIA_WRITE_PROTECTED, 0xC00000A2)" -- capture --machine sim --memory 128M --events none -o "$tmp/ro.raw"
+bin=$real_bin
+check "nothing left by the read-only capture" '[ -z "$(ls "$tmp" | grep "^ro\.raw")" ]'
+with_create_errno 30 ro-policy # EROFS when policy set writes its file
+bin=$tmp/shimmed
+expect 1 "cannot write '$tmp/ro-policy.conf': Read-only file system (STATUS_MEDIA_WRITE_PROTECTED, 0xC00000A2)" -- policy --policy "$tmp/ro-policy.conf" set FullLiveReportsMax 3
+bin=$real_bin
+n=$((n + 1))
+if [ "$(id -u)" = 0 ] && mkdir "$tmp/rofs" && unshare -m true 2>/dev/null; then
+    unshare -m sh -c "mount -t tmpfs -o ro tmpfs '$tmp/rofs' || exit 77
+        '$bin' capture --machine sim --memory 128M --events none -o '$tmp/rofs/x.raw'" >"$tmp/out" 2>"$tmp/err"
+    st=$?
+    if [ $st = 77 ]; then
+        echo "ok $n # SKIP no read-only mount here"
+    elif [ $st = 1 ] && grep -q "Read-only file system (STATUS_MEDIA_WRITE_PROTECTED, 0xC00000A2)" "$tmp/err"; then
+        echo "ok $n - a real read-only mount: STATUS_MEDIA_WRITE_PROTECTED"
+    else
+        echo "not ok $n - a real read-only mount: status $st"; sed 's/^/#   /' "$tmp/err"; fails=$((fails + 1))
+    fi
+else
+    echo "ok $n # SKIP not root or no mount namespace: no read-only mount"
+fi
+long=$(printf '%0252d' 0)
+toolong=$(printf '%0300d' 0)
+expect 1 "cannot create '$tmp/$toolong.raw': File name too long (STATUS_NAME_TOO_LONG, 0xC0000106)" -- capture --machine sim --memory 128M --events none -o "$tmp/$toolong.raw"
+expect 1 "File name too long (STATUS_NAME_TOO_LONG, 0xC0000106)" -- policy --policy "$tmp/$toolong.conf" set FullLiveReportsMax 3
+expect 0 "dump written" -- capture --machine sim --memory 128M --events none -o "$tmp/$long"
+check "a 252-byte name: the dump is there, 0600, and no .partial" \
+    '[ "$(stat -c %a "$tmp/$long")" = 600 ] && [ -z "$(ls "$tmp" | grep partial)" ]'
+rm -f "$tmp/$long"
+expect 0 "FullLiveReportsMax = 3" -- policy --policy "$tmp/$long" set FullLiveReportsMax 3
+rm -f "$tmp/$long"
 # SIGINT, SIGTERM, SIGHUP during a capture: no file is left, not even .partial.
 for sig in INT TERM HUP; do
     env --default-signal=$sig "$bin" capture --machine sim --memory 2G --events none -o "$tmp/i.raw" >/dev/null 2>"$tmp/i.err" &
@@ -150,6 +200,30 @@ if [ ! -e /proc/kcore ]; then
 fi
 expect 2 "invalid process id" -- capture --machine kcore --stop-pid 0 -o "$tmp/k.elf"
 expect 2 "option '--freeze-cgroup' needs a value" -- capture --machine kcore -o "$tmp/k.elf" --freeze-cgroup
+# A kcore whose RAM segment claims 16 TiB (and an iomem that agrees) is
+# refused at once, saying why, instead of scanning pages that do not exist;
+# nothing is left behind.
+python3 - "$tmp/huge-kcore" "$tmp/huge-iomem" <<'PY'
+import struct, sys
+size = 16 << 40
+eh = b'\x7fELF' + bytes([2, 1, 1]) + bytes(9) + struct.pack('<HHIQQQIHHHHHH', 4, 62, 1, 0, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+ph = struct.pack('<IIQQQQQQ', 1, 7, 0x1000, 0xffff888000100000, 0x100000, size, size, 4096)
+open(sys.argv[1], 'wb').write((eh + ph).ljust(0x3000, b'\0'))
+open(sys.argv[2], 'w').write('00100000-%x : System RAM\n' % (0x100000 + size - 1))
+PY
+# (killed after 20 s: without the bound it would scan for minutes and then
+# size buffers from the host's free memory)
+n=$((n + 1))
+timeout -k 2 20 "$bin" capture --machine kcore --kcore "$tmp/huge-kcore" --iomem "$tmp/huge-iomem" --no-zero-scan \
+    --events none -o "$tmp/huge.elf" >"$tmp/out" 2>"$tmp/err"
+st=$?
+if [ $st = 1 ] && grep -q "runs past the end of the file" "$tmp/err" && [ -z "$(ls "$tmp" | grep '^huge\.elf')" ]; then
+    echo "ok $n - a 16 TiB kcore segment is refused at once, no file left"
+else
+    echo "not ok $n - a 16 TiB kcore segment: status $st, files: $(ls "$tmp" | grep huge | tr '\n' ' ')"
+    sed 's/^/#   /' "$tmp/err" | head -n 5; fails=$((fails + 1))
+fi
+rm -f "$tmp/huge.elf.partial" # a killed run's (only without the bound)
 
 # Policy: show, set (atomic, 0600), check naming the bad line.
 pol="$tmp/policy.conf"

@@ -15,10 +15,12 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../engine/harness.h"
 #include "livedump/linux.h"
+#include "livedump/runtime.h"
 
 #define PAGE 4096ull
 #define PAGE_OFFSET 0xffff888000000000ull
@@ -99,6 +101,7 @@ static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le
 #define DATA_A 0x10000ull
 #define DATA_B (DATA_A + SEG_A_PAGES * PAGE)
 #define NOTE_OFF 0x1000ull
+#define PH(i, field) (64 + 56 * (i) + (field)) /* program header i's field */
 
 typedef struct kcore_image {
     uint8_t *data;
@@ -245,6 +248,13 @@ static void fake_self(const char *mnt, const char *ours)
 }
 
 static kcore_image image;
+
+static uint64_t lx_now_ns_test(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static int setup(void **state)
 {
@@ -908,6 +918,18 @@ static void test_open_errors(void **state)
         expect_open_error(&cfg, LD_STATUS_FILE_CORRUPT, LD_LINUX_BAD_IOMEM);
     }
 
+    /* an open that fails gets the status of its errno, the one map of
+     * every layer (here ENOTDIR: a path through a file) */
+    char through_file[460];
+    snprintf(through_file, sizeof through_file, "%s/iomem", iomem_path);
+    cfg.iomem_path = through_file;
+    expect_open_error(&cfg, LD_STATUS_NOT_A_DIRECTORY, LD_LINUX_BAD_IOMEM);
+    assert_int_equal(ld_os_error(LD_STATUS_NOT_A_DIRECTORY), ENOTDIR);
+    config(&cfg);
+    snprintf(through_file, sizeof through_file, "%s/kcore", kcore_path);
+    cfg.kcore_path = through_file;
+    expect_open_error(&cfg, LD_STATUS_NOT_A_DIRECTORY, LD_LINUX_BAD_KCORE);
+
     /* Permission: as root every mode bit is bypassed, so a child drops to
      * nobody; a lockdown file saying [integrity] turns the EPERM into
      * "lockdown". (Not root: skipped, the files are ours.) */
@@ -942,6 +964,160 @@ static void test_open_errors(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* Range arithmetic near the top of the address space never wraps: a
+ * System RAM range ending at the last byte, whose start rounded up to a
+ * page would be 2^64, holds no whole page (it once wrapped to 0 and made
+ * every kcore page RAM). */
+static void test_iomem_no_wraparound(void **state)
+{
+    (void)state;
+    ld_linux_config cfg;
+    config(&cfg);
+    char path[400];
+    snprintf(path, sizeof path, "%s/iomem-wrap", dir);
+    cfg.iomem_path = path;
+    write_text(path, "00000000-00000fff : Reserved\n"
+                     "fffffffffffff001-ffffffffffffffff : System RAM\n");
+    ld_linux *lx = (ld_linux *)1;
+    ld_linux_error err;
+    assert_int_equal(ld_linux_open(&cfg, &lx, &err), LD_STATUS_FILE_CORRUPT);
+    print_message("  -> %s\n", err.message);
+    assert_int_equal(err.reason, LD_LINUX_BAD_IOMEM);
+    assert_non_null(strstr(err.message, "no page is both"));
+    assert_null(lx);
+
+    /* the same range after real ones: it adds nothing, and the real ranges
+     * stay as they were (no overlap invented by a wrapped range) */
+    char text[1024];
+    snprintf(text, sizeof text, "%s%s", good_iomem, "fffffffffffff001-ffffffffffffffff : System RAM\n"
+                                                    "  fffffffffffff001-ffffffffffffffff : Kernel code\n");
+    write_text(path, text);
+    lx = open_ok(&cfg);
+    ld_linux_stats st;
+    ld_linux_get_stats(lx, &st);
+    assert_int_equal(st.ram_pages, SEG_A_PAGES + RAM_B_END - SEG_B_FIRST);
+    const ld_hal *h = ld_linux_hal(lx);
+    size_t n = 0;
+    assert_int_equal(h->mem_kinds(h->ctx, NULL, &n), LD_STATUS_SUCCESS);
+    ld_kind_range *k = calloc(n, sizeof *k);
+    assert_int_equal(h->mem_kinds(h->ctx, k, &n), LD_STATUS_SUCCESS);
+    assert_int_equal(kind_at(k, n, 0x40), LD_PAGE_KERNEL_OTHER); /* not taken for the kernel image */
+    free(k);
+    ld_linux_close(lx);
+
+    /* a range to the very end of the address space: its last page counts */
+    write_text(path, "00000000-ffffffffffffffff : System RAM\n");
+    lx = open_ok(&cfg);
+    ld_linux_get_stats(lx, &st);
+    assert_int_equal(st.ram_pages, SEG_A_PAGES + SEG_B_PAGES);
+    ld_linux_close(lx);
+
+    /* a partial page at each end is not RAM */
+    write_text(path, "00001001-0009ffff : System RAM\n00100000-002eeffe : System RAM\n");
+    lx = open_ok(&cfg);
+    ld_linux_get_stats(lx, &st);
+    assert_int_equal(st.ram_pages, (SEG_A_PAGES - 1) + (RAM_B_END - 2 - SEG_B_FIRST));
+    ld_linux_close(lx);
+}
+
+/* A layout claiming more RAM than anything real is refused at open, fast,
+ * with its own reason, instead of classifying billions of pages that do
+ * not exist: past the end of the kcore file, or (the file big enough,
+ * sparse) more than the machine's MemTotal. */
+static void progress_note(void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+    uint64_t *last = arg;
+    assert_string_equal(phase, "classify");
+    assert_true(done <= total);
+    assert_true(done >= last[0]);
+    last[0] = done;
+    last[1] = total;
+    last[2]++;
+}
+
+static void test_implausible_layout(void **state)
+{
+    (void)state;
+    const uint64_t huge = 16ull << 40, big = 1ull << 40;
+    char kpath[400], ipath[400], mpath[400], text[512];
+    snprintf(kpath, sizeof kpath, "%s/kcore-huge", dir);
+    snprintf(ipath, sizeof ipath, "%s/iomem-huge", dir);
+    snprintf(mpath, sizeof mpath, "%s/meminfo", dir);
+    ld_linux_config cfg;
+    config(&cfg);
+    cfg.kcore_path = kpath;
+    cfg.iomem_path = ipath;
+    cfg.meminfo_path = mpath;
+    cfg.scan_zero_pages = false;
+    write_text(mpath, "MemTotal:        1048576 kB\nMemFree:          524288 kB\nMemAvailable:     786432 kB\n");
+    uint8_t *copy = malloc(image.size);
+    memcpy(copy, image.data, image.size);
+
+    /* segment B claims 16 TiB, iomem agrees, the file is 3 MiB */
+    put64(copy + PH(4, 32), huge);
+    put64(copy + PH(4, 40), huge);
+    write_file(kpath, copy, image.size);
+    snprintf(text, sizeof text, "00001000-0009ffff : System RAM\n%08llx-%llx : System RAM\n",
+             (unsigned long long)(SEG_B_FIRST * PAGE), (unsigned long long)(SEG_B_FIRST * PAGE + huge - 1));
+    write_text(ipath, text);
+    ld_linux *lx = (ld_linux *)1;
+    ld_linux_error err;
+    uint64_t t0 = lx_now_ns_test();
+    assert_int_equal(ld_linux_open(&cfg, &lx, &err), LD_STATUS_FILE_CORRUPT);
+    print_message("  -> %s: %s\n", ld_linux_reason_name(err.reason), err.message);
+    assert_int_equal(err.reason, LD_LINUX_BAD_KCORE);
+    assert_non_null(strstr(err.message, "past the end of the file"));
+    assert_null(lx);
+
+    /* 1 TiB in a sparse file that holds it: more than MemTotal (1 GiB) */
+    put64(copy + PH(4, 32), big);
+    put64(copy + PH(4, 40), big);
+    write_file(kpath, copy, image.size);
+    assert_int_equal(truncate(kpath, (off_t)(DATA_B + big)), 0);
+    snprintf(text, sizeof text, "00001000-0009ffff : System RAM\n%08llx-%llx : System RAM\n",
+             (unsigned long long)(SEG_B_FIRST * PAGE), (unsigned long long)(SEG_B_FIRST * PAGE + big - 1));
+    write_text(ipath, text);
+    lx = (ld_linux *)1;
+    assert_int_equal(ld_linux_open(&cfg, &lx, &err), LD_STATUS_FILE_CORRUPT);
+    print_message("  -> %s: %s\n", ld_linux_reason_name(err.reason), err.message);
+    assert_int_equal(err.reason, LD_LINUX_IMPLAUSIBLE_LAYOUT);
+    assert_string_equal(ld_linux_reason_name(err.reason), "implausible-layout");
+    assert_non_null(strstr(err.message, "MemTotal"));
+    assert_null(lx);
+    /* both refusals came at once, not after a scan */
+    assert_true(lx_now_ns_test() - t0 < 2000000000ull);
+
+    /* the bound is the machine's: with 2 TiB of MemTotal the same layout opens */
+    write_text(mpath, "MemTotal:     2147483648 kB\nMemAvailable: 2147483648 kB\n");
+    lx = open_ok(&cfg);
+    ld_linux_stats st;
+    ld_linux_get_stats(lx, &st);
+    assert_int_equal(st.ram_pages, (0xa0 - 1) + big / PAGE);
+    ld_linux_close(lx);
+    assert_int_equal(unlink(kpath), 0);
+    free(copy);
+
+    /* classification reports its progress, up to every RAM page */
+    config(&cfg);
+    uint64_t seen[3] = {0, 0, 0};
+    cfg.progress = progress_note;
+    cfg.progress_arg = seen;
+    lx = open_ok(&cfg);
+    const ld_hal *h = ld_linux_hal(lx);
+    size_t n = 0;
+    assert_int_equal(h->mem_kinds(h->ctx, NULL, &n), LD_STATUS_SUCCESS);
+    ld_linux_get_stats(lx, &st);
+    assert_true(seen[2] >= 1);
+    assert_int_equal(seen[0], st.ram_pages);
+    assert_int_equal(seen[1], st.ram_pages);
+    ld_linux_close(lx);
+    /* a version 1 config (before progress) is still accepted */
+    config(&cfg);
+    cfg.version = 1;
+    lx = open_ok(&cfg);
+    ld_linux_close(lx);
+}
+
 /* Every header field is checked: each mutation gives a clear error, never
  * a crash or a read out of bounds (the ASan build runs this too). */
 typedef struct mutation {
@@ -950,8 +1126,6 @@ typedef struct mutation {
     uint64_t value;
     int width;
 } mutation;
-
-#define PH(i, field) (64 + 56 * (i) + (field))
 
 static void test_malformed_kcore(void **state)
 {
@@ -1125,6 +1299,8 @@ int main(void)
         cmocka_unit_test(test_killed_while_frozen_thaws),
         cmocka_unit_test(test_fifo_refused),
         cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_iomem_no_wraparound),
+        cmocka_unit_test(test_implausible_layout),
         cmocka_unit_test(test_malformed_kcore),
         cmocka_unit_test(test_capture_to_elf),
     };
