@@ -75,10 +75,11 @@ void ld_settings_init(ld_settings *s)
         (void)ld_settings_set(s, settings[i].info.name, settings[i].info.default_value, NULL, 0);
 }
 
-/* Decimal or 0x hex, the whole string, at most max. */
+/* Decimal or 0x hex, the whole string, at most max. White space around a
+ * value is refused before this (ld_settings_set). */
 static bool parse_u32(const char *v, uint32_t max, uint32_t *out)
 {
-    if (!v || !*v || *v == '-' || *v == '+' || *v == ' ')
+    if (!v || !*v || *v == '-' || *v == '+')
         return false;
     errno = 0;
     char *end;
@@ -116,6 +117,31 @@ static bool path_ok(const char *v, char *err, size_t cap)
     return true;
 }
 
+/* White space as isspace() knows it in the C locale. */
+static bool is_white(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/* `v` for a message: control characters as C escapes, at most cap bytes. */
+static void shown(const char *v, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (; *v && n + 5 < cap; v++) {
+        unsigned char c = (unsigned char)*v;
+        char e = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\v' ? 'v' : c == '\f' ? 'f' : 0;
+        if (e) {
+            buf[n++] = '\\';
+            buf[n++] = e;
+        } else if (c < 0x20 || c == 0x7f) {
+            n += (size_t)snprintf(buf + n, cap - n, "\\x%02x", c);
+        } else {
+            buf[n++] = (char)c;
+        }
+    }
+    buf[n] = 0;
+}
+
 ld_status ld_settings_set(ld_settings *s, const char *key, const char *value, char *err, size_t cap)
 {
     if (!s || !key || !value) {
@@ -126,6 +152,17 @@ ld_status ld_settings_set(ld_settings *s, const char *key, const char *value, ch
     if (!d) {
         ldr_err(err, cap, "unknown setting '%s'", key);
         return LD_STATUS_NOT_FOUND;
+    }
+    /* One rule for every white space character, before or after, numbers
+     * and paths alike: strtoull would skip a leading tab or newline, and a
+     * settings file trims what surrounds a value, so a path ending in a
+     * space could not be read back as saved. */
+    size_t len = strlen(value);
+    if (len && (is_white(value[0]) || is_white(value[len - 1]))) {
+        char v[96];
+        shown(value, v, sizeof v);
+        ldr_err(err, cap, "%s: '%s' has white space before or after the value", d->info.name, v);
+        return LD_STATUS_INVALID_PARAMETER;
     }
     if (d->kind == PATH) {
         if (!path_ok(value, err, cap))

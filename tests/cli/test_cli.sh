@@ -157,6 +157,12 @@ expect 0 "SystemThrottleThreshold *= 120" -- policy --policy "$pol" show
 expect 0 "FullLiveReportsMax = 3" -- policy --policy "$pol" set FullLiveReportsMax 3
 expect 2 "'200' is not a number from 0 to 100" -- policy --policy "$pol" set FullLiveReportsMax 200
 expect 2 "unknown setting 'Nope'" -- policy --policy "$pol" set Nope 1
+# White space around a value: the same refusal for a space, a tab, a newline.
+tab=$(printf '\t')
+expect 2 "' 5' has white space before or after the value" -- policy --policy "$pol" set FullLiveReportsMax " 5"
+expect 2 "'\\\\t5' has white space before or after the value" -- policy --policy "$pol" set FullLiveReportsMax "${tab}5"
+expect 2 "'5\\\\n' has white space before or after the value" -- policy --policy "$pol" set FullLiveReportsMax "5
+"
 expect 0 "FullLiveReportsMax *= 3 " -- policy --policy "$pol" show
 expect 0 "policy.conf: ok" -- policy --policy "$pol" check
 printf 'FullLiveReportsMax = 1\nAllowLiveDump = x\n' >"$tmp/bad.conf"

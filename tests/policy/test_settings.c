@@ -96,6 +96,16 @@ static void test_every_setting_valid_and_invalid(void **state)
         {"DumpFileSize", "4194304", true, "4194304"}, {"DumpFileSize", "4194305", false, 0},
         {"DumpFileSize", "1G", false, 0},
         {"DynamicLowMemoryThreshold", "0", true, "0"}, {"DynamicLowMemoryThreshold", "on", false, 0},
+        /* White space before or after a value: refused, whichever it is
+         * (strtoull would skip a leading tab, newline, CR, VT or FF). */
+        {"FullLiveReportsMax", " 5", false, 0}, {"FullLiveReportsMax", "\t5", false, 0},
+        {"FullLiveReportsMax", "\n5", false, 0}, {"FullLiveReportsMax", "\r5", false, 0},
+        {"FullLiveReportsMax", "\v5", false, 0}, {"FullLiveReportsMax", "\f5", false, 0},
+        {"FullLiveReportsMax", "5 ", false, 0}, {"FullLiveReportsMax", "5\t", false, 0},
+        {"FullLiveReportsMax", "5\n", false, 0}, {"AllowLiveDump", "\t0", false, 0},
+        {"SystemThrottleThreshold", "\t0x10", false, 0}, {"DumpFileSize", "\v0", false, 0},
+        {"LiveKernelReportsPath", "/srv/dumps ", false, 0}, {"LiveKernelReportsPath", " /srv/dumps", false, 0},
+        {"LiveKernelReportsPath", "/srv/dumps\t", false, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const value_case *c = &cases[i];
@@ -124,6 +134,9 @@ static void test_every_setting_valid_and_invalid(void **state)
     assert_non_null(strstr(err, "unknown setting 'AllowLiveDumps'"));
     char v[16];
     assert_int_equal(ld_settings_get(&s, "Nope", v, sizeof v), LD_STATUS_NOT_FOUND);
+    /* The message names the rule, and shows a control character escaped. */
+    assert_int_equal(ld_settings_set(&s, "FullLiveReportsMax", "\t5", err, sizeof err), LD_STATUS_INVALID_PARAMETER);
+    assert_string_equal(err, "FullLiveReportsMax: '\\t5' has white space before or after the value");
 }
 
 static void test_load_file(void **state)
