@@ -3,6 +3,7 @@
  * engine. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,19 +212,35 @@ ld_status ld_settings_load(ld_settings *s, const char *path, char *err, size_t c
     char *text;
     size_t len;
     struct stat info;
-    ld_status st = ldr_read_small_st(path, 1 << 20, &text, &len, &info);
+    /* Its folders too: a policy reached through a symlink, or in a folder
+     * others may write, could be swapped for theirs. */
+    const char *name;
+    ld_status st;
+    char why[LD_SETTINGS_PATH_MAX + 128];
+    int dfd = ldr_open_folder_of(path, &name, &st, why, sizeof why);
+    if (dfd < 0) {
+        if (st == LD_STATUS_ACCESS_DENIED)
+            ldr_err(err, cap, "%s: %s", path, why);
+        else
+            ldr_err(err, cap, "%s: cannot read: %s (%s)", path, ld_status_describe(st), why);
+        return st;
+    }
+    st = ldr_read_small_at_st(dfd, name, 1 << 20, &text, &len, &info);
     if (st == LD_STATUS_ACCESS_DENIED) {
         /* Say why: the read refuses symlinks and non-files. */
         struct stat ls;
-        if (lstat(path, &ls) == 0 && S_ISLNK(ls.st_mode)) {
+        if (fstatat(dfd, name, &ls, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ls.st_mode)) {
             ldr_err(err, cap, "%s: refusing a policy file that is a symlink", path);
+            close(dfd);
             return st;
         }
-        if (lstat(path, &ls) == 0 && !S_ISREG(ls.st_mode)) {
+        if (fstatat(dfd, name, &ls, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(ls.st_mode)) {
             ldr_err(err, cap, "%s: refusing a policy file that is not a regular file", path);
+            close(dfd);
             return st;
         }
     }
+    close(dfd);
     if (st != LD_STATUS_SUCCESS) {
         ldr_err(err, cap, "%s: cannot read: %s", path, ld_status_describe(st));
         return st;

@@ -171,6 +171,15 @@ expect 1 "cannot read" -- policy --policy "$tmp/none.conf" check
 expect 2 "policy needs show, set or check" -- policy --policy "$pol"
 n=$((n + 1))
 if [ "$(stat -c %a "$pol")" = 600 ]; then echo "ok $n - policy file is 0600"; else echo "not ok $n - policy file mode"; fails=$((fails + 1)); fi
+# The policy's folders are checked too: a symlinked or world-writable one is refused.
+mkdir "$tmp/poldir" && cp "$pol" "$tmp/poldir/policy.conf" && ln -s "$tmp/poldir" "$tmp/pollink"
+expect 1 "refusing a symlink in the path: $tmp/pollink" -- policy --policy "$tmp/pollink/policy.conf" check
+expect 1 "refusing a symlink in the path" -- capture --machine sim --memory 128M --policy "$tmp/pollink/policy.conf" -o "$tmp/pl.raw"
+chmod 0777 "$tmp/poldir"
+expect 1 "refusing a folder writable by group or others (mode 777)" -- policy --policy "$tmp/poldir/policy.conf" check
+chmod 1777 "$tmp/poldir"
+expect 0 "policy.conf: ok" -- policy --policy "$tmp/poldir/policy.conf" check
+chmod 0700 "$tmp/poldir"
 
 # Reports: full dump in the root, throttled second one, small dump with --defer.
 rep="$tmp/reports"
