@@ -100,8 +100,9 @@ LD_EXTERN ld_status ld_reports_admit(ld_reports *reports, const char *component,
 
 /* Take a dump for `component` into the reports: admission (throttling) as
  * the engine's gate, then the file in its place, then the throttling state
- * and retention. With LD_FLAG_DEFER in req nothing is written (format may
- * be NULL): write it later with ld_reports_write_deferred. path (may be
+ * and retention. format NULL: .dmp (ld_format_dmp), as Windows writes live
+ * kernel reports. With LD_FLAG_DEFER in req nothing is written (format is
+ * not used): write it later with ld_reports_write_deferred. path (may be
  * NULL) receives the file's name. */
 LD_EXTERN ld_status ld_reports_capture(ld_reports *reports, ld_engine *engine, const char *component,
                                        const ld_capture_request *req, const ld_format *format, ld_result *result,
@@ -111,7 +112,7 @@ LD_EXTERN ld_status ld_reports_capture(ld_reports *reports, ld_engine *engine, c
 LD_EXTERN void ld_reports_set_progress(ld_reports *reports, ld_progress_fn progress, void *arg);
 
 /* Write a held dump (handle from result->deferred, NULL = the oldest) as a
- * report of `component`. On failure (disk full, ...) the dump stays held.
+ * report of `component` (format NULL: .dmp). On failure (disk full, ...) the dump stays held.
  * A dump captured through ld_reports_capture lands under its capture time
  * and must be written as the component it was captured for
  * (LD_STATUS_INVALID_PARAMETER otherwise); a full dump captured directly

@@ -776,7 +776,9 @@ ld_status ld_reports_capture(ld_reports *r, ld_engine *e, const char *component,
     if (r->read_only)
         return res->status = LD_STATUS_ACCESS_DENIED;
     bool defer = (req->flags & LD_FLAG_DEFER) != 0;
-    if (!defer && (!format || !format->name || !ext_ok(format->name)))
+    if (!defer && !format)
+        format = ld_format_dmp(); /* live kernel reports are .dmp files, as on Windows */
+    if (!defer && (!format->name || !ext_ok(format->name)))
         return res->status = LD_STATUS_INVALID_PARAMETER;
     /* Only full dumps are throttled: small ones need no lock. */
     if (req->type != LD_DUMP_FULL_KERNEL)
@@ -852,7 +854,9 @@ ld_status ld_reports_write_deferred(ld_reports *r, ld_engine *e, const char *com
     memset(res, 0, sizeof *res);
     if (path && cap)
         path[0] = 0;
-    if (!r || !e || !ld_component_name_valid(component) || !format || !format->name || !ext_ok(format->name))
+    if (!format)
+        format = ld_format_dmp();
+    if (!r || !e || !ld_component_name_valid(component) || !format->name || !ext_ok(format->name))
         return res->status = LD_STATUS_INVALID_PARAMETER;
     if (r->read_only)
         return res->status = LD_STATUS_ACCESS_DENIED;

@@ -191,12 +191,24 @@ expect 0 "dump written" -- capture --machine sim --memory 128M --events none --p
 expect 0 "2 report(s)" -- reports --reports "$rep" --policy "$pol" list
 expect 0 "full  WATCHDOG" -- reports --reports "$rep" --policy "$pol" list
 n=$((n + 1))
-if [ "$(stat -c %a "$rep")" = 700 ] && [ "$(stat -c %a "$rep/USBHUB3")" = 700 ] && [ "$(ls "$rep"/WATCHDOG-*.raw | wc -l)" = 1 ]; then
-    echo "ok $n - reports folders are 0700, one full dump in the root"
+if [ "$(stat -c %a "$rep")" = 700 ] && [ "$(stat -c %a "$rep/USBHUB3")" = 700 ] && [ "$(ls "$rep"/WATCHDOG-*.dmp | wc -l)" = 1 ]; then
+    echo "ok $n - reports folders are 0700, one full dump in the root (.dmp by default)"
 else
     echo "not ok $n - reports layout: $(ls -laR "$rep")"; fails=$((fails + 1))
 fi
 expect 0 "0 report(s) deleted" -- reports --reports "$rep" --policy "$pol" prune
+# Reports are Windows kernel dumps (.dmp) unless --format says otherwise.
+expect 0 "bug check       0x00000161" -- info "$(ls "$rep"/WATCHDOG-*.dmp)"
+expect 0 "dump written" -- capture --machine sim --memory 128M --events none --policy "$pol" --reports "$rep" --component RAWONE --type mini --format raw
+check "--format raw in the reports: a .raw file" '[ "$(ls "$rep"/RAWONE/RAWONE-*.raw | wc -l)" = 1 ]'
+rm -rf "$rep/RAWONE"
+# --reports without a folder: the policy's LiveKernelReportsPath, as reports list uses it.
+cp "$pol" "$tmp/pathpol.conf"
+"$bin" policy --policy "$tmp/pathpol.conf" set LiveKernelReportsPath "$tmp/fromsetting" >/dev/null
+expect 0 "file            $tmp/fromsetting/SETTING/SETTING-" -- capture --machine sim --memory 128M --events none --policy "$tmp/pathpol.conf" --reports --component SETTING --type mini
+expect 0 "small SETTING" -- reports --policy "$tmp/pathpol.conf" list
+expect 0 "dump written" -- capture --machine sim --memory 128M --events none --policy "$tmp/pathpol.conf" --type mini --component SETTING --reports
+check "--reports without a folder wrote into LiveKernelReportsPath" '[ "$(ls "$tmp"/fromsetting/SETTING/SETTING-*.dmp | wc -l)" = 2 ]'
 # A crashed writer's leftover is listed as incomplete and pruned.
 printf 'half' >"$rep/USBHUB3/USBHUB3-20250101-000000.raw.partial"
 expect 0 "USBHUB3-20250101-000000.raw.partial  (incomplete" -- reports --reports "$rep" --policy "$pol" list

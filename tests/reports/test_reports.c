@@ -173,6 +173,24 @@ static void test_layout_and_names(void **state)
     assert_int_equal(take(&f, "USBHUB3", LD_DUMP_KERNEL_STACKS, path, sizeof path), LD_STATUS_SUCCESS);
     snprintf(want, sizeof want, "%s/USBHUB3/USBHUB3-20250103-030504.raw", root);
     assert_string_equal(path, want);
+    /* No format named: a .dmp file, as Windows writes live kernel reports. */
+    ld_capture_request dreq;
+    ld_capture_request_init(&dreq);
+    dreq.type = LD_DUMP_MINI;
+    fake_now = T0 + 2 * 86400;
+    assert_int_equal(ld_reports_capture(f.reports, f.h.engine, "NETADAPTER", &dreq, NULL, NULL, path, sizeof path),
+                     LD_STATUS_SUCCESS);
+    snprintf(want, sizeof want, "%s/NETADAPTER/NETADAPTER-20250104-030405.dmp", root);
+    assert_string_equal(path, want);
+    FILE *fp = fopen(path, "rb");
+    char magic[8] = "";
+    assert_non_null(fp);
+    assert_int_equal(fread(magic, 1, 8, fp), 8);
+    fclose(fp);
+    assert_memory_equal(magic, "PAGEDU64", 8);
+    assert_int_equal(unlink(path), 0);
+    snprintf(want, sizeof want, "%s/NETADAPTER", root);
+    assert_int_equal(rmdir(want), 0);
     /* The listing, oldest first, parses component and time back. */
     ld_report_entry *v;
     size_t n;
