@@ -272,6 +272,9 @@ static ld_status capture_to_reports(capture_args *a, ld_engine *engine, const ld
     st = ld_reports_capture(reports, engine, a->component, &a->req, fmt, r, path, cap);
     if (ld_ok(st) && a->defer)
         st = ld_reports_write_deferred(reports, engine, a->component, r->deferred, fmt, r, path, cap);
+    /* The storage's own failure says what became of the dump. */
+    if (ld_reports_error(reports))
+        fprintf(stderr, "livedump: %s\n", ld_reports_error(reports));
     ld_reports_close(reports);
     return st;
 }

@@ -25,6 +25,24 @@
  * sooner than SystemThrottleThreshold / ComponentThrottleThreshold hours
  * after the last is refused with LD_STATUS_THROTTLED and event 6 naming the
  * threshold and the time the next one is allowed.
+ *
+ * A dump is kept if and only if it is counted: before a full dump is
+ * captured (and before a held one is written) the state is saved with a
+ * landing record naming it; if that cannot be saved (disk full) no dump is
+ * taken (LD_STATUS_DISK_FULL, ld_reports_error says so, event 6). Once the
+ * dump has its name, a failure to save the state again changes nothing: the
+ * landing record counts the dump at every load that finds its file, and is
+ * forgotten by one that does not. At each load the state is checked against
+ * the disk: a report it does not list is added (a full one counts for
+ * throttling at the time in its name), one gone is forgotten. A time later
+ * than now (a clock that was ahead, or set back since) is clamped to now and
+ * saved so: it holds full dumps back one threshold, not until that date.
+ *
+ * Order: the state also keeps the order in which reports landed; listing
+ * and retention go by it, never by the time in the names, and retention
+ * never deletes the report that just landed. A small dump is added to the
+ * order when it lands if the lock is free, else at the next load (its
+ * retention then runs at the next landing).
  * Processes sharing a root are serialized by the lock: each reads the
  * state again under it, so only one of two racing full dumps is admitted.
  *
@@ -88,6 +106,11 @@ LD_EXTERN const char *ld_reports_root(const ld_reports *reports);
  * ld_reports_capture / ld_reports_write_deferred also reports it as event 6
  * (ThrottleStateRebuilt = 1). */
 LD_EXTERN const char *ld_reports_state_problem(const ld_reports *reports);
+/* Non-NULL when the last ld_reports_capture / ld_reports_write_deferred
+ * failed because of the storage itself rather than the capture: what it
+ * could not do and what became of the dump, e.g. "cannot save the
+ * throttling state ...: disk full; no dump was taken". */
+LD_EXTERN const char *ld_reports_error(const ld_reports *reports);
 
 LD_EXTERN bool ld_component_name_valid(const char *name);
 
@@ -132,6 +155,8 @@ typedef struct ld_report_entry {
     bool full;                /* in the root: a full live dump */
     uint64_t time;            /* from the name: seconds since 1970 UTC */
     uint32_t sequence;        /* the "-N" of a same-second name, else 0 */
+    uint64_t order;           /* its place in the order reports landed (1, 2, ...), kept in
+                                 the throttling state; 0: not known there yet */
     uint64_t bytes;           /* space on disk */
     bool incomplete;          /* "NAME.partial": being written, or left by a writer that
                                  crashed; never counted as a dump */
@@ -139,12 +164,17 @@ typedef struct ld_report_entry {
 
 /* Every report, oldest first (full and small), and the incomplete ones
  * (.partial files; symlinks and other non-files are never listed). Free
- * with ld_reports_list_free. */
+ * with ld_reports_list_free. Oldest first is the order they landed (the
+ * `order` kept with the throttling state), never the time in their names,
+ * which a wrong clock or a rename can make lie; reports the state does not
+ * know yet come last, by name. */
 LD_EXTERN ld_status ld_reports_list(ld_reports *reports, ld_report_entry **entries, size_t *count);
 LD_EXTERN void ld_reports_list_free(ld_report_entry *entries);
 /* Apply the retention rules now: full dumps beyond FullLiveReportsMax,
  * oldest first (none with AlwaysKeepMemoryDump), and with
- * DeleteLiveMiniDumps all but the newest small dump of each component.
+ * DeleteLiveMiniDumps all but the newest small dump of each component,
+ * in the order ld_reports_list gives. When a dump lands the same rules run,
+ * and never delete that dump.
  * Incomplete reports are removed too, but only those no live writer holds
  * (the file sink keeps an exclusive flock on its .partial file; prune
  * removes one only while it holds that lock, and never through a symlink).

@@ -1,10 +1,11 @@
 #!/bin/sh
 # The livedump command: exit statuses, error messages, and that a capture
 # leaves exactly one 0600 file under its final name.
-#   test_cli.sh LIVEDUMP PREAD_EIO_SHIM
+#   test_cli.sh LIVEDUMP PREAD_EIO_SHIM ENOSPC_STATE_SHIM
 set -u
 bin=$1
 eio_shim=$2
+enospc_shim=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -161,8 +162,15 @@ expect 2 "unknown setting 'Nope'" -- policy --policy "$pol" set Nope 1
 tab=$(printf '\t')
 expect 2 "' 5' has white space before or after the value" -- policy --policy "$pol" set FullLiveReportsMax " 5"
 expect 2 "'\\\\t5' has white space before or after the value" -- policy --policy "$pol" set FullLiveReportsMax "${tab}5"
-expect 2 "'5\\\\n' has white space before or after the value" -- policy --policy "$pol" set FullLiveReportsMax "5
-"
+n=$((n + 1))
+"$bin" policy --policy "$pol" set FullLiveReportsMax "5
+" >"$tmp/out" 2>"$tmp/err"
+st=$?
+if [ $st = 2 ] && grep -q "'5\\\\n' has white space before or after the value" "$tmp/err"; then
+    echo "ok $n - policy set with a trailing newline -> 2"
+else
+    echo "not ok $n - policy set with a trailing newline: status $st"; fails=$((fails + 1))
+fi
 expect 0 "FullLiveReportsMax *= 3 " -- policy --policy "$pol" show
 expect 0 "policy.conf: ok" -- policy --policy "$pol" check
 printf 'FullLiveReportsMax = 1\nAllowLiveDump = x\n' >"$tmp/bad.conf"
@@ -226,6 +234,71 @@ if [ ! -e "$tmp/missing" ]; then
 else
     echo "not ok $n - reports list created $tmp/missing"; fails=$((fails + 1))
 fi
+# Retention never deletes the dump that just landed, nor prints a path that
+# is not there: a report renamed to a name in 2099 sorts after any new one.
+frep="$tmp/future-reports"
+"$bin" policy --policy "$tmp/nothrottle.conf" set SystemThrottleThreshold 0 >/dev/null
+"$bin" policy --policy "$tmp/nothrottle.conf" set ComponentThrottleThreshold 0 >/dev/null
+expect 0 "dump written" -- capture --machine sim --memory 64M --events none --policy "$tmp/nothrottle.conf" --reports "$frep" --component APP
+mv "$frep"/APP-*.dmp "$frep/APP-20991231-000000.dmp"
+expect 0 "dump written" -- capture --machine sim --memory 64M --events text --policy "$tmp/nothrottle.conf" --reports "$frep" --component APP
+new_dump=$(sed -n 's/^  file *\([^ ]*\) .*/\1/p' "$tmp/out")
+check "the new dump ($new_dump) is there, the 2099 one deleted" '[ -f "$new_dump" ] && [ ! -e "$frep/APP-20991231-000000.dmp" ]'
+check "event 6 names the deleted report, not the new one" \
+    'grep -q "Report deleted by FullLiveReportsMax: APP-20991231-000000.dmp" "$tmp/out" "$tmp/err" && ! grep -q "Report deleted.*$(basename "$new_dump")" "$tmp/out" "$tmp/err"'
+
+# The throttling state cannot be saved (disk full). Before the capture: no
+# dump is taken, exit 1, and the message says so. After the dump landed:
+# the dump is kept and counted (exit 0), so the next one is throttled.
+srep="$tmp/state-reports"
+dpol="$tmp/defaults.conf"
+"$bin" policy --policy "$dpol" set SystemThrottleThreshold 120 >/dev/null
+expect 0 "0 report(s) deleted" -- reports --reports "$srep" --policy "$dpol" prune
+export LD_PRELOAD="$enospc_shim" LD_TEST_STATE_SAVES_OK=0 ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
+expect 1 "cannot save the throttling state $srep/.LastFullLiveReport (.*disk.*): no dump was taken" -- capture --machine sim --memory 64M --events none --policy "$dpol" --reports "$srep" --component WATCHDOG
+check "no dump was left" '[ -z "$(ls "$srep")" ]'
+LD_TEST_STATE_SAVES_OK=1
+expect 0 "dump written" -- capture --machine sim --memory 64M --events none --policy "$dpol" --reports "$srep" --component WATCHDOG
+unset LD_PRELOAD LD_TEST_STATE_SAVES_OK
+kept=$(sed -n 's/^  file *\([^ ]*\) .*/\1/p' "$tmp/out")
+check "the dump that landed is kept ($kept)" '[ -f "$kept" ]'
+expect 1 "throttled" -- capture --machine sim --memory 64M --events text --policy "$dpol" --reports "$srep" --component USBHUB3
+check "the first dump is still there" '[ -f "$kept" ] && [ "$(ls "$srep" | wc -l)" = 1 ]'
+# The same on a real full disk: a 20 MiB tmpfs filled to leave exactly the
+# dump's pages, in a private mount namespace (skipped without the rights).
+mkdir "$tmp/mnt"
+cat >"$tmp/full-disk.sh" <<'EOS'
+d=$1 bin=$2 pol=$3 out=$4
+mount -t tmpfs -o size=20m,mode=0700 tmpfs "$d" 2>/dev/null || exit 77
+"$bin" capture --machine sim --memory 64M --events none -o "$d/probe.dmp" >/dev/null || exit 1
+need=$(du -B4096 "$d/probe.dmp" | cut -f1)
+rm "$d/probe.dmp"
+"$bin" reports --reports "$d/r" --policy "$pol" prune >/dev/null || exit 1
+avail=$(df -B4096 --output=avail "$d" | tail -n 1)
+dd if=/dev/zero of="$d/filler" bs=4096 count=$((avail - need)) status=none || exit 1
+"$bin" capture --machine sim --memory 64M --events none --policy "$pol" --reports "$d/r" --component WATCHDOG >"$out.1" 2>&1
+echo $? >>"$out.1"
+rm "$d/filler"
+"$bin" capture --machine sim --memory 64M --events none --policy "$pol" --reports "$d/r" --component USBHUB3 >"$out.2" 2>&1
+echo $? >>"$out.2"
+ls "$d/r" >"$out.3"
+EOS
+n=$((n + 1))
+st=77
+if unshare -m true 2>/dev/null; then
+    unshare -m sh "$tmp/full-disk.sh" "$tmp/mnt" "$bin" "$dpol" "$tmp/fd" 2>/dev/null
+    st=$?
+fi
+if [ $st = 77 ]; then
+    echo "ok $n # SKIP no mount namespace or tmpfs mount rights"
+elif [ $st = 0 ] && grep -q "dump written" "$tmp/fd.1" && [ "$(tail -n 1 "$tmp/fd.1")" = 0 ] && \
+     grep -q "throttled" "$tmp/fd.2" && [ "$(tail -n 1 "$tmp/fd.2")" = 1 ] && [ "$(grep -c WATCHDOG "$tmp/fd.3")" = 1 ]; then
+    echo "ok $n - a dump that fills the disk is kept and counted: the next one is throttled"
+else
+    echo "not ok $n - full tmpfs: status $st"; cat "$tmp"/fd.* 2>/dev/null | sed 's/^/#   /' | head -n 30
+    fails=$((fails + 1))
+fi
+
 "$bin" policy --policy "$pol" set AllowLiveDump 0 >/dev/null
 expect 1 "STATUS_ACCESS_DENIED" -- capture --machine sim --memory 128M --policy "$pol" -o "$tmp/c.raw"
 expect 0 "dump written" -- capture --machine sim --memory 128M --events none --defer -o "$tmp/d.raw"
