@@ -250,7 +250,11 @@ static int parse_capture(int argc, char **argv, capture_args *a)
     return 0;
 }
 
-/* Into the reports folder: throttling and retention apply. */
+static bool stop_requested(void *arg);
+
+/* Into the reports folder: throttling and retention apply. A stop signal
+ * stops it as it stops -o (the storage asks stop_requested before each
+ * write), and a held dump is then discarded, not written. */
 static ld_status capture_to_reports(capture_args *a, ld_engine *engine, const ld_settings *s, ld_result *r,
                                     char *path, size_t cap)
 {
@@ -269,9 +273,14 @@ static ld_status capture_to_reports(capture_args *a, ld_engine *engine, const ld
         fprintf(stderr, "livedump: warning: %s\n", ld_reports_state_problem(reports));
     const ld_format *fmt = ld_format_find(a->format);
     ld_reports_set_progress(reports, a->req.progress, a->req.progress_arg);
+    ld_reports_set_cancel(reports, stop_requested, NULL);
     st = ld_reports_capture(reports, engine, a->component, &a->req, fmt, r, path, cap);
-    if (ld_ok(st) && a->defer)
+    if (ld_ok(st) && a->defer && stop_requested(NULL)) {
+        (void)ld_reports_discard_deferred(reports, engine, r->deferred);
+        st = r->status = LD_STATUS_CANCELLED;
+    } else if (ld_ok(st) && a->defer) {
         st = ld_reports_write_deferred(reports, engine, a->component, r->deferred, fmt, r, path, cap);
+    }
     /* The storage's own failure says what became of the dump. */
     if (ld_reports_error(reports))
         fprintf(stderr, "livedump: %s\n", ld_reports_error(reports));
@@ -288,6 +297,12 @@ static volatile sig_atomic_t stop_signal;
 static void on_stop_signal(int sig)
 {
     stop_signal = sig;
+}
+
+static bool stop_requested(void *arg)
+{
+    (void)arg;
+    return stop_signal != 0;
 }
 
 static void catch_stop_signals(void)

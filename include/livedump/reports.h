@@ -134,6 +134,14 @@ LD_EXTERN ld_status ld_reports_capture(ld_reports *reports, ld_engine *engine, c
  * capture's own progress comes from its request. */
 LD_EXTERN void ld_reports_set_progress(ld_reports *reports, ld_progress_fn progress, void *arg);
 
+/* Asked before a capture or deferred write starts and before each write to
+ * its file: true stops it (a signal arrived). The file is then removed,
+ * nothing is recorded, and the call returns LD_STATUS_CANCELLED (a capture
+ * under way runs to its end first: the engine has no cancel call yet; its
+ * dump is not written). NULL: never. */
+typedef bool (*ld_reports_cancel_fn)(void *arg);
+LD_EXTERN void ld_reports_set_cancel(ld_reports *reports, ld_reports_cancel_fn cancelled, void *arg);
+
 /* Write a held dump (handle from result->deferred, NULL = the oldest) as a
  * report of `component` (format NULL: .dmp). On failure (disk full, ...) the dump stays held.
  * A dump captured through ld_reports_capture lands under its capture time

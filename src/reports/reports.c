@@ -354,6 +354,76 @@ static ld_status dump_folder(ld_reports *r, const char *component, bool full, in
     return LD_STATUS_SUCCESS;
 }
 
+/* ---- cancellation (ld_reports_set_cancel) ---- */
+
+static bool cancelled(const ld_reports *r)
+{
+    return r->cancelled && r->cancelled(r->cancel_arg);
+}
+
+/* A file sink that asks before each write and before it names the file:
+ * a stop fails the write (the engine then aborts the sink, which removes
+ * the .partial file) or the finish. */
+typedef struct cancel_sink {
+    ld_sink sink;
+    ld_sink *inner;
+    const ld_reports *r;
+} cancel_sink;
+
+static ld_status cancel_write(ld_sink *s, uint64_t offset, const void *buf, size_t len)
+{
+    cancel_sink *c = s->ctx;
+    return cancelled(c->r) ? LD_STATUS_CANCELLED : c->inner->write(c->inner, offset, buf, len);
+}
+
+static void cancel_abort(ld_sink *s)
+{
+    cancel_sink *c = s->ctx;
+    c->inner->abort(c->inner);
+    free(c);
+}
+
+static ld_status cancel_finish(ld_sink *s, uint64_t size)
+{
+    cancel_sink *c = s->ctx;
+    if (cancelled(c->r)) {
+        cancel_abort(s);
+        return LD_STATUS_CANCELLED;
+    }
+    ld_status st = c->inner->finish(c->inner, size);
+    free(c);
+    return st;
+}
+
+static ld_status wrap_cancel(const ld_reports *r, ld_sink **sink)
+{
+    if (!r->cancelled)
+        return LD_STATUS_SUCCESS;
+    cancel_sink *c = malloc(sizeof *c);
+    if (!c) {
+        (*sink)->abort(*sink);
+        *sink = NULL;
+        return LD_STATUS_NO_MEMORY;
+    }
+    c->inner = *sink;
+    c->r = r;
+    c->sink = **sink;
+    c->sink.ctx = c;
+    c->sink.write = cancel_write;
+    c->sink.finish = cancel_finish;
+    c->sink.abort = cancel_abort;
+    *sink = &c->sink;
+    return LD_STATUS_SUCCESS;
+}
+
+void ld_reports_set_cancel(ld_reports *r, ld_reports_cancel_fn fn, void *arg)
+{
+    if (!r)
+        return;
+    r->cancelled = fn;
+    r->cancel_arg = fn ? arg : NULL;
+}
+
 /* A sink at a name no file has: same-second dumps take -1, -2, ... */
 static ld_status open_report_sink(ld_reports *r, const char *component, bool full, const char *ext, uint64_t when,
                                   ld_sink **sink, char *path, size_t cap)
@@ -377,6 +447,8 @@ static ld_status open_report_sink(ld_reports *r, const char *component, bool ful
         if (st != LD_STATUS_OBJECT_NAME_COLLISION && st != LD_STATUS_DEVICE_BUSY)
             break;
     }
+    if (st == LD_STATUS_SUCCESS)
+        st = wrap_cancel(r, sink);
     if (owned)
         close(dfd);
     return st;
@@ -890,6 +962,8 @@ ld_status ld_reports_capture(ld_reports *r, ld_engine *e, const char *component,
         format = ld_format_dmp(); /* live kernel reports are .dmp files, as on Windows */
     if (!defer && (!format->name || !ext_ok(format->name)))
         return res->status = LD_STATUS_INVALID_PARAMETER;
+    if (cancelled(r))
+        return res->status = LD_STATUS_CANCELLED;
     /* Only full dumps are throttled: small ones need no lock. */
     if (req->type != LD_DUMP_FULL_KERNEL)
         return capture_locked(r, e, component, req, format, res, path, cap);
@@ -985,6 +1059,8 @@ ld_status ld_reports_write_deferred(ld_reports *r, ld_engine *e, const char *com
         return res->status = LD_STATUS_INVALID_PARAMETER;
     if (r->read_only)
         return res->status = LD_STATUS_ACCESS_DENIED;
+    if (cancelled(r))
+        return res->status = LD_STATUS_CANCELLED; /* the dump stays held */
     int lock;
     ld_status st = ldr_lock(r, &lock);
     if (st == LD_STATUS_SUCCESS)

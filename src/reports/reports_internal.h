@@ -70,6 +70,9 @@ struct ld_reports {
     /* Progress of deferred writes (ld_reports_set_progress). */
     ld_progress_fn progress;
     void *progress_arg;
+    /* ld_reports_set_cancel */
+    ld_reports_cancel_fn cancelled;
+    void *cancel_arg;
     /* For the admission hook: the capture under way, and for a full dump
      * written now, the name it gets and its time (the landing record). */
     const char *admit_component;

@@ -1,11 +1,12 @@
 #!/bin/sh
 # The livedump command: exit statuses, error messages, and that a capture
 # leaves exactly one 0600 file under its final name.
-#   test_cli.sh LIVEDUMP PREAD_EIO_SHIM ENOSPC_STATE_SHIM
+#   test_cli.sh LIVEDUMP PREAD_EIO_SHIM ENOSPC_STATE_SHIM SLOW_PARTIAL_SHIM
 set -u
 bin=$1
 eio_shim=$2
 enospc_shim=$3
+slow_shim=$4
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -246,6 +247,27 @@ new_dump=$(sed -n 's/^  file *\([^ ]*\) .*/\1/p' "$tmp/out")
 check "the new dump ($new_dump) is there, the 2099 one deleted" '[ -f "$new_dump" ] && [ ! -e "$frep/APP-20991231-000000.dmp" ]'
 check "event 6 names the deleted report, not the new one" \
     'grep -q "Report deleted by FullLiveReportsMax: APP-20991231-000000.dmp" "$tmp/out" "$tmp/err" && ! grep -q "Report deleted.*$(basename "$new_dump")" "$tmp/out" "$tmp/err"'
+
+# SIGINT, SIGTERM, SIGHUP during a capture into the reports (also --defer)
+# stop it as they stop -o: exit 1, "interrupted", no new report and no
+# .partial; the report retention would have deleted is still there. The
+# shim slows each write of the .partial file, so the signal lands mid-write.
+irep="$tmp/signal-reports"
+expect 0 "dump written" -- capture --machine sim --memory 64M --events none --policy "$tmp/nothrottle.conf" --reports "$irep" --component OLD
+for defer in "" --defer; do
+    for sig in INT TERM HUP; do
+        LD_PRELOAD="$slow_shim" LD_TEST_SLOW_PARTIAL_MS=100 ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+            env --default-signal=$sig "$bin" capture --machine sim --memory 128M --events none --policy "$tmp/nothrottle.conf" \
+            --reports "$irep" --component SIG $defer >/dev/null 2>"$tmp/i.err" &
+        pid=$!
+        i=0
+        while [ -z "$(ls "$irep" | grep 'partial$')" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+        kill -$sig $pid; wait $pid
+        st=$?
+        check "SIG$sig during capture --reports $defer: exit $st, says interrupted, only the old report left" \
+            '[ $st = 1 ] && grep -q "interrupted by signal" "$tmp/i.err" && [ "$(ls "$irep")" = "$(cd "$irep" && ls OLD-*.dmp)" ] && ! grep -q "^landing" "$irep/.LastFullLiveReport"'
+    done
+done
 
 # The throttling state cannot be saved (disk full). Before the capture: no
 # dump is taken, exit 1, and the message says so. After the dump landed:

@@ -745,6 +745,71 @@ static void test_retention_future_name(void **state)
     stop(&f);
 }
 
+/* ---- cancellation ---- */
+
+static ld_status take_deferred(fixture *f, const char *component, ld_result *r);
+
+/* True once it has been asked `left` more times: a signal that arrives
+ * mid-write. */
+static bool stop_after(void *arg)
+{
+    int *left = arg;
+    return (*left)-- <= 0;
+}
+
+static void test_cancel(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    f.settings.system_throttle_hours = 0;
+    f.settings.component_throttle_hours = 0;
+    char err[512], old[512], path[512] = "x";
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(take(&f, "OLD", LD_DUMP_FULL_KERNEL, old, sizeof old), LD_STATUS_SUCCESS);
+    f.settings.system_throttle_hours = 120;
+    ld_reports_close(f.reports);
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    fake_now = T0 + 200 * HOUR;
+    int left = 3;
+    ld_reports_set_cancel(f.reports, stop_after, &left);
+    evlog_clear(f.log);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_CANCELLED);
+    assert_string_equal(path, "");
+    assert_true(left < 0); /* asked during the write */
+    assert_int_equal(evlog_u64(evlog_last(f.log, 2), "NTStatus"), LD_STATUS_CANCELLED);
+    /* Nothing but the old dump, and nothing recorded: retention did not run. */
+    assert_int_equal(count_files(root), 3);
+    assert_true(exists(old));
+    reopen(&f);
+    assert_int_equal(ld_reports_admit(f.reports, "USBHUB3", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
+
+    /* Already stopped: no capture starts at all. */
+    left = 0;
+    ld_reports_set_cancel(f.reports, stop_after, &left);
+    evlog_clear(f.log);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_MINI, path, sizeof path), LD_STATUS_CANCELLED);
+    assert_int_equal(evlog_count(f.log, 1), 0);
+
+    /* A held dump's write stopped: no file, the dump still held. */
+    ld_reports_set_cancel(f.reports, NULL, NULL);
+    ld_result r;
+    assert_int_equal(take_deferred(&f, "WATCHDOG", &r), LD_STATUS_SUCCESS);
+    left = 2;
+    ld_reports_set_cancel(f.reports, stop_after, &left);
+    assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "WATCHDOG", r.deferred, ld_format_raw(), NULL,
+                                               path, sizeof path),
+                     LD_STATUS_CANCELLED);
+    assert_true(ld_engine_holds(f.h.engine, r.deferred));
+    assert_int_equal(count_files(root), 3);
+    ld_reports_set_cancel(f.reports, NULL, NULL);
+    assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "WATCHDOG", r.deferred, ld_format_raw(), NULL,
+                                               path, sizeof path),
+                     LD_STATUS_SUCCESS);
+    assert_true(exists(path));
+    stop(&f);
+}
+
 /* ---- the throttling state when the disk is full ---- */
 
 /* Saving the state ends with renameat onto .LastFullLiveReport: this
@@ -1531,6 +1596,7 @@ int main(void)
         cmocka_unit_test_setup(test_retention, fresh),
         cmocka_unit_test_setup(test_retention_same_second, fresh),
         cmocka_unit_test_setup(test_retention_future_name, fresh),
+        cmocka_unit_test_setup(test_cancel, fresh),
         cmocka_unit_test_setup(test_state_disk_full, fresh),
         cmocka_unit_test_setup(test_state_missing_a_dump, fresh),
         cmocka_unit_test_setup(test_future_times_block_one_threshold, fresh),
