@@ -12,12 +12,18 @@ trap 'rm -rf "$tmp"' EXIT
 fails=0
 n=0
 
-# expect STATUS PATTERN -- ARGS...: exit status and a line of stderr matching PATTERN
+# expect STATUS PATTERN -- ARGS...: exit status and a line of stderr matching PATTERN.
+# With bin_env set (VAR=value words), livedump alone runs with those.
+bin_env=
 expect() {
     want=$1 pattern=$2
     shift 3
     n=$((n + 1))
-    "$bin" "$@" >"$tmp/out" 2>"$tmp/err"
+    if [ -n "$bin_env" ]; then
+        env $bin_env "$bin" "$@" >"$tmp/out" 2>"$tmp/err"
+    else
+        "$bin" "$@" >"$tmp/out" 2>"$tmp/err"
+    fi
     got=$?
     if [ "$got" -ne "$want" ] || ! grep -q -- "$pattern" "$tmp/err" "$tmp/out"; then
         echo "not ok $n - livedump $*: status $got (want $want), output:"
@@ -256,8 +262,8 @@ irep="$tmp/signal-reports"
 expect 0 "dump written" -- capture --machine sim --memory 64M --events none --policy "$tmp/nothrottle.conf" --reports "$irep" --component OLD
 for defer in "" --defer; do
     for sig in INT TERM HUP; do
-        LD_PRELOAD="$slow_shim" LD_TEST_SLOW_PARTIAL_MS=100 ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
-            env --default-signal=$sig "$bin" capture --machine sim --memory 128M --events none --policy "$tmp/nothrottle.conf" \
+        env --default-signal=$sig LD_PRELOAD="$slow_shim" LD_TEST_SLOW_PARTIAL_MS=100 \
+            ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" "$bin" capture --machine sim --memory 128M --events none --policy "$tmp/nothrottle.conf" \
             --reports "$irep" --component SIG $defer >/dev/null 2>"$tmp/i.err" &
         pid=$!
         i=0
@@ -276,12 +282,13 @@ srep="$tmp/state-reports"
 dpol="$tmp/defaults.conf"
 "$bin" policy --policy "$dpol" set SystemThrottleThreshold 120 >/dev/null
 expect 0 "0 report(s) deleted" -- reports --reports "$srep" --policy "$dpol" prune
-export LD_PRELOAD="$enospc_shim" LD_TEST_STATE_SAVES_OK=0 ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
+asan_env="ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0"
+bin_env="LD_PRELOAD=$enospc_shim LD_TEST_STATE_SAVES_OK=0 $asan_env"
 expect 1 "cannot save the throttling state $srep/.LastFullLiveReport (.*disk.*): no dump was taken" -- capture --machine sim --memory 64M --events none --policy "$dpol" --reports "$srep" --component WATCHDOG
 check "no dump was left" '[ -z "$(ls "$srep")" ]'
-LD_TEST_STATE_SAVES_OK=1
+bin_env="LD_PRELOAD=$enospc_shim LD_TEST_STATE_SAVES_OK=1 $asan_env"
 expect 0 "dump written" -- capture --machine sim --memory 64M --events none --policy "$dpol" --reports "$srep" --component WATCHDOG
-unset LD_PRELOAD LD_TEST_STATE_SAVES_OK
+bin_env=
 kept=$(sed -n 's/^  file *\([^ ]*\) .*/\1/p' "$tmp/out")
 check "the dump that landed is kept ($kept)" '[ -f "$kept" ]'
 expect 1 "throttled" -- capture --machine sim --memory 64M --events text --policy "$dpol" --reports "$srep" --component USBHUB3
