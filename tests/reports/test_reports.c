@@ -939,6 +939,37 @@ static void test_state_missing_a_dump(void **state)
     stop(&f);
 }
 
+/* A version 1 state (no order, no landing records) is read as it was and
+ * rewritten as version 2, the dumps present taking their places by name. */
+static void test_state_version_1(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    char err[512], sp[256], text[512], dump[256];
+    assert_int_equal(mkdir(root, 0700), 0);
+    snprintf(dump, sizeof dump, "%s/WATCHDOG-20250102-030405.raw", root);
+    write_raw(dump, "dump");
+    int n = snprintf(text, sizeof text, "livedump-throttle 1\nsystem %llu\ncomponent WATCHDOG %llu\n",
+                     (unsigned long long)T0, (unsigned long long)T0);
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 */
+    for (int i = 0; i < n; i++) {
+        h ^= (unsigned char)text[i];
+        h *= 0x100000001b3ull;
+    }
+    snprintf(text + n, sizeof text - (size_t)n, "end %016llx\n", (unsigned long long)h);
+    snprintf(sp, sizeof sp, "%s/.LastFullLiveReport", root);
+    write_raw(sp, text);
+    fake_now = T0 + HOUR;
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_null(ld_reports_state_problem(f.reports));
+    assert_throttled(&f, "USBHUB3", "SystemThrottleThresholdHours", 120, T0, T0 + 120 * HOUR);
+    const char *now = read_all(sp);
+    assert_non_null(strstr(now, "livedump-throttle 2\n"));
+    assert_non_null(strstr(now, "report 1 WATCHDOG-20250102-030405.raw\n"));
+    stop(&f);
+}
+
 /* ---- a clock set wrong ---- */
 
 /* 2099-12-31 00:00:00 UTC */
@@ -1599,6 +1630,7 @@ int main(void)
         cmocka_unit_test_setup(test_cancel, fresh),
         cmocka_unit_test_setup(test_state_disk_full, fresh),
         cmocka_unit_test_setup(test_state_missing_a_dump, fresh),
+        cmocka_unit_test_setup(test_state_version_1, fresh),
         cmocka_unit_test_setup(test_future_times_block_one_threshold, fresh),
         cmocka_unit_test_setup(test_disk_full_and_deferred, fresh),
         cmocka_unit_test_setup(test_deferred_throttling, fresh),
