@@ -43,8 +43,10 @@ static const char usage_text[] =
     "  --taskmgr                parameter 1 = \"Taskmgr\", as Task Manager sets it\n"
     "  --corral-timeout-ms N    give up if processors do not stop in N ms (default 2000)\n"
     "  --events text|json|none  print the Kernel-LiveDump events (default text)\n"
-    "  --reports DIR            write into the reports folder DIR instead of -o (throttling,\n"
-    "                           retention; full dumps in DIR, others in DIR/COMPONENT)\n"
+    "  --reports [DIR]          write into the reports folder instead of -o (throttling,\n"
+    "                           retention; full dumps in DIR, others in DIR/COMPONENT; .dmp\n"
+    "                           unless --format says otherwise). Without DIR (the next\n"
+    "                           argument starts with '-'): LiveKernelReportsPath of the policy\n"
     "  --component NAME         the component the dump is for (with --reports; 1-16 of A-Z a-z 0-9 _)\n"
     "  --policy FILE            the settings file (default " CLI_DEFAULT_POLICY ", if present)\n"
     "  --defer                  capture into memory first, then write (deferred dump data)\n"
@@ -93,6 +95,7 @@ static void print_summary(const ld_result *r, uint32_t page_size, const char *pa
 typedef struct capture_args {
     const char *machine_name, *output, *format;
     const char *reports, *component, *policy;
+    bool to_reports; /* --reports, with or without a folder */
     bool defer;
     const cli_machine *machine;
     void *machine_state;
@@ -203,7 +206,12 @@ static int parse_capture(int argc, char **argv, capture_args *a)
         } else if (!strcmp(o, "--quiet")) {
             a->quiet = true;
         } else if (!strcmp(o, "--reports")) {
-            VALUE(); a->reports = v;
+            /* The folder is optional: without it, LiveKernelReportsPath. */
+            a->to_reports = true;
+            if (v && v[0] != '-') {
+                a->reports = v;
+                i++;
+            }
         } else if (!strcmp(o, "--component")) {
             VALUE();
             if (!ld_component_name_valid(v)) BAD("component name (1-16 of A-Z a-z 0-9 _)");
@@ -219,16 +227,17 @@ static int parse_capture(int argc, char **argv, capture_args *a)
 #undef VALUE
 #undef BAD
     }
-    if (!a->output == !a->reports) {
+    if (!a->output == !a->to_reports) {
         cli_usage_error("capture", a->output ? "give -o FILE or --reports DIR, not both" : "capture needs -o FILE");
         return -1;
     }
-    if (!a->reports != !a->component) {
+    if (!a->to_reports != !a->component) {
         cli_usage_error("capture", "--reports and --component go together");
         return -1;
     }
-    if (!a->format && a->reports)
-        a->format = "raw";
+    /* Live kernel reports are .dmp files, as on Windows. */
+    if (!a->format && a->to_reports)
+        a->format = "dmp";
     if (!a->format) {
         /* The extension names the format when it is one we write. */
         const char *dot = strrchr(a->output, '.');
@@ -242,13 +251,17 @@ static int parse_capture(int argc, char **argv, capture_args *a)
     return 0;
 }
 
-/* Into the reports folder: throttling and retention apply. */
+static bool stop_requested(void *arg);
+
+/* Into the reports folder: throttling and retention apply. A stop signal
+ * stops it as it stops -o (the storage asks stop_requested before each
+ * write), and a held dump is then discarded, not written. */
 static ld_status capture_to_reports(capture_args *a, ld_engine *engine, const ld_settings *s, ld_result *r,
                                     char *path, size_t cap)
 {
     ld_reports_options o;
     ld_reports_options_init(&o);
-    o.root = a->reports;
+    o.root = a->reports; /* NULL: the policy's LiveKernelReportsPath */
     o.settings = s;
     ld_reports *reports;
     char err[1024];
@@ -261,9 +274,17 @@ static ld_status capture_to_reports(capture_args *a, ld_engine *engine, const ld
         fprintf(stderr, "livedump: warning: %s\n", ld_reports_state_problem(reports));
     const ld_format *fmt = ld_format_find(a->format);
     ld_reports_set_progress(reports, a->req.progress, a->req.progress_arg);
+    ld_reports_set_cancel(reports, stop_requested, NULL);
     st = ld_reports_capture(reports, engine, a->component, &a->req, fmt, r, path, cap);
-    if (ld_ok(st) && a->defer)
+    if (ld_ok(st) && a->defer && stop_requested(NULL)) {
+        (void)ld_reports_discard_deferred(reports, engine, r->deferred);
+        st = r->status = LD_STATUS_CANCELLED;
+    } else if (ld_ok(st) && a->defer) {
         st = ld_reports_write_deferred(reports, engine, a->component, r->deferred, fmt, r, path, cap);
+    }
+    /* The storage's own failure says what became of the dump. */
+    if (ld_reports_error(reports))
+        fprintf(stderr, "livedump: %s\n", ld_reports_error(reports));
     ld_reports_close(reports);
     return st;
 }
@@ -277,6 +298,12 @@ static volatile sig_atomic_t stop_signal;
 static void on_stop_signal(int sig)
 {
     stop_signal = sig;
+}
+
+static bool stop_requested(void *arg)
+{
+    (void)arg;
+    return stop_signal != 0;
 }
 
 static void catch_stop_signals(void)
@@ -398,10 +425,10 @@ static int run_capture(capture_args *a, const ld_hal *hal)
     memset(&r, 0, sizeof r);
     char path[LD_SETTINGS_PATH_MAX + 64] = "";
     catch_stop_signals();
-    st = a->reports ? capture_to_reports(a, engine, &settings, &r, path, sizeof path) : capture_to_file(a, engine, &r);
+    st = a->to_reports ? capture_to_reports(a, engine, &settings, &r, path, sizeof path) : capture_to_file(a, engine, &r);
     cli_progress_clear(&a->out);
     if (!a->quiet && (r.status || r.pages))
-        print_summary(&r, hal->page_size, a->reports ? path : a->output);
+        print_summary(&r, hal->page_size, a->to_reports ? path : a->output);
     if (stop_signal && !ld_ok(st))
         cli_status_error(st, "interrupted by signal %d: nothing was written", (int)stop_signal);
     else if (!ld_ok(st) && (r.status || r.pages))

@@ -48,7 +48,8 @@ LD_EXTERN void ld_settings_init(ld_settings *settings);
 LD_EXTERN size_t ld_settings_count(void);
 LD_EXTERN const ld_setting_info *ld_settings_info(size_t index);
 
-/* Set `key` from its text form (decimal or 0x hex for numbers). A bad key
+/* Set `key` from its text form (decimal or 0x hex for numbers; no white
+ * space before or after, whichever character it is). A bad key
  * or value: LD_STATUS_INVALID_PARAMETER (LD_STATUS_NOT_FOUND for an unknown
  * key), the settings unchanged, and `err` (may be NULL) says why. */
 LD_EXTERN ld_status ld_settings_set(ld_settings *settings, const char *key, const char *value, char *err,
@@ -70,10 +71,15 @@ LD_EXTERN ld_status ld_settings_get(const ld_settings *settings, const char *key
  * LD_STATUS_NO_SUCH_FILE or LD_STATUS_ACCESS_DENIED. Refused with
  * LD_STATUS_ACCESS_DENIED, as others could have changed it: a symlink, not
  * a regular file, writable by group or others, or owned by a user other
- * than root and us. */
+ * than root and us; and the same for every folder of its path, walked from
+ * "/" (or from the working folder for a relative path): a symlink
+ * anywhere, a folder owned by another user than root and us, or writable
+ * by group or others, is refused. A sticky folder (as /tmp) may be
+ * writable by all: others cannot rename or remove our file there. A value
+ * with white space before or after it is refused (ld_settings_set). */
 LD_EXTERN ld_status ld_settings_load(ld_settings *settings, const char *path, char *err, size_t err_cap);
 /* Write every setting to `path` (0600), atomically: a temporary file,
- * fsync, rename. */
+ * fsync, rename. Its folders are checked as ld_settings_load checks them. */
 LD_EXTERN ld_status ld_settings_save(const ld_settings *settings, const char *path);
 
 /* The engine options these settings imply (allow_live_dump,

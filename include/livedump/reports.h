@@ -25,6 +25,24 @@
  * sooner than SystemThrottleThreshold / ComponentThrottleThreshold hours
  * after the last is refused with LD_STATUS_THROTTLED and event 6 naming the
  * threshold and the time the next one is allowed.
+ *
+ * A dump is kept if and only if it is counted: before a full dump is
+ * captured (and before a held one is written) the state is saved with a
+ * landing record naming it; if that cannot be saved (disk full) no dump is
+ * taken (LD_STATUS_DISK_FULL, ld_reports_error says so, event 6). Once the
+ * dump has its name, a failure to save the state again changes nothing: the
+ * landing record counts the dump at every load that finds its file, and is
+ * forgotten by one that does not. At each load the state is checked against
+ * the disk: a report it does not list is added (a full one counts for
+ * throttling at the time in its name), one gone is forgotten. A time later
+ * than now (a clock that was ahead, or set back since) is clamped to now and
+ * saved so: it holds full dumps back one threshold, not until that date.
+ *
+ * Order: the state also keeps the order in which reports landed; listing
+ * and retention go by it, never by the time in the names, and retention
+ * never deletes the report that just landed. A small dump is added to the
+ * order when it lands if the lock is free, else at the next load (its
+ * retention then runs at the next landing).
  * Processes sharing a root are serialized by the lock: each reads the
  * state again under it, so only one of two racing full dumps is admitted.
  *
@@ -88,6 +106,11 @@ LD_EXTERN const char *ld_reports_root(const ld_reports *reports);
  * ld_reports_capture / ld_reports_write_deferred also reports it as event 6
  * (ThrottleStateRebuilt = 1). */
 LD_EXTERN const char *ld_reports_state_problem(const ld_reports *reports);
+/* Non-NULL when the last ld_reports_capture / ld_reports_write_deferred
+ * failed because of the storage itself rather than the capture: what it
+ * could not do and what became of the dump, e.g. "cannot save the
+ * throttling state ...: disk full; no dump was taken". */
+LD_EXTERN const char *ld_reports_error(const ld_reports *reports);
 
 LD_EXTERN bool ld_component_name_valid(const char *name);
 
@@ -100,8 +123,9 @@ LD_EXTERN ld_status ld_reports_admit(ld_reports *reports, const char *component,
 
 /* Take a dump for `component` into the reports: admission (throttling) as
  * the engine's gate, then the file in its place, then the throttling state
- * and retention. With LD_FLAG_DEFER in req nothing is written (format may
- * be NULL): write it later with ld_reports_write_deferred. path (may be
+ * and retention. format NULL: .dmp (ld_format_dmp), as Windows writes live
+ * kernel reports. With LD_FLAG_DEFER in req nothing is written (format is
+ * not used): write it later with ld_reports_write_deferred. path (may be
  * NULL) receives the file's name. */
 LD_EXTERN ld_status ld_reports_capture(ld_reports *reports, ld_engine *engine, const char *component,
                                        const ld_capture_request *req, const ld_format *format, ld_result *result,
@@ -110,8 +134,16 @@ LD_EXTERN ld_status ld_reports_capture(ld_reports *reports, ld_engine *engine, c
  * capture's own progress comes from its request. */
 LD_EXTERN void ld_reports_set_progress(ld_reports *reports, ld_progress_fn progress, void *arg);
 
+/* Asked before a capture or deferred write starts and before each write to
+ * its file: true stops it (a signal arrived). The file is then removed,
+ * nothing is recorded, and the call returns LD_STATUS_CANCELLED (a capture
+ * under way runs to its end first: the engine has no cancel call yet; its
+ * dump is not written). NULL: never. */
+typedef bool (*ld_reports_cancel_fn)(void *arg);
+LD_EXTERN void ld_reports_set_cancel(ld_reports *reports, ld_reports_cancel_fn cancelled, void *arg);
+
 /* Write a held dump (handle from result->deferred, NULL = the oldest) as a
- * report of `component`. On failure (disk full, ...) the dump stays held.
+ * report of `component` (format NULL: .dmp). On failure (disk full, ...) the dump stays held.
  * A dump captured through ld_reports_capture lands under its capture time
  * and must be written as the component it was captured for
  * (LD_STATUS_INVALID_PARAMETER otherwise); a full dump captured directly
@@ -131,6 +163,8 @@ typedef struct ld_report_entry {
     bool full;                /* in the root: a full live dump */
     uint64_t time;            /* from the name: seconds since 1970 UTC */
     uint32_t sequence;        /* the "-N" of a same-second name, else 0 */
+    uint64_t order;           /* its place in the order reports landed (1, 2, ...), kept in
+                                 the throttling state; 0: not known there yet */
     uint64_t bytes;           /* space on disk */
     bool incomplete;          /* "NAME.partial": being written, or left by a writer that
                                  crashed; never counted as a dump */
@@ -138,12 +172,17 @@ typedef struct ld_report_entry {
 
 /* Every report, oldest first (full and small), and the incomplete ones
  * (.partial files; symlinks and other non-files are never listed). Free
- * with ld_reports_list_free. */
+ * with ld_reports_list_free. Oldest first is the order they landed (the
+ * `order` kept with the throttling state), never the time in their names,
+ * which a wrong clock or a rename can make lie; reports the state does not
+ * know yet come last, by name. */
 LD_EXTERN ld_status ld_reports_list(ld_reports *reports, ld_report_entry **entries, size_t *count);
 LD_EXTERN void ld_reports_list_free(ld_report_entry *entries);
 /* Apply the retention rules now: full dumps beyond FullLiveReportsMax,
  * oldest first (none with AlwaysKeepMemoryDump), and with
- * DeleteLiveMiniDumps all but the newest small dump of each component.
+ * DeleteLiveMiniDumps all but the newest small dump of each component,
+ * in the order ld_reports_list gives. When a dump lands the same rules run,
+ * and never delete that dump.
  * Incomplete reports are removed too, but only those no live writer holds
  * (the file sink keeps an exclusive flock on its .partial file; prune
  * removes one only while it holds that lock, and never through a symlink).

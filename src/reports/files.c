@@ -24,19 +24,90 @@ void ldr_err(char *err, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Open the folder of `path` and point *name at its last component. */
-static int parent_fd(const char *path, const char **name)
+/* May a file that decides what is dumped live in this folder? Owned by
+ * root or us, and not writable by group or others, unless the sticky bit
+ * is set (as on /tmp): there others may add names but not rename or remove
+ * ours, and a file of theirs fails the file's own owner check. */
+static ld_status check_folder(int fd, const char *shown, int shown_len, char *err, size_t cap)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        ldr_err(err, cap, "%.*s: %s", shown_len, shown, strerror(errno));
+        return ldi_errno_status(errno);
+    }
+    if (st.st_uid != 0 && st.st_uid != geteuid()) {
+        ldr_err(err, cap, "refusing a folder owned by another user (uid %u) in the path: %.*s", (unsigned)st.st_uid,
+                shown_len, shown);
+        return LD_STATUS_ACCESS_DENIED;
+    }
+    if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
+        ldr_err(err, cap, "refusing a folder writable by group or others (mode %03o) in the path: %.*s",
+                (unsigned)(st.st_mode & 0777), shown_len, shown);
+        return LD_STATUS_ACCESS_DENIED;
+    }
+    return LD_STATUS_SUCCESS;
+}
+
+int ldr_open_folder_of(const char *path, const char **name, ld_status *status, char *err, size_t cap)
 {
     const char *slash = strrchr(path, '/');
     *name = slash ? slash + 1 : path;
-    if (!slash)
-        return open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    char *dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
-    if (!dir)
+    *status = LD_STATUS_SUCCESS;
+    int fd = open(path[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ld_status st = fd < 0 ? ldi_errno_status(errno) : check_folder(fd, path[0] == '/' ? "/" : ".", 1, err, cap);
+    if (fd < 0)
+        ldr_err(err, cap, "%s: %s", path[0] == '/' ? "/" : ".", strerror(errno));
+    /* Each folder below is opened O_NOFOLLOW relative to the one above and
+     * checked as opened: no symlink and no unsafe folder anywhere. */
+    const char *c = path;
+    while (st == LD_STATUS_SUCCESS && slash && c < slash) {
+        while (*c == '/')
+            c++;
+        if (c >= slash)
+            break;
+        const char *e = memchr(c, '/', (size_t)(slash - c + 1));
+        char part[NAME_MAX + 1];
+        size_t n = (size_t)(e - c);
+        int upto = (int)(e - path);
+        if (n > NAME_MAX) {
+            ldr_err(err, cap, "%.*s: %s", upto, path, strerror(ENAMETOOLONG));
+            st = ldi_errno_status(ENAMETOOLONG);
+            break;
+        }
+        memcpy(part, c, n);
+        part[n] = 0;
+        int nfd = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (nfd < 0) {
+            int e2 = errno;
+            struct stat ls;
+            if ((e2 == ELOOP || e2 == ENOTDIR) && fstatat(fd, part, &ls, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ls.st_mode)) {
+                ldr_err(err, cap, "refusing a symlink in the path: %.*s", upto, path);
+                st = LD_STATUS_ACCESS_DENIED;
+            } else {
+                ldr_err(err, cap, "%.*s: %s", upto, path, strerror(e2));
+                st = ldi_errno_status(e2);
+            }
+            break;
+        }
+        close(fd);
+        fd = nfd;
+        st = check_folder(fd, path, upto, err, cap);
+        c = e;
+    }
+    if (st != LD_STATUS_SUCCESS) {
+        if (fd >= 0)
+            close(fd);
+        *status = st;
         return -1;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
+    }
     return fd;
+}
+
+/* Open the folder of `path` safely (ldr_open_folder_of) and point *name at
+ * its last component; -1 with *status. */
+static int parent_fd(const char *path, const char **name, ld_status *status)
+{
+    return ldr_open_folder_of(path, name, status, NULL, 0);
 }
 
 ld_status ldr_write_atomic_at(int dfd, const char *name, const void *data, size_t len)
@@ -91,10 +162,11 @@ ld_status ldr_write_atomic_at(int dfd, const char *name, const void *data, size_
 ld_status ldr_write_atomic(const char *path, const void *data, size_t len)
 {
     const char *name;
-    int dfd = parent_fd(path, &name);
+    ld_status st;
+    int dfd = parent_fd(path, &name, &st);
     if (dfd < 0)
-        return ldi_errno_status(errno);
-    ld_status st = ldr_write_atomic_at(dfd, name, data, len);
+        return st;
+    st = ldr_write_atomic_at(dfd, name, data, len);
     close(dfd);
     return st;
 }
@@ -154,10 +226,11 @@ ld_status ldr_read_small_st(const char *path, size_t max, char **out, size_t *le
     *out = NULL;
     *len = 0;
     const char *name;
-    int dfd = parent_fd(path, &name);
+    ld_status st;
+    int dfd = parent_fd(path, &name, &st);
     if (dfd < 0)
-        return ldi_errno_status(errno);
-    ld_status st = ldr_read_small_at_st(dfd, name, max, out, len, info);
+        return st;
+    st = ldr_read_small_at_st(dfd, name, max, out, len, info);
     close(dfd);
     return st;
 }

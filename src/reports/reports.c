@@ -191,7 +191,7 @@ ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char
     if (st == LD_STATUS_SUCCESS) {
         st = ldr_state_load(r);
         if (st != LD_STATUS_SUCCESS)
-            ldr_err(err, cap, "%s/%s: cannot write the throttling state: %s", r->root, LDR_STATE_FILE,
+            ldr_err(err, cap, "%s/%s: cannot read the throttling state: %s", r->root, LDR_STATE_FILE,
                     ld_status_describe(st));
     }
     ldr_unlock(lock);
@@ -207,6 +207,8 @@ void ld_reports_close(ld_reports *r)
 {
     if (r && r->root_fd >= 0)
         close(r->root_fd);
+    if (r)
+        free(r->known);
     free(r);
 }
 
@@ -218,6 +220,11 @@ const char *ld_reports_root(const ld_reports *r)
 const char *ld_reports_state_problem(const ld_reports *r)
 {
     return r && r->state_problem[0] ? r->state_problem : NULL;
+}
+
+const char *ld_reports_error(const ld_reports *r)
+{
+    return r && r->error[0] ? r->error : NULL;
 }
 
 /* ---- names ---- */
@@ -300,6 +307,18 @@ static bool parse_name(const char *full_name, ld_report_entry *e)
     return true;
 }
 
+bool ldr_rel_valid(const char *rel, bool *full)
+{
+    ld_report_entry e;
+    const char *slash = strchr(rel, '/');
+    *full = !slash;
+    if (!slash)
+        return strlen(rel) < LDR_REL_MAX && parse_name(rel, &e) && !e.incomplete;
+    size_t cl = (size_t)(slash - rel);
+    return strlen(rel) < LDR_REL_MAX && cl <= LD_COMPONENT_MAX && !strchr(slash + 1, '/') && parse_name(slash + 1, &e) && !e.incomplete &&
+           strlen(e.component) == cl && !strncmp(rel, e.component, cl);
+}
+
 static void dump_name(char *buf, size_t cap, const char *component, uint64_t when, uint32_t seq, const char *ext)
 {
     time_t t = (time_t)when;
@@ -335,6 +354,76 @@ static ld_status dump_folder(ld_reports *r, const char *component, bool full, in
     return LD_STATUS_SUCCESS;
 }
 
+/* ---- cancellation (ld_reports_set_cancel) ---- */
+
+static bool cancelled(const ld_reports *r)
+{
+    return r->cancelled && r->cancelled(r->cancel_arg);
+}
+
+/* A file sink that asks before each write and before it names the file:
+ * a stop fails the write (the engine then aborts the sink, which removes
+ * the .partial file) or the finish. */
+typedef struct cancel_sink {
+    ld_sink sink;
+    ld_sink *inner;
+    const ld_reports *r;
+} cancel_sink;
+
+static ld_status cancel_write(ld_sink *s, uint64_t offset, const void *buf, size_t len)
+{
+    cancel_sink *c = s->ctx;
+    return cancelled(c->r) ? LD_STATUS_CANCELLED : c->inner->write(c->inner, offset, buf, len);
+}
+
+static void cancel_abort(ld_sink *s)
+{
+    cancel_sink *c = s->ctx;
+    c->inner->abort(c->inner);
+    free(c);
+}
+
+static ld_status cancel_finish(ld_sink *s, uint64_t size)
+{
+    cancel_sink *c = s->ctx;
+    if (cancelled(c->r)) {
+        cancel_abort(s);
+        return LD_STATUS_CANCELLED;
+    }
+    ld_status st = c->inner->finish(c->inner, size);
+    free(c);
+    return st;
+}
+
+static ld_status wrap_cancel(const ld_reports *r, ld_sink **sink)
+{
+    if (!r->cancelled)
+        return LD_STATUS_SUCCESS;
+    cancel_sink *c = malloc(sizeof *c);
+    if (!c) {
+        (*sink)->abort(*sink);
+        *sink = NULL;
+        return LD_STATUS_NO_MEMORY;
+    }
+    c->inner = *sink;
+    c->r = r;
+    c->sink = **sink;
+    c->sink.ctx = c;
+    c->sink.write = cancel_write;
+    c->sink.finish = cancel_finish;
+    c->sink.abort = cancel_abort;
+    *sink = &c->sink;
+    return LD_STATUS_SUCCESS;
+}
+
+void ld_reports_set_cancel(ld_reports *r, ld_reports_cancel_fn fn, void *arg)
+{
+    if (!r)
+        return;
+    r->cancelled = fn;
+    r->cancel_arg = fn ? arg : NULL;
+}
+
 /* A sink at a name no file has: same-second dumps take -1, -2, ... */
 static ld_status open_report_sink(ld_reports *r, const char *component, bool full, const char *ext, uint64_t when,
                                   ld_sink **sink, char *path, size_t cap)
@@ -358,6 +447,8 @@ static ld_status open_report_sink(ld_reports *r, const char *component, bool ful
         if (st != LD_STATUS_OBJECT_NAME_COLLISION && st != LD_STATUS_DEVICE_BUSY)
             break;
     }
+    if (st == LD_STATUS_SUCCESS)
+        st = wrap_cancel(r, sink);
     if (owned)
         close(dfd);
     return st;
@@ -371,7 +462,7 @@ typedef struct list_builder {
 } list_builder;
 
 /* The reports in the folder open as dfd (shown as `dir` in paths). */
-static ld_status scan(list_builder *b, int dfd, const char *dir, const char *component, bool full)
+static ld_status scan(const ld_reports *r, list_builder *b, int dfd, const char *dir, const char *component, bool full)
 {
     int own = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
     DIR *d = own >= 0 ? fdopendir(own) : NULL;
@@ -395,6 +486,7 @@ static ld_status scan(list_builder *b, int dfd, const char *dir, const char *com
             continue;
         e.full = full;
         e.bytes = (uint64_t)st.st_blocks * 512;
+        e.order = e.incomplete ? 0 : ldr_known_order(r, e.path + strlen(r->root) + 1);
         if (b->n == b->cap) {
             size_t nc = b->cap ? b->cap * 2 : 16;
             ld_report_entry *nv = realloc(b->v, nc * sizeof *nv);
@@ -411,9 +503,15 @@ static ld_status scan(list_builder *b, int dfd, const char *dir, const char *com
     return LD_STATUS_SUCCESS;
 }
 
+/* In the order they landed; those the state does not know yet (just
+ * written by another process, copied or renamed in) after them, by name. */
 static int older_first(const void *pa, const void *pb)
 {
     const ld_report_entry *a = pa, *b = pb;
+    if (!a->order != !b->order)
+        return a->order ? -1 : 1;
+    if (a->order != b->order)
+        return a->order < b->order ? -1 : 1;
     if (a->time != b->time)
         return a->time < b->time ? -1 : 1;
     if (a->sequence != b->sequence)
@@ -428,7 +526,7 @@ ld_status ld_reports_list(ld_reports *r, ld_report_entry **entries, size_t *coun
     *entries = NULL;
     *count = 0;
     list_builder b = {0};
-    ld_status st = scan(&b, r->root_fd, r->root, NULL, true);
+    ld_status st = scan(r, &b, r->root_fd, r->root, NULL, true);
     int own = st == LD_STATUS_SUCCESS ? fcntl(r->root_fd, F_DUPFD_CLOEXEC, 0) : -1;
     DIR *d = own >= 0 ? fdopendir(own) : NULL;
     if (own >= 0 && !d)
@@ -447,7 +545,7 @@ ld_status ld_reports_list(ld_reports *r, ld_report_entry **entries, size_t *coun
         if (sfd < 0)
             continue;
         if (check_dir_fd(sfd, sub, NULL, 0) == LD_STATUS_SUCCESS)
-            st = scan(&b, sfd, sub, de->d_name, false);
+            st = scan(r, &b, sfd, sub, de->d_name, false);
         close(sfd);
     }
     if (d)
@@ -554,7 +652,16 @@ static ld_status remove_leftover(ld_reports *r, const ld_report_entry *x, bool *
     return st;
 }
 
-static ld_status prune(ld_reports *r, ld_engine *e, uint32_t *deleted)
+/* A listed report's path under the root, as the state names it. */
+static const char *rel_of(const ld_reports *r, const ld_report_entry *x)
+{
+    return x->path + strlen(r->root) + 1;
+}
+
+/* Retention, in the order the reports landed; `keep` (may be NULL) is the
+ * report that just landed, never deleted. What is deleted leaves the state
+ * (in memory: the caller saves it). */
+static ld_status prune(ld_reports *r, ld_engine *e, const char *keep, uint32_t *deleted)
 {
     ld_report_entry *v;
     size_t n;
@@ -581,11 +688,12 @@ static ld_status prune(ld_reports *r, ld_engine *e, uint32_t *deleted)
             full += v[i].full && !v[i].incomplete;
         /* Oldest first: delete until FullLiveReportsMax remain. */
         for (size_t i = 0; i < n && full > s->full_live_reports_max; i++) {
-            if (!v[i].full || v[i].incomplete)
+            if (!v[i].full || v[i].incomplete || (keep && !strcmp(rel_of(r, &v[i]), keep)))
                 continue;
             ld_status ust = remove_entry(r, &v[i]);
             if (ust == LD_STATUS_SUCCESS) {
                 del++;
+                ldr_forget(r, rel_of(r, &v[i]));
                 note_deleted(e, &v[i], "FullLiveReportsMax", s->full_live_reports_max);
             } else if (st == LD_STATUS_SUCCESS) {
                 st = ust;
@@ -597,7 +705,7 @@ static ld_status prune(ld_reports *r, ld_engine *e, uint32_t *deleted)
         /* Keep the newest small dump of each component: delete any that a
          * later entry of the same component follows. */
         for (size_t i = 0; i < n; i++) {
-            if (v[i].full || v[i].incomplete)
+            if (v[i].full || v[i].incomplete || (keep && !strcmp(rel_of(r, &v[i]), keep)))
                 continue;
             bool newer = false;
             for (size_t j = i + 1; j < n && !newer; j++)
@@ -607,6 +715,7 @@ static ld_status prune(ld_reports *r, ld_engine *e, uint32_t *deleted)
             ld_status ust = remove_entry(r, &v[i]);
             if (ust == LD_STATUS_SUCCESS) {
                 del++;
+                ldr_forget(r, rel_of(r, &v[i]));
                 note_deleted(e, &v[i], "DeleteLiveMiniDumps", 1);
             } else if (st == LD_STATUS_SUCCESS) {
                 st = ust;
@@ -627,27 +736,87 @@ ld_status ld_reports_prune(ld_reports *r, uint32_t *deleted)
         return LD_STATUS_INVALID_PARAMETER;
     if (r->read_only)
         return LD_STATUS_ACCESS_DENIED;
-    return prune(r, NULL, deleted);
+    /* Under the lock, with the state read again: the order is the one
+     * every process agrees on, and what is deleted leaves it. */
+    int lock;
+    ld_status st = ldr_lock(r, &lock);
+    if (st == LD_STATUS_SUCCESS)
+        st = ldr_state_reload(r);
+    uint32_t del = 0;
+    if (st == LD_STATUS_SUCCESS)
+        st = prune(r, NULL, NULL, &del);
+    if (del)
+        (void)ldr_state_save(r);
+    ldr_unlock(lock);
+    if (deleted)
+        *deleted = del;
+    return st;
 }
 
 /* ---- captures into the reports ---- */
 
+/* The storage could not save the state, so the dump was not kept: say so
+ * (ld_reports_error, and event 6 when an engine is there to tell). */
+static void not_kept(ld_reports *r, ld_engine *e, ld_status st, const char *what)
+{
+    snprintf(r->error, sizeof r->error, "cannot save the throttling state %s/%s (%s): %s", r->root, LDR_STATE_FILE,
+             ld_status_describe(st), what);
+    if (!e)
+        return;
+    ld_admission note;
+    memset(&note, 0, sizeof note);
+    snprintf(note.description, sizeof note.description, "Throttling state not saved (%.60s): %s",
+             ld_status_describe(st), what);
+    snprintf(note.param_name[0], sizeof note.param_name[0], "ThrottleStateSaved");
+    (void)ld_engine_note(e, &note);
+}
+
 static ld_status admit_hook(void *arg, const ld_capture_request *req, ld_admission *why)
 {
     ld_reports *r = arg;
-    return ld_reports_admit(r, r->admit_component, req->type, why);
+    ld_status st = ld_reports_admit(r, r->admit_component, req->type, why);
+    if (st != LD_STATUS_SUCCESS || !r->admit_rel)
+        return st;
+    /* Admitted, and written now: the landing record first. The state is
+     * saved before the machine is stopped and the dump is named, so a dump
+     * that lands is counted whatever fails after it; if it cannot be
+     * saved no dump is taken. */
+    st = ldr_landing_begin(r, r->admit_component, r->admit_time, r->admit_rel);
+    if (st != LD_STATUS_SUCCESS) {
+        snprintf(r->error, sizeof r->error, "cannot save the throttling state %s/%s (%s): no dump was taken", r->root,
+                 LDR_STATE_FILE, ld_status_describe(st));
+        memset(why, 0, sizeof *why);
+        snprintf(why->description, sizeof why->description,
+                 "Live dump not taken: the throttling state could not be saved (%.80s)", ld_status_describe(st));
+        snprintf(why->param_name[0], sizeof why->param_name[0], "ThrottleStateSaved");
+    }
+    return st;
 }
 
-/* After a dump landed under its final name: the throttling state, then
- * retention. A failure to save the state is reported by the status but the
- * dump stays: it is complete. */
-static ld_status landed(ld_reports *r, ld_engine *e, const char *component, bool full, uint64_t when)
+/* After a dump landed under `rel`: the state (its place, newest; a full
+ * dump's time), retention (never of this dump), the state saved. Failing
+ * to save it then is no failure of the dump: a full dump's landing record,
+ * saved before, already counts it, and a small one is added at the next
+ * load. */
+static void landed(ld_reports *r, ld_engine *e, const char *rel, const char *component, bool full, uint64_t when)
 {
-    ld_status st = LD_STATUS_SUCCESS;
-    if (full)
-        st = ldr_state_record(r, component, when);
-    ld_status pst = prune(r, e, NULL);
-    return st != LD_STATUS_SUCCESS ? st : pst;
+    (void)ldr_reconcile(r, rel, NULL);
+    (void)ldr_record(r, rel, component, full, when);
+    (void)prune(r, e, rel, NULL);
+    (void)ldr_state_save(r);
+}
+
+/* A small dump landed without the lock: record it if the lock is free.
+ * Busy (another process is taking a full dump): the next load adds it,
+ * after the reports it knows, and its retention runs at the next landing. */
+static void landed_small(ld_reports *r, ld_engine *e, const char *rel, const char *component, uint64_t when)
+{
+    int lock;
+    if (ldr_trylock(r, &lock) != LD_STATUS_SUCCESS)
+        return;
+    if (ldr_state_reload(r) == LD_STATUS_SUCCESS)
+        landed(r, e, rel, component, false, when);
+    ldr_unlock(lock);
 }
 
 /* ---- held deferred dumps ---- */
@@ -736,6 +905,7 @@ static ld_status capture_locked(ld_reports *r, ld_engine *e, const char *compone
     bool full = req->type == LD_DUMP_FULL_KERNEL;
     uint64_t when = ldr_now(r);
     ld_sink *sink = NULL;
+    const char *rel = NULL;
     if (!defer) {
         st = open_report_sink(r, component, full, format->name, when, &sink, where, sizeof where);
         if (st != LD_STATUS_SUCCESS) {
@@ -743,10 +913,17 @@ static ld_status capture_locked(ld_reports *r, ld_engine *e, const char *compone
             r->admit_component = NULL;
             return res->status = st;
         }
+        rel = where + strlen(r->root) + 1;
+        /* The hook saves the landing record once the dump is admitted. */
+        r->admit_rel = full ? rel : NULL;
+        r->admit_time = when;
     }
     st = ld_engine_capture(e, req, defer ? NULL : format, sink, res);
     (void)ld_engine_set_admission(e, NULL, NULL);
     r->admit_component = NULL;
+    r->admit_rel = NULL;
+    if (st != LD_STATUS_SUCCESS)
+        ldr_landing_cancel(r);
     if (st == LD_STATUS_SUCCESS && defer && res->deferred && r->held_count < LD_MAX_DEFERRED) {
         ldr_held *h = &r->held[r->held_count++];
         h->handle = res->deferred;
@@ -758,7 +935,10 @@ static ld_status capture_locked(ld_reports *r, ld_engine *e, const char *compone
     if (st == LD_STATUS_SUCCESS && !defer) {
         if (path && cap)
             snprintf(path, cap, "%s", where);
-        st = landed(r, e, component, full, when);
+        if (full)
+            landed(r, e, rel, component, true, when);
+        else
+            landed_small(r, e, rel, component, when);
     }
     return st;
 }
@@ -771,13 +951,19 @@ ld_status ld_reports_capture(ld_reports *r, ld_engine *e, const char *component,
     memset(res, 0, sizeof *res);
     if (path && cap)
         path[0] = 0;
+    if (r)
+        r->error[0] = 0;
     if (!r || !e || !req || !ld_component_name_valid(component))
         return res->status = LD_STATUS_INVALID_PARAMETER;
     if (r->read_only)
         return res->status = LD_STATUS_ACCESS_DENIED;
     bool defer = (req->flags & LD_FLAG_DEFER) != 0;
-    if (!defer && (!format || !format->name || !ext_ok(format->name)))
+    if (!defer && !format)
+        format = ld_format_dmp(); /* live kernel reports are .dmp files, as on Windows */
+    if (!defer && (!format->name || !ext_ok(format->name)))
         return res->status = LD_STATUS_INVALID_PARAMETER;
+    if (cancelled(r))
+        return res->status = LD_STATUS_CANCELLED;
     /* Only full dumps are throttled: small ones need no lock. */
     if (req->type != LD_DUMP_FULL_KERNEL)
         return capture_locked(r, e, component, req, format, res, path, cap);
@@ -833,13 +1019,26 @@ static ld_status write_deferred_locked(ld_reports *r, ld_engine *e, const char *
     ld_status st = open_report_sink(r, component, full, format->name, when, &sink, where, sizeof where);
     if (st != LD_STATUS_SUCCESS)
         return res->status = st;
+    const char *rel = where + strlen(r->root) + 1;
+    /* A full dump's landing record first (see admit_hook): if it cannot be
+     * saved, the dump is not written and stays held. */
+    if (live && full) {
+        st = ldr_landing_begin(r, component, when, rel);
+        if (st != LD_STATUS_SUCCESS) {
+            sink->abort(sink);
+            not_kept(r, e, st, "the dump was not written and is still held");
+            return res->status = st;
+        }
+    }
     st = ld_engine_write_deferred_ex(e, handle, format, sink, r->progress, r->progress_arg, res);
     if (st == LD_STATUS_SUCCESS) {
         if (h)
             forget_held(r, h);
         if (path && cap)
             snprintf(path, cap, "%s", where);
-        st = landed(r, e, component, full, when);
+        landed(r, e, rel, component, full, when);
+    } else {
+        ldr_landing_cancel(r);
     }
     return st;
 }
@@ -852,10 +1051,16 @@ ld_status ld_reports_write_deferred(ld_reports *r, ld_engine *e, const char *com
     memset(res, 0, sizeof *res);
     if (path && cap)
         path[0] = 0;
-    if (!r || !e || !ld_component_name_valid(component) || !format || !format->name || !ext_ok(format->name))
+    if (!format)
+        format = ld_format_dmp();
+    if (r)
+        r->error[0] = 0;
+    if (!r || !e || !ld_component_name_valid(component) || !format->name || !ext_ok(format->name))
         return res->status = LD_STATUS_INVALID_PARAMETER;
     if (r->read_only)
         return res->status = LD_STATUS_ACCESS_DENIED;
+    if (cancelled(r))
+        return res->status = LD_STATUS_CANCELLED; /* the dump stays held */
     int lock;
     ld_status st = ldr_lock(r, &lock);
     if (st == LD_STATUS_SUCCESS)

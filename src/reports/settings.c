@@ -3,6 +3,7 @@
  * engine. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,10 +76,11 @@ void ld_settings_init(ld_settings *s)
         (void)ld_settings_set(s, settings[i].info.name, settings[i].info.default_value, NULL, 0);
 }
 
-/* Decimal or 0x hex, the whole string, at most max. */
+/* Decimal or 0x hex, the whole string, at most max. White space around a
+ * value is refused before this (ld_settings_set). */
 static bool parse_u32(const char *v, uint32_t max, uint32_t *out)
 {
-    if (!v || !*v || *v == '-' || *v == '+' || *v == ' ')
+    if (!v || !*v || *v == '-' || *v == '+')
         return false;
     errno = 0;
     char *end;
@@ -116,6 +118,31 @@ static bool path_ok(const char *v, char *err, size_t cap)
     return true;
 }
 
+/* White space as isspace() knows it in the C locale. */
+static bool is_white(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/* `v` for a message: control characters as C escapes, at most cap bytes. */
+static void shown(const char *v, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (; *v && n + 5 < cap; v++) {
+        unsigned char c = (unsigned char)*v;
+        char e = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\v' ? 'v' : c == '\f' ? 'f' : 0;
+        if (e) {
+            buf[n++] = '\\';
+            buf[n++] = e;
+        } else if (c < 0x20 || c == 0x7f) {
+            n += (size_t)snprintf(buf + n, cap - n, "\\x%02x", c);
+        } else {
+            buf[n++] = (char)c;
+        }
+    }
+    buf[n] = 0;
+}
+
 ld_status ld_settings_set(ld_settings *s, const char *key, const char *value, char *err, size_t cap)
 {
     if (!s || !key || !value) {
@@ -126,6 +153,17 @@ ld_status ld_settings_set(ld_settings *s, const char *key, const char *value, ch
     if (!d) {
         ldr_err(err, cap, "unknown setting '%s'", key);
         return LD_STATUS_NOT_FOUND;
+    }
+    /* One rule for every white space character, before or after, numbers
+     * and paths alike: strtoull would skip a leading tab or newline, and a
+     * settings file trims what surrounds a value, so a path ending in a
+     * space could not be read back as saved. */
+    size_t len = strlen(value);
+    if (len && (is_white(value[0]) || is_white(value[len - 1]))) {
+        char v[96];
+        shown(value, v, sizeof v);
+        ldr_err(err, cap, "%s: '%s' has white space before or after the value", d->info.name, v);
+        return LD_STATUS_INVALID_PARAMETER;
     }
     if (d->kind == PATH) {
         if (!path_ok(value, err, cap))
@@ -174,19 +212,35 @@ ld_status ld_settings_load(ld_settings *s, const char *path, char *err, size_t c
     char *text;
     size_t len;
     struct stat info;
-    ld_status st = ldr_read_small_st(path, 1 << 20, &text, &len, &info);
+    /* Its folders too: a policy reached through a symlink, or in a folder
+     * others may write, could be swapped for theirs. */
+    const char *name;
+    ld_status st;
+    char why[LD_SETTINGS_PATH_MAX + 128];
+    int dfd = ldr_open_folder_of(path, &name, &st, why, sizeof why);
+    if (dfd < 0) {
+        if (st == LD_STATUS_ACCESS_DENIED)
+            ldr_err(err, cap, "%s: %s", path, why);
+        else
+            ldr_err(err, cap, "%s: cannot read: %s (%s)", path, ld_status_describe(st), why);
+        return st;
+    }
+    st = ldr_read_small_at_st(dfd, name, 1 << 20, &text, &len, &info);
     if (st == LD_STATUS_ACCESS_DENIED) {
         /* Say why: the read refuses symlinks and non-files. */
         struct stat ls;
-        if (lstat(path, &ls) == 0 && S_ISLNK(ls.st_mode)) {
+        if (fstatat(dfd, name, &ls, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ls.st_mode)) {
             ldr_err(err, cap, "%s: refusing a policy file that is a symlink", path);
+            close(dfd);
             return st;
         }
-        if (lstat(path, &ls) == 0 && !S_ISREG(ls.st_mode)) {
+        if (fstatat(dfd, name, &ls, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(ls.st_mode)) {
             ldr_err(err, cap, "%s: refusing a policy file that is not a regular file", path);
+            close(dfd);
             return st;
         }
     }
+    close(dfd);
     if (st != LD_STATUS_SUCCESS) {
         ldr_err(err, cap, "%s: cannot read: %s", path, ld_status_describe(st));
         return st;

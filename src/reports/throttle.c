@@ -1,16 +1,30 @@
 /* Throttling: when the last full live dump was taken, by the system and by
  * each component (Windows' LastFullLiveReport), kept across restarts in
- * ROOT/.LastFullLiveReport, and the decision it implies.
+ * ROOT/.LastFullLiveReport with the order the reports landed in, and the
+ * decision it implies.
  *
  * The file is text, replaced atomically, and ends with a checksum line:
- *   livedump-throttle 1
+ *   livedump-throttle 2
+ *   next 4                                 (the place the next report takes)
  *   system 1735787045
  *   component WATCHDOG 1735787045
- *   end 9f0c2b7d5e1a3c44          (FNV-1a 64 of everything before it)
+ *   report 2 WATCHDOG-20250102-030405.dmp  (place, path under the root)
+ *   report 3 USBHUB3/USBHUB3-20250102-030405.dmp
+ *   landing 1735790000 WATCHDOG WATCHDOG-20250102-035320.dmp
+ *   end 9f0c2b7d5e1a3c44                   (FNV-1a 64 of everything before it)
+ * "landing" is a full dump being written: saved before its capture starts,
+ * so a dump that lands is counted even if nothing can be saved after it
+ * (disk full); at load it counts if its file is there, else is forgotten.
+ * Version 1 files (no order, no landing) are read and rewritten as 2.
  * Anything else (torn, edited, truncated) is corrupt: it is reported and
- * rebuilt from the full dumps present, whose names carry component and time.
- * Times in the future are clamped to now, so a bad clock cannot block dumps
- * for years. */
+ * rebuilt from the dumps present, whose names carry component and time.
+ *
+ * The state is checked against the disk at each load: reports on disk it
+ * does not list are added after the others (a full one counts for
+ * throttling at the time in its name), reports gone are forgotten. A time
+ * in the future (a clock set wrong, now or then) is clamped to now and the
+ * clamp is saved, so it blocks full dumps for one threshold, not until
+ * that date. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -69,36 +83,139 @@ static void set_last(ld_reports *r, const char *component, uint64_t when)
     r->last[slot].time = when;
 }
 
-static ld_status state_save(const ld_reports *r)
+/* A full dump taken at `when`: the system's and its component's last. */
+static void count_full(ld_reports *r, const char *component, uint64_t when)
 {
-    size_t cap = 64 + (size_t)r->last_count * (LD_COMPONENT_MAX + 40) + 64;
+    if (when > r->system_last)
+        r->system_last = when;
+    set_last(r, component, when);
+}
+
+/* ---- the reports in landing order ---- */
+
+/* r->known is kept sorted by path: listings look each report up. The
+ * index where `rel` is or would go; *found says which. */
+static uint32_t known_slot(const ld_reports *r, const char *rel, bool *found)
+{
+    uint32_t lo = 0, hi = r->known_count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(r->known[mid].rel, rel);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+static ldr_known *find_known(const ld_reports *r, const char *rel)
+{
+    bool found;
+    uint32_t i = known_slot(r, rel, &found);
+    return found ? &r->known[i] : NULL;
+}
+
+uint64_t ldr_known_order(const ld_reports *r, const char *rel)
+{
+    const ldr_known *k = find_known(r, rel);
+    return k ? k->order : 0;
+}
+
+/* Add or move `rel` to place `order`. */
+static ld_status set_known(ld_reports *r, const char *rel, uint64_t order)
+{
+    bool found;
+    uint32_t i = known_slot(r, rel, &found);
+    if (!found) {
+        if (r->known_count == r->known_cap) {
+            uint32_t nc = r->known_cap ? r->known_cap * 2 : 16;
+            ldr_known *nv = realloc(r->known, nc * sizeof *nv);
+            if (!nv)
+                return LD_STATUS_NO_MEMORY;
+            r->known = nv;
+            r->known_cap = nc;
+        }
+        memmove(&r->known[i + 1], &r->known[i], (r->known_count - i) * sizeof r->known[0]);
+        r->known_count++;
+        snprintf(r->known[i].rel, sizeof r->known[i].rel, "%s", rel);
+    }
+    r->known[i].order = order;
+    if (order >= r->next_order)
+        r->next_order = order + 1;
+    return LD_STATUS_SUCCESS;
+}
+
+static void drop_known(ld_reports *r, uint32_t i)
+{
+    memmove(&r->known[i], &r->known[i + 1], (r->known_count - i - 1) * sizeof r->known[0]);
+    r->known_count--;
+}
+
+void ldr_forget(ld_reports *r, const char *rel)
+{
+    bool found;
+    uint32_t i = known_slot(r, rel, &found);
+    if (found)
+        drop_known(r, i);
+}
+
+static void reset(ld_reports *r)
+{
+    r->system_last = 0;
+    r->last_count = 0;
+    r->known_count = 0;
+    r->next_order = 1;
+    memset(&r->landing, 0, sizeof r->landing);
+}
+
+/* ---- the file ---- */
+
+ld_status ldr_state_save(ld_reports *r)
+{
+    size_t cap = 128 + (size_t)r->last_count * (LD_COMPONENT_MAX + 40) + (size_t)r->known_count * (LDR_REL_MAX + 32) +
+                 LDR_REL_MAX + 96;
     char *buf = malloc(cap);
     if (!buf)
         return LD_STATUS_NO_MEMORY;
-    size_t n = (size_t)snprintf(buf, cap, "livedump-throttle 1\nsystem %llu\n", (unsigned long long)r->system_last);
+    size_t n = (size_t)snprintf(buf, cap, "livedump-throttle 2\nnext %llu\nsystem %llu\n",
+                                (unsigned long long)r->next_order, (unsigned long long)r->system_last);
     for (uint32_t i = 0; i < r->last_count; i++)
         n += (size_t)snprintf(buf + n, cap - n, "component %s %llu\n", r->last[i].component,
                               (unsigned long long)r->last[i].time);
+    for (uint32_t i = 0; i < r->known_count; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "report %llu %s\n", (unsigned long long)r->known[i].order,
+                              r->known[i].rel);
+    if (r->landing.active)
+        n += (size_t)snprintf(buf + n, cap - n, "landing %llu %s %s\n", (unsigned long long)r->landing.time,
+                              r->landing.component, r->landing.rel);
     n += (size_t)snprintf(buf + n, cap - n, "end %016llx\n", (unsigned long long)fnv1a(buf, n));
     ld_status st = ldr_write_atomic_at(r->root_fd, LDR_STATE_FILE, buf, n);
     free(buf);
     return st;
 }
 
-static bool parse_time(const char *s, uint64_t *out)
+static bool parse_u64(const char *s, uint64_t *out)
 {
     if (!*s || *s < '0' || *s > '9')
         return false;
     char *end;
+    errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (*end)
+    if (*end || errno)
         return false;
     *out = v;
     return true;
 }
 
-/* Parse the state file strictly into r; false with the reason in why. */
-static bool parse_state(ld_reports *r, char *text, size_t len, char *why, size_t cap)
+/* Parse the state file strictly into r; false with the reason in why.
+ * *version is the file's. */
+static bool parse_state(ld_reports *r, char *text, size_t len, int *version, char *why, size_t cap)
 {
     char *end_line = NULL;
     for (char *p = text; p < text + len; p = strchr(p, '\n') + 1) {
@@ -119,110 +236,213 @@ static bool parse_state(ld_reports *r, char *text, size_t len, char *why, size_t
     }
     *end_line = 0;
     unsigned line = 0;
-    bool header = false;
+    *version = 0;
     char *save = NULL;
     for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
         line++;
-        char comp[64];
-        char tval[32];
-        uint64_t t;
+        char comp[64], a[32], b[32], rel[LDR_REL_MAX + 16], extra;
+        uint64_t t, o;
+        bool full;
+        bool ok = true;
         if (line == 1) {
-            header = !strcmp(l, "livedump-throttle 1");
-            if (!header)
+            *version = !strcmp(l, "livedump-throttle 1") ? 1 : !strcmp(l, "livedump-throttle 2") ? 2 : 0;
+            if (!*version)
                 break;
-        } else if (sscanf(l, "system %31s", tval) == 1 && parse_time(tval, &t)) {
+        } else if (sscanf(l, "system %31s %c", a, &extra) == 1 && parse_u64(a, &t)) {
             r->system_last = t;
-        } else if (sscanf(l, "component %63s %31s", comp, tval) == 2 && ld_component_name_valid(comp) &&
-                   parse_time(tval, &t)) {
+        } else if (sscanf(l, "component %63s %31s %c", comp, a, &extra) == 2 && ld_component_name_valid(comp) &&
+                   parse_u64(a, &t)) {
             set_last(r, comp, t);
+        } else if (*version < 2) {
+            ok = false;
+        } else if (sscanf(l, "next %31s %c", a, &extra) == 1 && parse_u64(a, &o) && o > 0) {
+            if (o > r->next_order)
+                r->next_order = o;
+        } else if (sscanf(l, "report %31s %95s %c", a, rel, &extra) == 2 && parse_u64(a, &o) && o > 0 &&
+                   ldr_rel_valid(rel, &full) && !find_known(r, rel)) {
+            ok = set_known(r, rel, o) == LD_STATUS_SUCCESS;
+        } else if (sscanf(l, "landing %31s %63s %95s %c", b, comp, rel, &extra) == 3 && parse_u64(b, &t) &&
+                   ld_component_name_valid(comp) && ldr_rel_valid(rel, &full) && full && !r->landing.active) {
+            r->landing.active = true;
+            r->landing.time = t;
+            /* Both checked above: a component name and a report's path fit. */
+            snprintf(r->landing.component, sizeof r->landing.component, "%.*s", LD_COMPONENT_MAX, comp);
+            snprintf(r->landing.rel, sizeof r->landing.rel, "%.*s", LDR_REL_MAX - 1, rel);
         } else {
+            ok = false;
+        }
+        if (!ok) {
             snprintf(why, cap, "line %u not understood", line);
             return false;
         }
     }
-    if (!header) {
+    if (!*version) {
         snprintf(why, cap, "not a livedump throttling state file");
         return false;
     }
     return true;
 }
 
-/* Rebuild from the full dumps in the root: their names say who and when. */
-static ld_status rebuild(ld_reports *r)
+/* ---- checked against the disk ---- */
+
+ld_status ldr_reconcile(ld_reports *r, const char *skip, bool *changed)
 {
-    r->system_last = 0;
-    r->last_count = 0;
+    if (changed)
+        *changed = false;
     ld_report_entry *list;
     size_t n;
     ld_status st = ld_reports_list(r, &list, &n);
     if (st != LD_STATUS_SUCCESS)
         return st;
-    for (size_t i = 0; i < n; i++) {
-        if (!list[i].full || list[i].incomplete)
+    bool any = false;
+    /* Forget what is gone (retention, or deleted by hand: throttling keeps
+     * its times, which are apart). The listing found each known report
+     * present: count those it gave a place. */
+    size_t present = 0;
+    for (size_t j = 0; j < n; j++)
+        present += list[j].order != 0;
+    if (present != r->known_count) {
+        char *seen = calloc(r->known_count ? r->known_count : 1, 1);
+        if (!seen) {
+            ld_reports_list_free(list);
+            return LD_STATUS_NO_MEMORY;
+        }
+        for (size_t j = 0; j < n; j++) {
+            bool found;
+            uint32_t i = known_slot(r, list[j].path + strlen(r->root) + 1, &found);
+            if (list[j].order && found)
+                seen[i] = 1;
+        }
+        for (uint32_t i = r->known_count; i-- > 0;)
+            if (!seen[i])
+                drop_known(r, i);
+        free(seen);
+        any = true;
+    }
+    /* The unknown come last in the listing, in name order: add them so. */
+    uint64_t now = ldr_now(r);
+    for (size_t j = 0; j < n && st == LD_STATUS_SUCCESS; j++) {
+        const ld_report_entry *x = &list[j];
+        const char *rel = x->path + strlen(r->root) + 1;
+        if (x->incomplete || x->order || (skip && !strcmp(rel, skip)))
             continue;
-        if (list[i].time > r->system_last)
-            r->system_last = list[i].time;
-        set_last(r, list[i].component, list[i].time);
+        st = set_known(r, rel, r->next_order);
+        if (x->full)
+            count_full(r, x->component, x->time < now ? x->time : now);
+        any = true;
     }
     ld_reports_list_free(list);
-    /* Read-only: the rebuilt state serves this open only. */
-    return r->read_only ? LD_STATUS_SUCCESS : state_save(r);
+    if (changed)
+        *changed = any;
+    return st;
+}
+
+/* Note what was wrong with the state, if nothing was noted yet. */
+static void problem(ld_reports *r, const char *fmt, const char *detail)
+{
+    if (r->state_problem[0])
+        return;
+    char path[LD_SETTINGS_PATH_MAX + 32];
+    state_path(r, path, sizeof path);
+    char what[200];
+    snprintf(what, sizeof what, fmt, detail);
+    if ((size_t)snprintf(r->state_problem, sizeof r->state_problem, "%s: %s", path, what) >= sizeof r->state_problem)
+        snprintf(r->state_problem, sizeof r->state_problem, "%s: %s", LDR_STATE_FILE, what);
 }
 
 ld_status ldr_state_load(ld_reports *r)
 {
-    char path[LD_SETTINGS_PATH_MAX + 32];
-    state_path(r, path, sizeof path);
     char *text;
     size_t len;
     r->state_problem[0] = 0;
-    r->system_last = 0;
-    r->last_count = 0;
-    ld_status st = ldr_read_small_at(r->root_fd, LDR_STATE_FILE, 1 << 20, &text, &len);
+    reset(r);
+    ld_status st = ldr_read_small_at(r->root_fd, LDR_STATE_FILE, 8 << 20, &text, &len);
+    int version = 0;
+    bool dirty = true;
     if (st == LD_STATUS_NO_SUCH_FILE) {
         /* First use, or the file was deleted: the dumps present still
          * count, so an administrator cannot reset throttling by accident. */
-        return rebuild(r);
+        st = LD_STATUS_SUCCESS;
+    } else {
+        char why[160];
+        if (st != LD_STATUS_SUCCESS) {
+            snprintf(why, sizeof why, "unreadable: %s", ld_status_describe(st));
+        } else if (memchr(text, 0, len)) {
+            snprintf(why, sizeof why, "binary content");
+            st = LD_STATUS_FILE_CORRUPT;
+        } else if (!parse_state(r, text, len, &version, why, sizeof why)) {
+            st = LD_STATUS_FILE_CORRUPT;
+        }
+        free(text);
+        if (st != LD_STATUS_SUCCESS) {
+            problem(r, "%s; rebuilt from the dumps present", why);
+            /* A symlink or non-file in its place is removed, not followed. */
+            if (!r->read_only)
+                (void)unlinkat(r->root_fd, LDR_STATE_FILE, 0);
+            reset(r);
+            version = 0;
+            st = LD_STATUS_SUCCESS;
+        } else {
+            dirty = version != 2;
+        }
     }
-    char why[160];
-    if (st != LD_STATUS_SUCCESS) {
-        snprintf(why, sizeof why, "unreadable: %s", ld_status_describe(st));
-    } else if (memchr(text, 0, len)) {
-        snprintf(why, sizeof why, "binary content");
-        st = LD_STATUS_FILE_CORRUPT;
-    } else if (!parse_state(r, text, len, why, sizeof why)) {
-        st = LD_STATUS_FILE_CORRUPT;
-    }
-    free(text);
-    if (st != LD_STATUS_SUCCESS) {
-        if ((size_t)snprintf(r->state_problem, sizeof r->state_problem, "%s: %s; rebuilt from the dumps present", path,
-                             why) >= sizeof r->state_problem)
-            snprintf(r->state_problem, sizeof r->state_problem, "%s: %s; rebuilt from the dumps present",
-                     LDR_STATE_FILE, why);
-        /* A symlink or non-file in its place is removed, not followed. */
-        if (!r->read_only)
-            (void)unlinkat(r->root_fd, LDR_STATE_FILE, 0);
-        r->system_last = 0;
-        r->last_count = 0;
-        return rebuild(r);
-    }
+    /* A time in the future (the clock was ahead, or was set back since)
+     * becomes now, and is saved so: it blocks for one threshold, no more. */
     uint64_t now = ldr_now(r);
-    if (r->system_last > now)
-        r->system_last = now;
+    uint64_t latest = r->system_last;
     for (uint32_t i = 0; i < r->last_count; i++)
-        if (r->last[i].time > now)
-            r->last[i].time = now;
-    return LD_STATUS_SUCCESS;
+        if (r->last[i].time > latest)
+            latest = r->last[i].time;
+    if (r->landing.active && r->landing.time > latest)
+        latest = r->landing.time;
+    if (latest > now) {
+        char detail[64];
+        snprintf(detail, sizeof detail, "%llu", (unsigned long long)latest);
+        problem(r, "a time in the future (%s) clamped to now", detail);
+        if (r->system_last > now)
+            r->system_last = now;
+        for (uint32_t i = 0; i < r->last_count; i++)
+            if (r->last[i].time > now)
+                r->last[i].time = now;
+        if (r->landing.time > now)
+            r->landing.time = now;
+        dirty = true;
+    }
+    /* A landing whose file is there landed; else it never did. */
+    if (r->landing.active) {
+        struct stat sb;
+        if (fstatat(r->root_fd, r->landing.rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode)) {
+            count_full(r, r->landing.component, r->landing.time);
+            st = set_known(r, r->landing.rel, r->next_order);
+        }
+        memset(&r->landing, 0, sizeof r->landing);
+        dirty = true;
+    }
+    /* Reports on disk the state does not list: a version 2 state that
+     * misses a full dump did not count it (a state restored, a dump copied
+     * or renamed in): say so. */
+    uint64_t sys_before = r->system_last;
+    bool changed = false;
+    if (st == LD_STATUS_SUCCESS)
+        st = ldr_reconcile(r, NULL, &changed);
+    if (changed) {
+        dirty = true;
+        if (version == 2 && r->system_last != sys_before)
+            problem(r, "%s; rebuilt from the dumps present", "a full dump on disk was not counted");
+    }
+    if (st == LD_STATUS_SUCCESS && dirty && !r->read_only)
+        (void)ldr_state_save(r); /* tried again at the next change */
+    return st;
 }
 
 ld_status ldr_state_reload(ld_reports *r)
 {
-    char problem[sizeof r->state_problem];
-    memcpy(problem, r->state_problem, sizeof problem);
+    char problem_was[sizeof r->state_problem];
+    memcpy(problem_was, r->state_problem, sizeof problem_was);
     bool noted = r->state_problem_noted;
     ld_status st = ldr_state_load(r);
     if (!r->state_problem[0]) {
-        memcpy(r->state_problem, problem, sizeof problem);
+        memcpy(r->state_problem, problem_was, sizeof problem_was);
         r->state_problem_noted = noted;
     } else {
         r->state_problem_noted = false; /* a new problem: tell it */
@@ -230,7 +450,7 @@ ld_status ldr_state_reload(ld_reports *r)
     return st;
 }
 
-ld_status ldr_lock(ld_reports *r, int *out)
+static ld_status lock(ld_reports *r, int *out, bool wait)
 {
     *out = -1;
     /* O_NONBLOCK: a FIFO planted here must not hang the open; it is then
@@ -245,15 +465,25 @@ ld_status ldr_lock(ld_reports *r, int *out)
         return LD_STATUS_ACCESS_DENIED;
     }
     int rc;
-    while ((rc = flock(fd, LOCK_EX)) != 0 && errno == EINTR)
+    while ((rc = flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB)) != 0 && errno == EINTR)
         ;
     if (rc != 0) {
-        ld_status s = ldi_errno_status(errno);
+        ld_status s = errno == EWOULDBLOCK ? LD_STATUS_DEVICE_BUSY : ldi_errno_status(errno);
         close(fd);
         return s;
     }
     *out = fd;
     return LD_STATUS_SUCCESS;
+}
+
+ld_status ldr_lock(ld_reports *r, int *out)
+{
+    return lock(r, out, true);
+}
+
+ld_status ldr_trylock(ld_reports *r, int *out)
+{
+    return lock(r, out, false);
 }
 
 void ldr_unlock(int fd)
@@ -262,12 +492,33 @@ void ldr_unlock(int fd)
         close(fd); /* releases the flock */
 }
 
-ld_status ldr_state_record(ld_reports *r, const char *component, uint64_t when)
+ld_status ldr_record(ld_reports *r, const char *rel, const char *component, bool full, uint64_t when)
 {
-    if (when > r->system_last)
-        r->system_last = when;
-    set_last(r, component, when);
-    return state_save(r);
+    if (full) {
+        count_full(r, component, when);
+        memset(&r->landing, 0, sizeof r->landing);
+    }
+    return set_known(r, rel, r->next_order);
+}
+
+ld_status ldr_landing_begin(ld_reports *r, const char *component, uint64_t when, const char *rel)
+{
+    r->landing.active = true;
+    r->landing.time = when;
+    snprintf(r->landing.component, sizeof r->landing.component, "%s", component);
+    snprintf(r->landing.rel, sizeof r->landing.rel, "%s", rel);
+    ld_status st = ldr_state_save(r);
+    if (st != LD_STATUS_SUCCESS)
+        memset(&r->landing, 0, sizeof r->landing);
+    return st;
+}
+
+void ldr_landing_cancel(ld_reports *r)
+{
+    if (!r->landing.active)
+        return;
+    memset(&r->landing, 0, sizeof r->landing);
+    (void)ldr_state_save(r);
 }
 
 static void param(ld_admission *why, int i, const char *name, uint64_t value)
@@ -275,7 +526,6 @@ static void param(ld_admission *why, int i, const char *name, uint64_t value)
     snprintf(why->param_name[i], sizeof why->param_name[i], "%s", name);
     why->param_value[i] = value;
 }
-
 ld_status ld_reports_admit(ld_reports *r, const char *component, ld_dump_type type, ld_admission *why)
 {
     ld_admission local;

@@ -1,22 +1,30 @@
 #!/bin/sh
 # The livedump command: exit statuses, error messages, and that a capture
 # leaves exactly one 0600 file under its final name.
-#   test_cli.sh LIVEDUMP PREAD_EIO_SHIM CREATE_ERRNO_SHIM
+#   test_cli.sh LIVEDUMP PREAD_EIO_SHIM CREATE_ERRNO_SHIM ENOSPC_STATE_SHIM SLOW_PARTIAL_SHIM
 set -u
 bin=$1
 eio_shim=$2
 create_shim=$3
+enospc_shim=$4
+slow_shim=$5
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
 n=0
 
-# expect STATUS PATTERN -- ARGS...: exit status and a line of stderr matching PATTERN
+# expect STATUS PATTERN -- ARGS...: exit status and a line of stderr matching PATTERN.
+# With bin_env set (VAR=value words), livedump alone runs with those.
+bin_env=
 expect() {
     want=$1 pattern=$2
     shift 3
     n=$((n + 1))
-    "$bin" "$@" >"$tmp/out" 2>"$tmp/err"
+    if [ -n "$bin_env" ]; then
+        env $bin_env "$bin" "$@" >"$tmp/out" 2>"$tmp/err"
+    else
+        "$bin" "$@" >"$tmp/out" 2>"$tmp/err"
+    fi
     got=$?
     if [ "$got" -ne "$want" ] || ! grep -q -- "$pattern" "$tmp/err" "$tmp/out"; then
         echo "not ok $n - livedump $*: status $got (want $want), output:"
@@ -231,6 +239,19 @@ expect 0 "SystemThrottleThreshold *= 120" -- policy --policy "$pol" show
 expect 0 "FullLiveReportsMax = 3" -- policy --policy "$pol" set FullLiveReportsMax 3
 expect 2 "'200' is not a number from 0 to 100" -- policy --policy "$pol" set FullLiveReportsMax 200
 expect 2 "unknown setting 'Nope'" -- policy --policy "$pol" set Nope 1
+# White space around a value: the same refusal for a space, a tab, a newline.
+tab=$(printf '\t')
+expect 2 "' 5' has white space before or after the value" -- policy --policy "$pol" set FullLiveReportsMax " 5"
+expect 2 "'\\\\t5' has white space before or after the value" -- policy --policy "$pol" set FullLiveReportsMax "${tab}5"
+n=$((n + 1))
+"$bin" policy --policy "$pol" set FullLiveReportsMax "5
+" >"$tmp/out" 2>"$tmp/err"
+st=$?
+if [ $st = 2 ] && grep -q "'5\\\\n' has white space before or after the value" "$tmp/err"; then
+    echo "ok $n - policy set with a trailing newline -> 2"
+else
+    echo "not ok $n - policy set with a trailing newline: status $st"; fails=$((fails + 1))
+fi
 expect 0 "FullLiveReportsMax *= 3 " -- policy --policy "$pol" show
 expect 0 "policy.conf: ok" -- policy --policy "$pol" check
 printf 'FullLiveReportsMax = 1\nAllowLiveDump = x\n' >"$tmp/bad.conf"
@@ -239,6 +260,15 @@ expect 1 "cannot read" -- policy --policy "$tmp/none.conf" check
 expect 2 "policy needs show, set or check" -- policy --policy "$pol"
 n=$((n + 1))
 if [ "$(stat -c %a "$pol")" = 600 ]; then echo "ok $n - policy file is 0600"; else echo "not ok $n - policy file mode"; fails=$((fails + 1)); fi
+# The policy's folders are checked too: a symlinked or world-writable one is refused.
+mkdir "$tmp/poldir" && cp "$pol" "$tmp/poldir/policy.conf" && ln -s "$tmp/poldir" "$tmp/pollink"
+expect 1 "refusing a symlink in the path: $tmp/pollink" -- policy --policy "$tmp/pollink/policy.conf" check
+expect 1 "refusing a symlink in the path" -- capture --machine sim --memory 128M --policy "$tmp/pollink/policy.conf" -o "$tmp/pl.raw"
+chmod 0777 "$tmp/poldir"
+expect 1 "refusing a folder writable by group or others (mode 777)" -- policy --policy "$tmp/poldir/policy.conf" check
+chmod 1777 "$tmp/poldir"
+expect 0 "policy.conf: ok" -- policy --policy "$tmp/poldir/policy.conf" check
+chmod 0700 "$tmp/poldir"
 
 # Reports: full dump in the root, throttled second one, small dump with --defer.
 rep="$tmp/reports"
@@ -250,12 +280,24 @@ expect 0 "dump written" -- capture --machine sim --memory 128M --events none --p
 expect 0 "2 report(s)" -- reports --reports "$rep" --policy "$pol" list
 expect 0 "full  WATCHDOG" -- reports --reports "$rep" --policy "$pol" list
 n=$((n + 1))
-if [ "$(stat -c %a "$rep")" = 700 ] && [ "$(stat -c %a "$rep/USBHUB3")" = 700 ] && [ "$(ls "$rep"/WATCHDOG-*.raw | wc -l)" = 1 ]; then
-    echo "ok $n - reports folders are 0700, one full dump in the root"
+if [ "$(stat -c %a "$rep")" = 700 ] && [ "$(stat -c %a "$rep/USBHUB3")" = 700 ] && [ "$(ls "$rep"/WATCHDOG-*.dmp | wc -l)" = 1 ]; then
+    echo "ok $n - reports folders are 0700, one full dump in the root (.dmp by default)"
 else
     echo "not ok $n - reports layout: $(ls -laR "$rep")"; fails=$((fails + 1))
 fi
 expect 0 "0 report(s) deleted" -- reports --reports "$rep" --policy "$pol" prune
+# Reports are Windows kernel dumps (.dmp) unless --format says otherwise.
+expect 0 "bug check       0x00000161" -- info "$(ls "$rep"/WATCHDOG-*.dmp)"
+expect 0 "dump written" -- capture --machine sim --memory 128M --events none --policy "$pol" --reports "$rep" --component RAWONE --type mini --format raw
+check "--format raw in the reports: a .raw file" '[ "$(ls "$rep"/RAWONE/RAWONE-*.raw | wc -l)" = 1 ]'
+rm -rf "$rep/RAWONE"
+# --reports without a folder: the policy's LiveKernelReportsPath, as reports list uses it.
+cp "$pol" "$tmp/pathpol.conf"
+"$bin" policy --policy "$tmp/pathpol.conf" set LiveKernelReportsPath "$tmp/fromsetting" >/dev/null
+expect 0 "file            $tmp/fromsetting/SETTING/SETTING-" -- capture --machine sim --memory 128M --events none --policy "$tmp/pathpol.conf" --reports --component SETTING --type mini
+expect 0 "small SETTING" -- reports --policy "$tmp/pathpol.conf" list
+expect 0 "dump written" -- capture --machine sim --memory 128M --events none --policy "$tmp/pathpol.conf" --type mini --component SETTING --reports
+check "--reports without a folder wrote into LiveKernelReportsPath" '[ "$(ls "$tmp"/fromsetting/SETTING/SETTING-*.dmp | wc -l)" = 2 ]'
 # A crashed writer's leftover is listed as incomplete and pruned.
 printf 'half' >"$rep/USBHUB3/USBHUB3-20250101-000000.raw.partial"
 expect 0 "USBHUB3-20250101-000000.raw.partial  (incomplete" -- reports --reports "$rep" --policy "$pol" list
@@ -273,6 +315,93 @@ if [ ! -e "$tmp/missing" ]; then
 else
     echo "not ok $n - reports list created $tmp/missing"; fails=$((fails + 1))
 fi
+# Retention never deletes the dump that just landed, nor prints a path that
+# is not there: a report renamed to a name in 2099 sorts after any new one.
+frep="$tmp/future-reports"
+"$bin" policy --policy "$tmp/nothrottle.conf" set SystemThrottleThreshold 0 >/dev/null
+"$bin" policy --policy "$tmp/nothrottle.conf" set ComponentThrottleThreshold 0 >/dev/null
+expect 0 "dump written" -- capture --machine sim --memory 64M --events none --policy "$tmp/nothrottle.conf" --reports "$frep" --component APP
+mv "$frep"/APP-*.dmp "$frep/APP-20991231-000000.dmp"
+expect 0 "dump written" -- capture --machine sim --memory 64M --events text --policy "$tmp/nothrottle.conf" --reports "$frep" --component APP
+new_dump=$(sed -n 's/^  file *\([^ ]*\) .*/\1/p' "$tmp/out")
+check "the new dump ($new_dump) is there, the 2099 one deleted" '[ -f "$new_dump" ] && [ ! -e "$frep/APP-20991231-000000.dmp" ]'
+check "event 6 names the deleted report, not the new one" \
+    'grep -q "Report deleted by FullLiveReportsMax: APP-20991231-000000.dmp" "$tmp/out" "$tmp/err" && ! grep -q "Report deleted.*$(basename "$new_dump")" "$tmp/out" "$tmp/err"'
+
+# SIGINT, SIGTERM, SIGHUP during a capture into the reports (also --defer)
+# stop it as they stop -o: exit 1, "interrupted", no new report and no
+# .partial; the report retention would have deleted is still there. The
+# shim slows each write of the .partial file, so the signal lands mid-write.
+irep="$tmp/signal-reports"
+expect 0 "dump written" -- capture --machine sim --memory 64M --events none --policy "$tmp/nothrottle.conf" --reports "$irep" --component OLD
+for defer in "" --defer; do
+    for sig in INT TERM HUP; do
+        env --default-signal=$sig LD_PRELOAD="$slow_shim" LD_TEST_SLOW_PARTIAL_MS=100 \
+            ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" "$bin" capture --machine sim --memory 128M --events none --policy "$tmp/nothrottle.conf" \
+            --reports "$irep" --component SIG $defer >/dev/null 2>"$tmp/i.err" &
+        pid=$!
+        i=0
+        while [ -z "$(ls "$irep" | grep 'partial$')" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+        kill -$sig $pid; wait $pid
+        st=$?
+        check "SIG$sig during capture --reports $defer: exit $st, says interrupted, only the old report left" \
+            '[ $st = 1 ] && grep -q "interrupted by signal" "$tmp/i.err" && [ "$(ls "$irep")" = "$(cd "$irep" && ls OLD-*.dmp)" ] && ! grep -q "^landing" "$irep/.LastFullLiveReport"'
+    done
+done
+
+# The throttling state cannot be saved (disk full). Before the capture: no
+# dump is taken, exit 1, and the message says so. After the dump landed:
+# the dump is kept and counted (exit 0), so the next one is throttled.
+srep="$tmp/state-reports"
+dpol="$tmp/defaults.conf"
+"$bin" policy --policy "$dpol" set SystemThrottleThreshold 120 >/dev/null
+expect 0 "0 report(s) deleted" -- reports --reports "$srep" --policy "$dpol" prune
+asan_env="ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0"
+bin_env="LD_PRELOAD=$enospc_shim LD_TEST_STATE_SAVES_OK=0 $asan_env"
+expect 1 "cannot save the throttling state $srep/.LastFullLiveReport (.*disk.*): no dump was taken" -- capture --machine sim --memory 64M --events none --policy "$dpol" --reports "$srep" --component WATCHDOG
+check "no dump was left" '[ -z "$(ls "$srep")" ]'
+bin_env="LD_PRELOAD=$enospc_shim LD_TEST_STATE_SAVES_OK=1 $asan_env"
+expect 0 "dump written" -- capture --machine sim --memory 64M --events none --policy "$dpol" --reports "$srep" --component WATCHDOG
+bin_env=
+kept=$(sed -n 's/^  file *\([^ ]*\) .*/\1/p' "$tmp/out")
+check "the dump that landed is kept ($kept)" '[ -f "$kept" ]'
+expect 1 "throttled" -- capture --machine sim --memory 64M --events text --policy "$dpol" --reports "$srep" --component USBHUB3
+check "the first dump is still there" '[ -f "$kept" ] && [ "$(ls "$srep" | wc -l)" = 1 ]'
+# The same on a real full disk: a 20 MiB tmpfs filled to leave exactly the
+# dump's pages, in a private mount namespace (skipped without the rights).
+mkdir "$tmp/mnt"
+cat >"$tmp/full-disk.sh" <<'EOS'
+d=$1 bin=$2 pol=$3 out=$4
+mount -t tmpfs -o size=20m,mode=0700 tmpfs "$d" 2>/dev/null || exit 77
+"$bin" capture --machine sim --memory 64M --events none -o "$d/probe.dmp" >/dev/null || exit 1
+need=$(du -B4096 "$d/probe.dmp" | cut -f1)
+rm "$d/probe.dmp"
+"$bin" reports --reports "$d/r" --policy "$pol" prune >/dev/null || exit 1
+avail=$(df -B4096 --output=avail "$d" | tail -n 1)
+dd if=/dev/zero of="$d/filler" bs=4096 count=$((avail - need)) status=none || exit 1
+"$bin" capture --machine sim --memory 64M --events none --policy "$pol" --reports "$d/r" --component WATCHDOG >"$out.1" 2>&1
+echo $? >>"$out.1"
+rm "$d/filler"
+"$bin" capture --machine sim --memory 64M --events none --policy "$pol" --reports "$d/r" --component USBHUB3 >"$out.2" 2>&1
+echo $? >>"$out.2"
+ls "$d/r" >"$out.3"
+EOS
+n=$((n + 1))
+st=77
+if unshare -m true 2>/dev/null; then
+    unshare -m sh "$tmp/full-disk.sh" "$tmp/mnt" "$bin" "$dpol" "$tmp/fd" 2>/dev/null
+    st=$?
+fi
+if [ $st = 77 ]; then
+    echo "ok $n # SKIP no mount namespace or tmpfs mount rights"
+elif [ $st = 0 ] && grep -q "dump written" "$tmp/fd.1" && [ "$(tail -n 1 "$tmp/fd.1")" = 0 ] && \
+     grep -q "throttled" "$tmp/fd.2" && [ "$(tail -n 1 "$tmp/fd.2")" = 1 ] && [ "$(grep -c WATCHDOG "$tmp/fd.3")" = 1 ]; then
+    echo "ok $n - a dump that fills the disk is kept and counted: the next one is throttled"
+else
+    echo "not ok $n - full tmpfs: status $st"; cat "$tmp"/fd.* 2>/dev/null | sed 's/^/#   /' | head -n 30
+    fails=$((fails + 1))
+fi
+
 "$bin" policy --policy "$pol" set AllowLiveDump 0 >/dev/null
 expect 1 "STATUS_ACCESS_DENIED" -- capture --machine sim --memory 128M --policy "$pol" -o "$tmp/c.raw"
 expect 0 "dump written" -- capture --machine sim --memory 128M --events none --defer -o "$tmp/d.raw"

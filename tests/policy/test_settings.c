@@ -50,6 +50,7 @@ static void test_defaults(void **state)
     assert_int_equal(s.component_throttle_hours, 168);
     assert_int_equal(s.full_live_reports_max, 1);
     assert_string_equal(s.live_kernel_reports_path, "/var/lib/livedump/LiveKernelReports");
+    assert_string_equal(s.live_kernel_reports_path, "/var/lib/livedump/LiveKernelReports");
     assert_int_equal(s.always_keep_memory_dump, 0);
     assert_int_equal(s.delete_live_mini_dumps, 0);
     assert_int_equal(s.dump_file_size_mb, 0);
@@ -96,6 +97,16 @@ static void test_every_setting_valid_and_invalid(void **state)
         {"DumpFileSize", "4194304", true, "4194304"}, {"DumpFileSize", "4194305", false, 0},
         {"DumpFileSize", "1G", false, 0},
         {"DynamicLowMemoryThreshold", "0", true, "0"}, {"DynamicLowMemoryThreshold", "on", false, 0},
+        /* White space before or after a value: refused, whichever it is
+         * (strtoull would skip a leading tab, newline, CR, VT or FF). */
+        {"FullLiveReportsMax", " 5", false, 0}, {"FullLiveReportsMax", "\t5", false, 0},
+        {"FullLiveReportsMax", "\n5", false, 0}, {"FullLiveReportsMax", "\r5", false, 0},
+        {"FullLiveReportsMax", "\v5", false, 0}, {"FullLiveReportsMax", "\f5", false, 0},
+        {"FullLiveReportsMax", "5 ", false, 0}, {"FullLiveReportsMax", "5\t", false, 0},
+        {"FullLiveReportsMax", "5\n", false, 0}, {"AllowLiveDump", "\t0", false, 0},
+        {"SystemThrottleThreshold", "\t0x10", false, 0}, {"DumpFileSize", "\v0", false, 0},
+        {"LiveKernelReportsPath", "/srv/dumps ", false, 0}, {"LiveKernelReportsPath", " /srv/dumps", false, 0},
+        {"LiveKernelReportsPath", "/srv/dumps\t", false, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const value_case *c = &cases[i];
@@ -124,6 +135,9 @@ static void test_every_setting_valid_and_invalid(void **state)
     assert_non_null(strstr(err, "unknown setting 'AllowLiveDumps'"));
     char v[16];
     assert_int_equal(ld_settings_get(&s, "Nope", v, sizeof v), LD_STATUS_NOT_FOUND);
+    /* The message names the rule, and shows a control character escaped. */
+    assert_int_equal(ld_settings_set(&s, "FullLiveReportsMax", "\t5", err, sizeof err), LD_STATUS_INVALID_PARAMETER);
+    assert_string_equal(err, "FullLiveReportsMax: '\\t5' has white space before or after the value");
 }
 
 static void test_load_file(void **state)
@@ -260,6 +274,84 @@ static void test_policy_file_owner_and_mode(void **state)
         assert_policy_refused(path, "owned by another user");
     } else {
         print_message("not root: the foreign owner case is not run\n");
+    }
+}
+
+/* Its folders too: a symlink anywhere in the path, a folder writable by
+ * group or others (unless sticky, as /tmp), a folder owned by another
+ * user. Saving is refused the same way, and writes nothing. */
+static void test_policy_folders(void **state)
+{
+    (void)state;
+    char real[128], link[128], p[256], open_dir[128], sticky[128], deep[128], target[256];
+    snprintf(real, sizeof real, "%s/real", dir);
+    assert_int_equal(mkdir(real, 0700), 0);
+    snprintf(p, sizeof p, "%s/policy.conf", real);
+    write_file(p, "AllowLiveDump = 0\n");
+    ld_settings s;
+    ld_settings_init(&s);
+    char err[512] = "";
+    assert_int_equal(ld_settings_load(&s, p, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(s.allow_live_dump, 0);
+
+    /* The folder is a symlink to that good folder. */
+    snprintf(link, sizeof link, "%s/linked", dir);
+    assert_int_equal(symlink(real, link), 0);
+    snprintf(p, sizeof p, "%s/policy.conf", link);
+    assert_policy_refused(p, "symlink in the path");
+    /* A symlink higher up: DIR/up -> DIR, then DIR/up/real/policy.conf. */
+    snprintf(deep, sizeof deep, "%s/up", dir);
+    assert_int_equal(symlink(dir, deep), 0);
+    snprintf(p, sizeof p, "%s/real/policy.conf", deep);
+    assert_policy_refused(p, "symlink in the path");
+    ld_settings_init(&s);
+    assert_int_equal(ld_settings_save(&s, p), LD_STATUS_ACCESS_DENIED);
+    snprintf(target, sizeof target, "%s/policy.conf", real);
+    ld_settings check;
+    ld_settings_init(&check);
+    assert_int_equal(ld_settings_load(&check, target, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(check.allow_live_dump, 0); /* the save did not go through the symlink */
+
+    /* A folder others may write: refused, also as a folder above. */
+    snprintf(open_dir, sizeof open_dir, "%s/open", dir);
+    assert_int_equal(mkdir(open_dir, 0700), 0);
+    snprintf(p, sizeof p, "%s/policy.conf", open_dir);
+    write_file(p, "AllowLiveDump = 0\n");
+    assert_int_equal(chmod(open_dir, 0777), 0);
+    assert_policy_refused(p, "folder writable by group or others");
+    assert_int_equal(chmod(open_dir, 0770), 0);
+    assert_policy_refused(p, "mode 770");
+    ld_settings_init(&s);
+    assert_int_equal(ld_settings_save(&s, p), LD_STATUS_ACCESS_DENIED);
+    char below[192];
+    snprintf(below, sizeof below, "%s/sub", open_dir);
+    assert_int_equal(mkdir(below, 0700), 0);
+    snprintf(p, sizeof p, "%s/policy.conf", below);
+    write_file(p, "AllowLiveDump = 0\n");
+    assert_policy_refused(p, "folder writable by group or others");
+    assert_int_equal(chmod(open_dir, 0755), 0);
+    assert_int_equal(ld_settings_load(&s, p, err, sizeof err), LD_STATUS_SUCCESS);
+
+    /* Sticky and writable by all, as /tmp: others cannot replace our file,
+     * and a file of theirs fails the owner check. Accepted. */
+    snprintf(sticky, sizeof sticky, "%s/sticky", dir);
+    assert_int_equal(mkdir(sticky, 0700), 0);
+    assert_int_equal(chmod(sticky, 01777), 0);
+    snprintf(p, sizeof p, "%s/policy.conf", sticky);
+    write_file(p, "AllowLiveDump = 0\n");
+    assert_int_equal(chmod(p, 0600), 0);
+    ld_settings_init(&s);
+    assert_int_equal(ld_settings_load(&s, p, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(s.allow_live_dump, 0);
+
+    if (geteuid() == 0) {
+        /* A folder owned by someone else, neither root nor us. */
+        assert_int_equal(chown(real, 65534, 65534), 0);
+        snprintf(p, sizeof p, "%s/policy.conf", real);
+        assert_policy_refused(p, "folder owned by another user");
+        assert_int_equal(chown(real, 0, 0), 0);
+    } else {
+        print_message("not root: the foreign folder owner case is not run\n");
     }
 }
 
@@ -438,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_load_errors_name_the_line),
         cmocka_unit_test(test_policy_file_owner_and_mode),
+        cmocka_unit_test(test_policy_folders),
         cmocka_unit_test(test_save_round_trip),
         cmocka_unit_test(test_settings_drive_the_engine),
         cmocka_unit_test(test_change_events),

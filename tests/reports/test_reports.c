@@ -4,6 +4,8 @@
  * deferred writes into the reports. Each case checks the events. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +175,24 @@ static void test_layout_and_names(void **state)
     assert_int_equal(take(&f, "USBHUB3", LD_DUMP_KERNEL_STACKS, path, sizeof path), LD_STATUS_SUCCESS);
     snprintf(want, sizeof want, "%s/USBHUB3/USBHUB3-20250103-030504.raw", root);
     assert_string_equal(path, want);
+    /* No format named: a .dmp file, as Windows writes live kernel reports. */
+    ld_capture_request dreq;
+    ld_capture_request_init(&dreq);
+    dreq.type = LD_DUMP_MINI;
+    fake_now = T0 + 2 * 86400;
+    assert_int_equal(ld_reports_capture(f.reports, f.h.engine, "NETADAPTER", &dreq, NULL, NULL, path, sizeof path),
+                     LD_STATUS_SUCCESS);
+    snprintf(want, sizeof want, "%s/NETADAPTER/NETADAPTER-20250104-030405.dmp", root);
+    assert_string_equal(path, want);
+    FILE *fp = fopen(path, "rb");
+    char magic[8] = "";
+    assert_non_null(fp);
+    assert_int_equal(fread(magic, 1, 8, fp), 8);
+    fclose(fp);
+    assert_memory_equal(magic, "PAGEDU64", 8);
+    assert_int_equal(unlink(path), 0);
+    snprintf(want, sizeof want, "%s/NETADAPTER", root);
+    assert_int_equal(rmdir(want), 0);
     /* The listing, oldest first, parses component and time back. */
     ld_report_entry *v;
     size_t n;
@@ -621,6 +641,390 @@ static void test_retention(void **state)
     e6 = evlog_last(f.log, 6);
     assert_int_equal(evlog_param(e6, "FullLiveReportsMax"), 0);
     assert_int_equal(evlog_u64(evlog_last(f.log, 2), "NTStatus"), LD_STATUS_ACCESS_DENIED);
+    stop(&f);
+}
+
+/* Retention goes by the order the reports landed, never by the time in
+ * their names, and never deletes the dump that just landed: three full
+ * dumps of one component in one second (the third reuses the name the
+ * first freed, which sorts before "-1"), the same for small dumps with
+ * DeleteLiveMiniDumps, and the path returned is always there. */
+static void test_retention_same_second(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    f.settings.system_throttle_hours = 0;
+    f.settings.component_throttle_hours = 0;
+    f.settings.full_live_reports_max = 1;
+    f.settings.delete_live_mini_dumps = 1;
+    char err[512], p1[512], p2[512], p3[512], want[512];
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, p1, sizeof p1), LD_STATUS_SUCCESS);
+    assert_true(exists(p1));
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, p2, sizeof p2), LD_STATUS_SUCCESS);
+    snprintf(want, sizeof want, "%s/WATCHDOG-20250102-030405-1.raw", root);
+    assert_string_equal(p2, want);
+    assert_true(exists(p2));
+    assert_false(exists(p1));
+    evlog_clear(f.log);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, p3, sizeof p3), LD_STATUS_SUCCESS);
+    assert_string_equal(p3, p1); /* the freed name again */
+    assert_true(exists(p3));
+    assert_false(exists(p2));
+    /* Event 6 names the dump deleted, not the one that landed. */
+    assert_int_equal(evlog_count(f.log, 6), 1);
+    assert_non_null(strstr(evlog_str(evlog_last(f.log, 6), "LiveDumpEventDescription"), "030405-1.raw"));
+    ld_report_entry *v;
+    size_t n;
+    assert_int_equal(ld_reports_list(f.reports, &v, &n), LD_STATUS_SUCCESS);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].path, p3);
+    ld_reports_list_free(v);
+    /* The order survives a restart: a fourth dump deletes the third. */
+    reopen(&f);
+    char p4[512];
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, p4, sizeof p4), LD_STATUS_SUCCESS);
+    assert_true(exists(p4));
+    assert_false(exists(p3));
+
+    /* Small dumps, DeleteLiveMiniDumps: the newest is the one just taken. */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(take(&f, "USBHUB3", LD_DUMP_MINI, p1, sizeof p1), LD_STATUS_SUCCESS);
+        assert_true(exists(p1));
+        char comp[256];
+        snprintf(comp, sizeof comp, "%s/USBHUB3", root);
+        assert_int_equal(count_files(comp), 1);
+    }
+    snprintf(want, sizeof want, "%s/USBHUB3/USBHUB3-20250102-030405.raw", root);
+    assert_string_equal(p1, want);
+    stop(&f);
+}
+
+/* A report whose name carries a later time (a clock ahead, or a rename)
+ * sorts after every new dump by name: it must not make retention delete
+ * each new dump. It is added to the state's order when found, after the
+ * reports known then, so the next dump is newer. */
+static void test_retention_future_name(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    f.settings.system_throttle_hours = 0;
+    f.settings.component_throttle_hours = 0;
+    f.settings.full_live_reports_max = 1;
+    char err[512], p1[512], p2[512], p3[512], future[512];
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(take(&f, "APP", LD_DUMP_FULL_KERNEL, p1, sizeof p1), LD_STATUS_SUCCESS);
+    snprintf(future, sizeof future, "%s/APP-20991231-000000.raw", root);
+    assert_int_equal(rename(p1, future), 0);
+
+    fake_now = T0 + 10;
+    evlog_clear(f.log);
+    assert_int_equal(take(&f, "APP", LD_DUMP_FULL_KERNEL, p2, sizeof p2), LD_STATUS_SUCCESS);
+    assert_true(exists(p2));
+    assert_false(exists(future));
+    const evlog_entry *e6 = evlog_last(f.log, 6);
+    assert_non_null(strstr(evlog_str(e6, "LiveDumpEventDescription"), "APP-20991231-000000.raw"));
+    assert_null(strstr(evlog_str(e6, "LiveDumpEventDescription"), "20250102-030415"));
+
+    /* The same with a restart between, and another component. */
+    assert_int_equal(rename(p2, future), 0);
+    fake_now = T0 + 20;
+    reopen(&f);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, p3, sizeof p3), LD_STATUS_SUCCESS);
+    assert_true(exists(p3));
+    assert_false(exists(future));
+    ld_report_entry *v;
+    size_t n;
+    assert_int_equal(ld_reports_list(f.reports, &v, &n), LD_STATUS_SUCCESS);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].path, p3);
+    assert_true(v[0].order > 0);
+    ld_reports_list_free(v);
+    stop(&f);
+}
+
+/* ---- cancellation ---- */
+
+static ld_status take_deferred(fixture *f, const char *component, ld_result *r);
+
+/* True once it has been asked `left` more times: a signal that arrives
+ * mid-write. */
+static bool stop_after(void *arg)
+{
+    int *left = arg;
+    return (*left)-- <= 0;
+}
+
+static void test_cancel(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    f.settings.system_throttle_hours = 0;
+    f.settings.component_throttle_hours = 0;
+    char err[512], old[512], path[512] = "x";
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(take(&f, "OLD", LD_DUMP_FULL_KERNEL, old, sizeof old), LD_STATUS_SUCCESS);
+    f.settings.system_throttle_hours = 120;
+    ld_reports_close(f.reports);
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    fake_now = T0 + 200 * HOUR;
+    int left = 3;
+    ld_reports_set_cancel(f.reports, stop_after, &left);
+    evlog_clear(f.log);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_CANCELLED);
+    assert_string_equal(path, "");
+    assert_true(left < 0); /* asked during the write */
+    assert_int_equal(evlog_u64(evlog_last(f.log, 2), "NTStatus"), LD_STATUS_CANCELLED);
+    /* Nothing but the old dump, and nothing recorded: retention did not run. */
+    assert_int_equal(count_files(root), 3);
+    assert_true(exists(old));
+    reopen(&f);
+    assert_int_equal(ld_reports_admit(f.reports, "USBHUB3", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
+
+    /* Already stopped: no capture starts at all. */
+    left = 0;
+    ld_reports_set_cancel(f.reports, stop_after, &left);
+    evlog_clear(f.log);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_MINI, path, sizeof path), LD_STATUS_CANCELLED);
+    assert_int_equal(evlog_count(f.log, 1), 0);
+
+    /* A held dump's write stopped: no file, the dump still held. */
+    ld_reports_set_cancel(f.reports, NULL, NULL);
+    ld_result r;
+    assert_int_equal(take_deferred(&f, "WATCHDOG", &r), LD_STATUS_SUCCESS);
+    left = 2;
+    ld_reports_set_cancel(f.reports, stop_after, &left);
+    assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "WATCHDOG", r.deferred, ld_format_raw(), NULL,
+                                               path, sizeof path),
+                     LD_STATUS_CANCELLED);
+    assert_true(ld_engine_holds(f.h.engine, r.deferred));
+    assert_int_equal(count_files(root), 3);
+    ld_reports_set_cancel(f.reports, NULL, NULL);
+    assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "WATCHDOG", r.deferred, ld_format_raw(), NULL,
+                                               path, sizeof path),
+                     LD_STATUS_SUCCESS);
+    assert_true(exists(path));
+    stop(&f);
+}
+
+/* ---- the throttling state when the disk is full ---- */
+
+/* Saving the state ends with renameat onto .LastFullLiveReport: this
+ * test's own renameat fails it with ENOSPC once `state_saves_left` more
+ * saves went through (-1: never). The library is linked in statically, so
+ * its call comes here. */
+static int state_saves_left = -1;
+static int state_saves_seen;
+
+int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
+{
+    if (!strcmp(newpath, ".LastFullLiveReport")) {
+        state_saves_seen++;
+        if (state_saves_left == 0) {
+            errno = ENOSPC;
+            return -1;
+        }
+        if (state_saves_left > 0)
+            state_saves_left--;
+    }
+    int (*real)(int, const char *, int, const char *) =
+        (int (*)(int, const char *, int, const char *))dlsym(RTLD_NEXT, "renameat");
+    return real(olddirfd, oldpath, newdirfd, newpath);
+}
+
+static void test_state_disk_full(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    char err[512], path[512] = "x", sp[256];
+    snprintf(sp, sizeof sp, "%s/.LastFullLiveReport", root);
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+
+    /* The state cannot be saved before the capture: no dump is taken (the
+     * machine is not stopped), the error says so, nothing is recorded. */
+    state_saves_left = 0;
+    state_saves_seen = 0;
+    evlog_clear(f.log);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_DISK_FULL);
+    state_saves_left = -1;
+    assert_true(state_saves_seen > 0);
+    assert_string_equal(path, "");
+    assert_int_equal(count_files(root), 2); /* the state and its lock */
+    assert_non_null(ld_reports_error(f.reports));
+    assert_non_null(strstr(ld_reports_error(f.reports), "no dump was taken"));
+    assert_non_null(strstr(evlog_str(evlog_last(f.log, 6), "LiveDumpEventDescription"), "not taken"));
+    assert_int_equal(evlog_u64(evlog_last(f.log, 2), "NTStatus"), LD_STATUS_DISK_FULL);
+    assert_int_equal(evlog_count(f.log, 104), 0);
+    fake_now = T0 + 60;
+    reopen(&f);
+    assert_int_equal(ld_reports_admit(f.reports, "USBHUB3", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
+
+    /* Saved before the capture, not after it (the dump filled the disk):
+     * the dump is kept, the capture succeeds, and a restart still counts
+     * it, so the next full dump seconds later is throttled and retention
+     * keeps the first. */
+    state_saves_left = 1;
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
+    state_saves_left = -1;
+    assert_null(ld_reports_error(f.reports));
+    assert_true(exists(path));
+    fake_now = T0 + 90;
+    reopen(&f);
+    assert_null(ld_reports_state_problem(f.reports));
+    assert_throttled(&f, "USBHUB3", "SystemThrottleThresholdHours", 120, T0 + 60, T0 + 60 + 120 * HOUR);
+    assert_true(exists(path));
+    /* The state file says so by now (saved at that load). */
+    assert_non_null(strstr(read_all(sp), "component WATCHDOG 1735787105\n"));
+
+    /* The dump itself does not fit (disk full), and the state cannot be
+     * put back either: the landing record names a file that is not
+     * there, so a restart forgets it. Nothing is kept, nothing counted. */
+    ld_reports_close(f.reports);
+    f.settings.system_throttle_hours = 0;
+    f.settings.component_throttle_hours = 0;
+    f.settings.full_live_reports_max = 5;
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*h)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 1 << 20;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    fake_now = T0 + 100;
+    state_saves_left = 1;
+    ld_status st = take(&f, "NETADAPTER", LD_DUMP_FULL_KERNEL, path, sizeof path);
+    state_saves_left = -1;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, h);
+    assert_int_equal(st, LD_STATUS_DISK_FULL);
+    assert_non_null(strstr(read_all(sp), "landing "));
+    reopen(&f);
+    assert_null(strstr(read_all(sp), "landing "));
+    ld_reports_close(f.reports);
+    f.settings.system_throttle_hours = 120;
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_admission why;
+    assert_int_equal(ld_reports_admit(f.reports, "NETADAPTER", LD_DUMP_FULL_KERNEL, &why), LD_STATUS_THROTTLED);
+    assert_int_equal(why.param_value[1], T0 + 60); /* still the WATCHDOG dump, not the one that failed */
+    stop(&f);
+}
+
+/* A state that disagrees with the dumps on disk (restored from before a
+ * dump, or written by a version that lost a save) is rebuilt from them:
+ * the dump it did not count counts, and it is said. */
+static void test_state_missing_a_dump(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    char err[512], path[512], sp[256], before[4096];
+    snprintf(sp, sizeof sp, "%s/.LastFullLiveReport", root);
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    snprintf(before, sizeof before, "%s", read_all(sp));
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
+    write_raw(sp, before);
+    fake_now = T0 + HOUR;
+    reopen(&f);
+    const char *problem = ld_reports_state_problem(f.reports);
+    assert_non_null(problem);
+    assert_non_null(strstr(problem, "not counted"));
+    assert_throttled(&f, "USBHUB3", "SystemThrottleThresholdHours", 120, T0, T0 + 120 * HOUR);
+    assert_true(exists(path));
+    reopen(&f);
+    assert_null(ld_reports_state_problem(f.reports));
+    stop(&f);
+}
+
+/* A version 1 state (no order, no landing records) is read as it was and
+ * rewritten as version 2, the dumps present taking their places by name. */
+static void test_state_version_1(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    char err[512], sp[256], text[512], dump[256];
+    assert_int_equal(mkdir(root, 0700), 0);
+    snprintf(dump, sizeof dump, "%s/WATCHDOG-20250102-030405.raw", root);
+    write_raw(dump, "dump");
+    int n = snprintf(text, sizeof text, "livedump-throttle 1\nsystem %llu\ncomponent WATCHDOG %llu\n",
+                     (unsigned long long)T0, (unsigned long long)T0);
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 */
+    for (int i = 0; i < n; i++) {
+        h ^= (unsigned char)text[i];
+        h *= 0x100000001b3ull;
+    }
+    snprintf(text + n, sizeof text - (size_t)n, "end %016llx\n", (unsigned long long)h);
+    snprintf(sp, sizeof sp, "%s/.LastFullLiveReport", root);
+    write_raw(sp, text);
+    fake_now = T0 + HOUR;
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_null(ld_reports_state_problem(f.reports));
+    assert_throttled(&f, "USBHUB3", "SystemThrottleThresholdHours", 120, T0, T0 + 120 * HOUR);
+    const char *now = read_all(sp);
+    assert_non_null(strstr(now, "livedump-throttle 2\n"));
+    assert_non_null(strstr(now, "report 1 WATCHDOG-20250102-030405.raw\n"));
+    stop(&f);
+}
+
+/* ---- a clock set wrong ---- */
+
+/* 2099-12-31 00:00:00 UTC */
+#define Y2099 4102358400ull
+
+/* A dump taken while the clock was ahead (2099), then the clock put right:
+ * full dumps are blocked for one threshold from the first load that sees
+ * it, not until 2099, and not by a threshold from each attempt (the clamp
+ * is saved). The same for a state rebuilt from a dump named in 2099. */
+static void test_future_times_block_one_threshold(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f);
+    char err[512], path[512];
+    fake_now = Y2099;
+    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
+    assert_non_null(strstr(path, "WATCHDOG-20991231-000000.raw"));
+
+    fake_now = T0;
+    reopen(&f);
+    assert_non_null(ld_reports_state_problem(f.reports));
+    assert_non_null(strstr(ld_reports_state_problem(f.reports), "future"));
+    assert_throttled(&f, "USBHUB3", "SystemThrottleThresholdHours", 120, T0, T0 + 120 * HOUR);
+    /* Restarts and attempts later: the same limit, not one slid along. */
+    for (uint64_t later = HOUR; later < 120 * HOUR; later += 40 * HOUR) {
+        fake_now = T0 + later;
+        reopen(&f);
+        assert_null(ld_reports_state_problem(f.reports));
+        assert_throttled(&f, "USBHUB3", "SystemThrottleThresholdHours", 120, T0, T0 + 120 * HOUR);
+        assert_throttled(&f, "WATCHDOG", "ComponentThrottleThresholdHours", 168, T0, T0 + 168 * HOUR);
+    }
+    fake_now = T0 + 120 * HOUR;
+    reopen(&f);
+    assert_throttled(&f, "WATCHDOG", "ComponentThrottleThresholdHours", 168, T0, T0 + 168 * HOUR);
+    assert_int_equal(take(&f, "USBHUB3", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
+
+    /* The state lost: rebuilt from the dumps, the 2099 name counts as now,
+     * once. FullLiveReportsMax 1 kept the USBHUB3 dump only; put a 2099
+     * dump back beside it. */
+    char future[512], sp[256];
+    snprintf(future, sizeof future, "%s/WATCHDOG-20991231-000000.raw", root);
+    write_raw(future, "dump");
+    snprintf(sp, sizeof sp, "%s/.LastFullLiveReport", root);
+    assert_int_equal(unlink(sp), 0);
+    fake_now = T0 + 200 * HOUR;
+    reopen(&f);
+    assert_throttled(&f, "NETADAPTER", "SystemThrottleThresholdHours", 120, T0 + 200 * HOUR, T0 + 320 * HOUR);
+    fake_now = T0 + 201 * HOUR;
+    reopen(&f);
+    assert_throttled(&f, "NETADAPTER", "SystemThrottleThresholdHours", 120, T0 + 200 * HOUR, T0 + 320 * HOUR);
+    fake_now = T0 + 320 * HOUR;
+    reopen(&f);
+    assert_int_equal(ld_reports_admit(f.reports, "NETADAPTER", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
     stop(&f);
 }
 
@@ -1221,6 +1625,13 @@ int main(void)
         cmocka_unit_test_setup(test_throttling_across_restarts, fresh),
         cmocka_unit_test_setup(test_corrupt_state_is_rebuilt, fresh),
         cmocka_unit_test_setup(test_retention, fresh),
+        cmocka_unit_test_setup(test_retention_same_second, fresh),
+        cmocka_unit_test_setup(test_retention_future_name, fresh),
+        cmocka_unit_test_setup(test_cancel, fresh),
+        cmocka_unit_test_setup(test_state_disk_full, fresh),
+        cmocka_unit_test_setup(test_state_missing_a_dump, fresh),
+        cmocka_unit_test_setup(test_state_version_1, fresh),
+        cmocka_unit_test_setup(test_future_times_block_one_threshold, fresh),
         cmocka_unit_test_setup(test_disk_full_and_deferred, fresh),
         cmocka_unit_test_setup(test_deferred_throttling, fresh),
         cmocka_unit_test_setup(test_deferred_throttling_two_held, fresh),
