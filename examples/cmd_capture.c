@@ -394,6 +394,9 @@ static int run_capture(capture_args *a, const ld_hal *hal)
     catch_stop_signals();
     st = a->reports ? capture_to_reports(a, engine, &settings, &r, path, sizeof path) : capture_to_file(a, engine, &r);
     cli_progress_clear(&a->out);
+    if (r.hv_unavailable)
+        fprintf(stderr, "livedump: warning: hypervisor pages were asked for, but machine '%s' runs no hypervisor: "
+                        "the dump holds none\n", a->machine_name);
     if (!a->quiet && (r.status || r.pages))
         print_summary(&r, hal->page_size, a->reports ? path : a->output);
     if (stop_signal && !ld_ok(st))
