@@ -27,9 +27,15 @@
 #define LDI_SIM_MAX_MEMORY (128ull << 30)
 #define LDI_SIM_MAX_CPUS 64u
 
-/* x86 PC physical map. */
+/* x86 PC physical map. Page 0 belongs to the firmware (real-mode
+ * interrupt vectors, BIOS data) and 640 KiB-1 MiB to legacy devices: neither
+ * is RAM, so neither is in the ranges, as in Windows' MmPhysicalMemoryBlock
+ * (whose first run starts at PFN 1). */
+#define LDI_SIM_FIRST_RAM_PFN 1ull
 #define LDI_SIM_LEGACY_IO_PFN 0xA0ull    /* 640 KiB: legacy device memory starts */
 #define LDI_SIM_LEGACY_IO_PAGES 0x60ull  /* up to 1 MiB */
+/* RAM pages below 640 KiB. */
+#define LDI_SIM_CONV_PAGES (LDI_SIM_LEGACY_IO_PFN - LDI_SIM_FIRST_RAM_PFN)
 #define LDI_SIM_MMIO_HOLE_PFN 0xC0000ull /* 3 GiB: the MMIO hole starts */
 #define LDI_SIM_HIGH_RAM_PFN 0x100000ull /* 4 GiB: RAM resumes */
 
@@ -54,12 +60,12 @@
  * index to its PFN. */
 typedef struct ldi_sim_layout {
     uint64_t ram_pages;      /* memory_bytes / page size */
-    uint64_t low_ram_pages;  /* RAM pages in the first range (legacy IO excluded) */
-    uint64_t low_range_pages; /* pages of the first range (legacy IO included) */
+    uint64_t low_ram_pages;  /* RAM pages below the 3 GiB hole (the first two ranges) */
+    uint64_t low_end_pfn;    /* one past the last RAM PFN below the hole */
     uint64_t high_pages;     /* pages of the range at 4 GiB (0: none) */
     uint64_t max_pfn;        /* one past the last PFN */
     size_t range_count;
-    ld_phys_range ranges[2];
+    ld_phys_range ranges[3]; /* RAM only: below 640 KiB, 1 MiB to the hole, from 4 GiB */
     size_t run_count;
     ld_kind_range runs[LDI_SIM_MAX_RUNS];
     uint64_t kind_pages[LD_PAGE_KIND_COUNT];
@@ -119,7 +125,8 @@ struct ld_sim {
     ld_sim_config cfg;
     ldi_sim_layout layout;
 
-    /* RAM: the first range, then the range at 4 GiB, back to back. */
+    /* Backing store: PFNs 0 to low_end_pfn (the non-RAM pages below it
+     * are never touched), then the range at 4 GiB, back to back. */
     uint8_t *ram;
     size_t ram_bytes;
     uint8_t *chunk_state; /* atomic, per chunk: LDI_SIM_CHUNK_* */

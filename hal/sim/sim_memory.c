@@ -65,27 +65,19 @@ NO_TSAN static void fill_page(uint64_t seed, uint64_t pfn, uint64_t *page)
         page[i] = ldi_sim_splitmix64(&state);
 }
 
-static uint64_t backing_page(const ldi_sim_layout *l, uint64_t pfn, bool *ok)
+/* Where a RAM page lives in the backing store; false outside RAM. */
+static bool backing_page(const ldi_sim_layout *l, uint64_t pfn, uint64_t *page)
 {
-    *ok = true;
-    if (pfn < l->low_range_pages)
-        return pfn;
-    if (pfn >= LDI_SIM_HIGH_RAM_PFN && pfn - LDI_SIM_HIGH_RAM_PFN < l->high_pages)
-        return l->low_range_pages + (pfn - LDI_SIM_HIGH_RAM_PFN);
-    *ok = false;
-    return 0;
+    if (ldi_sim_range_of(l, pfn, 1) < 0)
+        return false;
+    *page = pfn < l->low_end_pfn ? pfn : l->low_end_pfn + (pfn - LDI_SIM_HIGH_RAM_PFN);
+    return true;
 }
 
 uint8_t *ldi_sim_page_ptr(ld_sim *sim, uint64_t pfn)
 {
-    bool ok;
-    uint64_t page = backing_page(&sim->layout, pfn, &ok);
-    return ok ? sim->ram + page * LDI_SIM_PAGE_SIZE : NULL;
-}
-
-static bool is_legacy_io(uint64_t pfn)
-{
-    return pfn >= LDI_SIM_LEGACY_IO_PFN && pfn < LDI_SIM_LEGACY_IO_PFN + LDI_SIM_LEGACY_IO_PAGES;
+    uint64_t page;
+    return backing_page(&sim->layout, pfn, &page) ? sim->ram + page * LDI_SIM_PAGE_SIZE : NULL;
 }
 
 /* Write the content of every content page of one chunk. Runs while the
@@ -136,7 +128,7 @@ void ldi_sim_materialize(ld_sim *sim, uint64_t pfn, uint64_t count)
 ld_status ldi_sim_memory_init(ld_sim *sim)
 {
     const ldi_sim_layout *l = &sim->layout;
-    uint64_t bytes = (l->low_range_pages + l->high_pages) * LDI_SIM_PAGE_SIZE;
+    uint64_t bytes = (l->low_end_pfn + l->high_pages) * LDI_SIM_PAGE_SIZE;
     if ((size_t)bytes != bytes)
         return LD_STATUS_NO_MEMORY;
     void *ram = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -150,10 +142,6 @@ ld_status ldi_sim_memory_init(ld_sim *sim)
     sim->dirty_words = calloc(sim->dirty_word_count, sizeof(uint64_t));
     if (!sim->chunk_state || !sim->dirty_words)
         return LD_STATUS_NO_MEMORY;
-
-    /* Legacy device memory reads as all ones, like a bus with nothing
-     * behind it. */
-    memset(ldi_sim_page_ptr(sim, LDI_SIM_LEGACY_IO_PFN), 0xff, LDI_SIM_LEGACY_IO_PAGES * LDI_SIM_PAGE_SIZE);
 
     if (l->content_pages * LDI_SIM_PAGE_SIZE <= LDI_SIM_EAGER_CONTENT_MAX) {
         ldi_sim_materialize(sim, 0, l->max_pfn);
@@ -211,12 +199,8 @@ ld_status ldi_sim_mem_read(void *ctx, uint64_t pfn, uint64_t count, void *dst)
         return LD_STATUS_INVALID_PARAMETER;
     ldi_sim_materialize(sim, pfn, count);
     uint8_t *out = dst;
-    for (uint64_t i = 0; i < count; i++, out += LDI_SIM_PAGE_SIZE) {
-        if (is_legacy_io(pfn + i))
-            memset(out, 0xff, LDI_SIM_PAGE_SIZE);
-        else
-            copy_page(ldi_sim_page_ptr(sim, pfn + i), out);
-    }
+    for (uint64_t i = 0; i < count; i++, out += LDI_SIM_PAGE_SIZE)
+        copy_page(ldi_sim_page_ptr(sim, pfn + i), out);
     return LD_STATUS_SUCCESS;
 }
 

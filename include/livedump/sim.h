@@ -2,7 +2,7 @@
  *
  * A machine with RAM backed by lazily committed anonymous memory, N virtual
  * CPUs each run by a real thread that writes memory and keeps a register
- * file, a memory layout with every page kind, a dirty log and a real
+ * file, a memory layout with RAM-only ranges and every RAM page kind, a dirty log and a real
  * stop-the-world corral. Every unit test runs the engine against it, and
  * users can test their agents with it. Faults can be injected into every HAL
  * operation.
