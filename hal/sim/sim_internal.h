@@ -21,10 +21,12 @@
 
 #define LDI_SIM_PAGE_SIZE 4096u
 #define LDI_SIM_PAGE_SHIFT 12
-#define LDI_SIM_MIN_MEMORY (64ull << 20)
+#define LDI_SIM_MIN_MEMORY LD_SIM_MIN_MEMORY
 /* Keeps every fixed region (kernel image .. kernel stacks) below the 3 GiB
  * hole, so each stays physically contiguous. */
-#define LDI_SIM_MAX_MEMORY (128ull << 30)
+#define LDI_SIM_MAX_MEMORY LD_SIM_MAX_MEMORY
+/* What the host keeps for itself: max(this, host memory / 8). */
+#define LDI_SIM_HOST_RESERVE_MIN (512ull << 20)
 #define LDI_SIM_MAX_CPUS 64u
 
 /* x86 PC physical map. Page 0 belongs to the firmware (real-mode
@@ -151,6 +153,8 @@ struct ld_sim {
 
     bool hv_prepared; /* atomic */
 
+    uint64_t footprint; /* bytes of host memory the machine committed at create */
+
     /* vCPUs and the corral. */
     uint32_t cpu_count;
     ldi_sim_vcpu *cpus;
@@ -186,6 +190,9 @@ ld_page_kind ldi_sim_kind_of(const ldi_sim_layout *l, uint64_t pfn);
 bool ldi_sim_kind_has_content(uint32_t kind);
 ld_status ldi_sim_mem_ranges(void *ctx, ld_phys_range *ranges, size_t *count);
 ld_status ldi_sim_mem_kinds(void *ctx, ld_kind_range *runs, size_t *count);
+
+/* Host memory the machine of layout l commits at create (its footprint). */
+uint64_t ldi_sim_footprint(const ldi_sim_layout *l);
 
 /* ---- sim_memory.c ---- */
 ld_status ldi_sim_memory_init(ld_sim *sim);

@@ -161,6 +161,19 @@ bool ldi_sim_layout_build(ldi_sim_layout *l, uint64_t memory_bytes, uint32_t cpu
     return l->stacks_pfn + l->stacks_pages <= l->low_end_pfn;
 }
 
+uint64_t ldi_sim_footprint(const ldi_sim_layout *l)
+{
+    uint64_t meta = l->max_pfn / 8 + l->max_pfn / LDI_SIM_CHUNK_PAGES; /* dirty log, chunk states */
+    uint64_t content = l->content_pages * LDI_SIM_PAGE_SIZE;
+    if (content <= LDI_SIM_EAGER_CONTENT_MAX)
+        return content + meta;
+    /* The chunks the vCPUs write (see ldi_sim_memory_init): at most two
+     * partial chunks at each end of the probe, the stacks and the two
+     * pieces of the hot set. */
+    uint64_t pages = l->hot_pages + l->stacks_pages + 1 + 8ull * LDI_SIM_CHUNK_PAGES;
+    return pages * LDI_SIM_PAGE_SIZE + meta;
+}
+
 int ldi_sim_range_of(const ldi_sim_layout *l, uint64_t pfn, uint64_t count)
 {
     if (count == 0 || pfn + count < pfn)

@@ -68,10 +68,17 @@ NO_TSAN static void fill_page(uint64_t seed, uint64_t pfn, uint64_t *page)
 /* Where a RAM page lives in the backing store; false outside RAM. */
 static bool backing_page(const ldi_sim_layout *l, uint64_t pfn, uint64_t *page)
 {
-    if (ldi_sim_range_of(l, pfn, 1) < 0)
-        return false;
-    *page = pfn < l->low_end_pfn ? pfn : l->low_end_pfn + (pfn - LDI_SIM_HIGH_RAM_PFN);
-    return true;
+    if (pfn < l->low_end_pfn) {
+        if (pfn < LDI_SIM_FIRST_RAM_PFN || (pfn >= LDI_SIM_LEGACY_IO_PFN && pfn - LDI_SIM_LEGACY_IO_PFN < LDI_SIM_LEGACY_IO_PAGES))
+            return false;
+        *page = pfn;
+        return true;
+    }
+    if (pfn >= LDI_SIM_HIGH_RAM_PFN && pfn - LDI_SIM_HIGH_RAM_PFN < l->high_pages) {
+        *page = l->low_end_pfn + (pfn - LDI_SIM_HIGH_RAM_PFN);
+        return true;
+    }
+    return false;
 }
 
 uint8_t *ldi_sim_page_ptr(ld_sim *sim, uint64_t pfn)
@@ -187,6 +194,22 @@ static void copy_page(const uint8_t *src, uint8_t *dst)
     }
 }
 
+/* A page of a chunk never materialized, as it would be generated: nobody
+ * wrote it (the chunks the vCPUs write are materialized at create), so its
+ * content is a function of (seed, pfn). Generating it into dst instead of
+ * into RAM keeps a dump of a large machine from committing the machine's
+ * memory on the host. */
+static void generate_page(const ld_sim *sim, uint64_t pfn, uint8_t *out)
+{
+    if (!ldi_sim_kind_has_content(ldi_sim_kind_of(&sim->layout, pfn))) {
+        memset(out, 0, LDI_SIM_PAGE_SIZE);
+        return;
+    }
+    uint64_t words[LDI_SIM_PAGE_SIZE / 8];
+    fill_page(sim->cfg.seed, pfn, words);
+    memcpy(out, words, LDI_SIM_PAGE_SIZE);
+}
+
 ld_status ldi_sim_mem_read(void *ctx, uint64_t pfn, uint64_t count, void *dst)
 {
     ld_sim *sim = ctx;
@@ -197,10 +220,14 @@ ld_status ldi_sim_mem_read(void *ctx, uint64_t pfn, uint64_t count, void *dst)
         return LD_STATUS_SUCCESS;
     if (!dst || ldi_sim_range_of(&sim->layout, pfn, count) < 0)
         return LD_STATUS_INVALID_PARAMETER;
-    ldi_sim_materialize(sim, pfn, count);
     uint8_t *out = dst;
-    for (uint64_t i = 0; i < count; i++, out += LDI_SIM_PAGE_SIZE)
-        copy_page(ldi_sim_page_ptr(sim, pfn + i), out);
+    for (uint64_t i = 0; i < count; i++, out += LDI_SIM_PAGE_SIZE) {
+        size_t chunk = (size_t)((pfn + i) / LDI_SIM_CHUNK_PAGES);
+        if (__atomic_load_n(&sim->chunk_state[chunk], __ATOMIC_ACQUIRE) == CHUNK_READY)
+            copy_page(ldi_sim_page_ptr(sim, pfn + i), out);
+        else
+            generate_page(sim, pfn + i, out);
+    }
     return LD_STATUS_SUCCESS;
 }
 

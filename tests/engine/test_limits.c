@@ -717,6 +717,56 @@ static void test_available_memory_caps_buffers(void **state)
     stop(&h, log);
 }
 
+/* A simulated machine whose host has little memory left: its dump
+ * buffers (pool memory, committed on the host) never exceed what the host
+ * can give, whatever the simulated machine has free. Host figures are
+ * injected (ld_sim_config.host_*): nothing large is allocated. */
+static void test_host_memory_bounds_buffers(void **state)
+{
+    (void)state;
+    const uint64_t M = 1ull << 20, room = 24 * M;
+    ld_sim_config cfg;
+    harness_config(&cfg); /* pools of 1 GiB: the simulated machine itself would give every buffer */
+    cfg.host_memory_bytes = 4ull << 30;
+    /* The smallest host that can back this machine (ld_sim_config_check),
+     * plus `room` for buffers. */
+    uint64_t lo = 0, hi = 4ull << 30;
+    while (hi - lo > M) {
+        cfg.host_available_bytes = lo + (hi - lo) / 2;
+        if (ld_sim_config_check(&cfg, NULL, 0) == LD_STATUS_SUCCESS)
+            hi = cfg.host_available_bytes;
+        else
+            lo = cfg.host_available_bytes;
+    }
+    cfg.host_available_bytes = hi + room;
+    harness h;
+    evlog *log = start(&h, &cfg);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    mem_sink m;
+    mem_sink_init(&m);
+    ld_result r;
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, &r), LD_STATUS_SUCCESS);
+    assert_true(m.finished);
+    /* A partial dump within the host's room (M: the search's step). */
+    assert_true(r.pages_allocated * 4096 <= room + M);
+    assert_true(r.pages_left_out > 0);
+    assert_true(r.available_bytes <= room + M);
+    assert_int_equal(evlog_param(evlog_last(log, 6), "PagesLeftOut"), r.pages_left_out);
+    mem_sink_release(&m);
+
+    /* With LD_FLAG_ABORT_IF_MEMORY_PRESSURE: refused before any buffer. */
+    evlog_clear(log);
+    req.flags |= LD_FLAG_ABORT_IF_MEMORY_PRESSURE;
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, &r), LD_STATUS_INSUFFICIENT_RESOURCES);
+    assert_true(m.aborted);
+    assert_int_equal(evlog_count(log, 5), 1);
+    assert_int_equal(evlog_count(log, 107), 0);
+    mem_sink_release(&m);
+    stop(&h, log);
+}
+
 typedef struct progress_log {
     uint64_t calls, last_done, last_total;
     bool other_phase;
@@ -887,6 +937,7 @@ int main(void)
         cmocka_unit_test(test_pools_below_required),
         cmocka_unit_test(test_memory_pressure),
         cmocka_unit_test(test_available_memory_caps_buffers),
+        cmocka_unit_test(test_host_memory_bounds_buffers),
         cmocka_unit_test(test_deferred_handles),
         cmocka_unit_test(test_deferred_write_progress),
         cmocka_unit_test(test_no_deferral),

@@ -428,6 +428,88 @@ static void test_sixteen_gib_machine(void **state)
     assert_true(rss_created - rss_before < 1024 * 1024); /* far below 16 GiB */
 }
 
+/* What the host cannot back is refused, with the reason; the limits name
+ * themselves. Host figures are injected: nothing large is allocated. */
+static void test_host_must_back_the_machine(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    char why[256];
+    ld_sim_config_init(&cfg);
+    cfg.memory_bytes = 512ull << 20; /* content generated at create: ~330 MiB committed */
+    cfg.host_memory_bytes = 4ull << 30;
+    cfg.host_available_bytes = 600ull << 20; /* less the 512 MiB reserve: 88 MiB */
+    assert_int_equal(ld_sim_config_check(&cfg, why, sizeof why), LD_STATUS_INSUFFICIENT_RESOURCES);
+    assert_non_null(strstr(why, "this host cannot back the simulated machine"));
+    ld_sim *sim = (ld_sim *)(uintptr_t)1;
+    assert_int_equal(ld_sim_create(&cfg, &sim), LD_STATUS_INSUFFICIENT_RESOURCES);
+    assert_null(sim);
+    cfg.host_available_bytes = 2ull << 30;
+    assert_int_equal(ld_sim_config_check(&cfg, why, sizeof why), LD_STATUS_SUCCESS);
+
+    /* Larger than its host is fine: only what the vCPUs write is committed
+     * (and a dump's buffers, which the host bounds). */
+    cfg.memory_bytes = 64ull << 30;
+    cfg.host_memory_bytes = 24ull << 30;
+    cfg.host_available_bytes = 20ull << 30;
+    assert_int_equal(ld_sim_config_check(&cfg, why, sizeof why), LD_STATUS_SUCCESS);
+    cfg.host_available_bytes = 3ull << 30; /* the reserve (3 GiB) leaves nothing for the hot set */
+    assert_int_equal(ld_sim_config_check(&cfg, why, sizeof why), LD_STATUS_INSUFFICIENT_RESOURCES);
+
+    /* The limits, stated. */
+    ld_sim_config_init(&cfg);
+    cfg.memory_bytes = 1ull << 40;
+    assert_int_equal(ld_sim_config_check(&cfg, why, sizeof why), LD_STATUS_INVALID_PARAMETER);
+    assert_non_null(strstr(why, "64 MiB to 128 GiB"));
+    cfg.memory_bytes = LD_SIM_MAX_MEMORY;
+    cfg.host_memory_bytes = 24ull << 30;
+    cfg.host_available_bytes = 20ull << 30;
+    assert_int_equal(ld_sim_config_check(&cfg, why, sizeof why), LD_STATUS_SUCCESS);
+    cfg.cpus = 65;
+    assert_int_equal(ld_sim_config_check(&cfg, why, sizeof why), LD_STATUS_INVALID_PARAMETER);
+    assert_non_null(strstr(why, "1 to 64"));
+    assert_int_equal(ld_sim_config_check(NULL, why, sizeof why), LD_STATUS_INVALID_PARAMETER);
+}
+
+/* Reading a large machine does not commit its memory on the host: a page
+ * nobody wrote is generated into the reader's buffer, with the bytes it
+ * would have in RAM. */
+static void test_reads_do_not_commit(void **state)
+{
+    (void)state;
+    ld_sim *sim = make(4ull << 30, false, false, 21); /* content generated on demand */
+    ld_sim_pause(sim, true);
+    const ld_hal *hal = ld_sim_hal(sim);
+    ld_phys_range *ranges;
+    ld_kind_range *kinds;
+    size_t nr, nk;
+    get_layout(hal, &ranges, &nr, &kinds, &nk);
+    const ld_kind_range *user = find_kind(kinds, nk, LD_PAGE_USER);
+    assert_non_null(user);
+    uint64_t pages = 256ull << 20 >> 12; /* 256 MiB of user pages, past the hot set */
+    assert_true(user->page_count > pages + 4096);
+    uint64_t first = user->first_pfn + user->page_count - pages;
+    uint8_t *buf = malloc(256 * PAGE);
+    long rss_before = rss_kib();
+    for (uint64_t at = 0; at < pages; at += 256)
+        assert_int_equal(hal->mem_read(hal->ctx, first + at, 256, buf), LD_STATUS_SUCCESS);
+    long grown = rss_kib() - rss_before;
+    print_message("read 256 MiB of a 4 GiB machine: RSS +%ld KiB\n", grown);
+    assert_true(grown < 32 * 1024);
+    /* The same bytes as RAM holds once the chunk is materialized. */
+    assert_int_equal(hal->mem_read(hal->ctx, first + pages - 1, 1, buf), LD_STATUS_SUCCESS);
+    assert_memory_equal(buf, ld_sim_page(sim, first + pages - 1), PAGE);
+    static const uint8_t zero[PAGE];
+    assert_memory_not_equal(buf, zero, PAGE);
+    const ld_kind_range *zk = find_kind(kinds, nk, LD_PAGE_ZERO);
+    assert_int_equal(hal->mem_read(hal->ctx, zk->first_pfn + zk->page_count - 1, 1, buf), LD_STATUS_SUCCESS);
+    assert_memory_equal(buf, zero, PAGE);
+    free(buf);
+    free(ranges);
+    free(kinds);
+    ld_sim_destroy(sim);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -439,6 +521,8 @@ int main(void)
         cmocka_unit_test(test_mem_status),
         cmocka_unit_test(test_invalid_configs),
         cmocka_unit_test(test_sixteen_gib_machine),
+        cmocka_unit_test(test_host_must_back_the_machine),
+        cmocka_unit_test(test_reads_do_not_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
