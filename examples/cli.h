@@ -69,6 +69,7 @@ void cli_progress_clear(cli_output *o);
 typedef struct cli_machine {
     const char *name;
     const char *help;       /* its options, for `capture --help` */
+    bool one_at_a_time;     /* a real machine: one live dump at a time (its machine lock) */
     size_t state_size;      /* zeroed state handed to every call */
     void (*init)(void *state);
     /* 1: the option is this machine's (*used_value set if it took `value`);

@@ -7,6 +7,8 @@ bin=$1
 eio_shim=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# Real machines' locks (one live dump at a time) go here, not to /run.
+export LIVEDUMP_LOCK_DIR="$tmp/lock"
 fails=0
 n=0
 
@@ -39,9 +41,38 @@ expect 2 "invalid lkd() option" -- capture --machine sim -o "$tmp/a.raw" --lkd 3
 expect 2 "unknown format 'zip'" -- capture --machine sim -o "$tmp/a.raw" --format zip
 expect 2 "unknown option '--frobnicate'" -- capture --machine sim -o "$tmp/a.raw" --frobnicate
 expect 2 "at least 64M" -- capture --machine sim -o "$tmp/a.raw" --memory 1M
-expect 0 "dump written" -- capture --machine sim --memory 128M --events none -o "$tmp/a.raw"
+expect 2 "has at most 128G" -- capture --machine sim -o "$tmp/a.raw" --memory 1T
+# Options that do not go together, and single-value options given twice,
+# are usage errors that name them.
+expect 2 "option '--user-pages' does not go with '--type mini'" -- capture --machine sim -o "$tmp/a.raw" --type mini --user-pages
+expect 2 "option '--hv-pages' does not go with '--type kernel-stacks'" -- capture --machine sim -o "$tmp/a.raw" --type kernel-stacks --hv-pages
+expect 2 "option '--lkd' does not go with '--type full'" -- capture --machine sim -o "$tmp/a.raw" --lkd 1 --type full
+expect 2 "option '--taskmgr' does not go with '--param1'" -- capture --machine sim -o "$tmp/a.raw" --taskmgr --param1 5
+expect 2 "option '-o' is given twice" -- capture --machine sim -o "$tmp/a.raw" -o "$tmp/a2.raw"
+expect 2 "option '--output' is given twice" -- capture --machine sim -o "$tmp/a.raw" --output "$tmp/a2.raw"
+expect 2 "option '--machine' is given twice" -- capture --machine sim --machine kcore -o "$tmp/a.raw"
+expect 2 "option '--memory' is given twice" -- capture --machine sim --memory 128M --memory 256M -o "$tmp/a.raw"
+expect 2 "option '--type' is given twice" -- capture --machine sim --type mini --type full -o "$tmp/a.raw"
+expect 2 "option '--kcore' is given twice" -- capture --machine kcore --kcore "$tmp/k1" --kcore "$tmp/k2" -o "$tmp/a.elf"
+expect 2 "option '--abort-if-memory-pressure' does not go with '--no-abort-if-memory-pressure'" -- capture --machine sim -o "$tmp/a.raw" --abort-if-memory-pressure --no-abort-if-memory-pressure
+n=$((n + 1))
+if [ ! -e "$tmp/a.raw" ] && [ ! -e "$tmp/a2.raw" ] && [ ! -e "$tmp/a.elf" ]; then echo "ok $n - usage errors create nothing"; else echo "not ok $n - usage errors created: $(ls "$tmp")"; fails=$((fails + 1)); fi
+# Abort if memory pressure is the default, as in Task Manager: a 128 MiB
+# machine has 46 MiB free, less than its dump's buffers and the low-memory
+# reserve. --no-abort-if-memory-pressure takes a partial dump instead.
+expect 1 "under memory pressure: 46 MiB available" -- capture --machine sim --memory 128M --events none -o "$tmp/p.raw"
+n=$((n + 1))
+if [ ! -e "$tmp/p.raw" ] && [ ! -e "$tmp/p.raw.partial" ]; then echo "ok $n - nothing written under memory pressure"; else echo "not ok $n - p.raw written"; fails=$((fails + 1)); fi
+expect 0 "left out [1-9]" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none -o "$tmp/p.raw"
+rm -f "$tmp/p.raw"
+# Hypervisor pages asked of a machine without a hypervisor: said, and the
+# dump's comment does not claim them.
+expect 0 "runs no hypervisor: the dump holds none" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none --hv-pages -o "$tmp/hv.dmp"
+expect 0 "type=full hv-unavailable" -- info "$tmp/hv.dmp"
+rm -f "$tmp/hv.dmp"
+expect 0 "dump written" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none -o "$tmp/a.raw"
 # Numbers: decimal unless 0x, no white space, no sign.
-expect 0 "dump written" -- capture --machine sim --memory 128M --events none --type mini --bugcheck-code 0161 --param2 0x1F -o "$tmp/bc.dmp"
+expect 0 "dump written" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none --type mini --bugcheck-code 0161 --param2 0x1F -o "$tmp/bc.dmp"
 expect 0 "bug check       0x000000A1" -- info "$tmp/bc.dmp"
 expect 0 "parameter 2   0x000000000000001f" -- info "$tmp/bc.dmp"
 expect 2 "invalid bug check code: ' 161'" -- capture --machine sim -o "$tmp/x.dmp" --bugcheck-code " 161"
@@ -82,10 +113,10 @@ else
     fails=$((fails + 1))
 fi
 # An existing file is never overwritten.
-expect 1 "cannot create" -- capture --machine sim --memory 128M --events none -o "$tmp/a.raw"
+expect 1 "cannot create" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none -o "$tmp/a.raw"
 # A symlink as output is refused, and its target untouched.
 ln -s "$tmp/target" "$tmp/link"
-expect 1 "cannot create" -- capture --machine sim --memory 128M --events none -o "$tmp/link"
+expect 1 "cannot create" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none -o "$tmp/link"
 n=$((n + 1))
 if [ -e "$tmp/target" ]; then
     echo "not ok $n - the symlink's target was created"
@@ -109,7 +140,7 @@ pid=$!
 wait_for "$tmp/k.raw.partial"
 kill -KILL $pid; wait $pid 2>/dev/null
 check "a SIGKILLed capture left k.raw.partial" '[ -e "$tmp/k.raw.partial" ] && [ ! -e "$tmp/k.raw" ]'
-expect 0 "dump written" -- capture --machine sim --memory 128M --events none -o "$tmp/k.raw"
+expect 0 "dump written" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none -o "$tmp/k.raw"
 check "the stale .partial is gone, k.raw is there" '[ -f "$tmp/k.raw" ] && [ ! -e "$tmp/k.raw.partial" ]'
 rm -f "$tmp/k.raw"
 # A .partial a live writer holds (its flock) is named as the obstacle.
@@ -117,7 +148,7 @@ flock "$tmp/l.raw.partial" sleep 30 &
 lpid=$!
 wait_for "$tmp/l.raw.partial"
 sleep 0.2
-expect 1 "l.raw.partial' is being written by another running livedump" -- capture --machine sim --memory 128M --events none -o "$tmp/l.raw"
+expect 1 "l.raw.partial' is being written by another running livedump" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none -o "$tmp/l.raw"
 kill $lpid; wait $lpid 2>/dev/null
 rm -f "$tmp/l.raw.partial"
 # SIGINT, SIGTERM, SIGHUP during a capture: no file is left, not even .partial.
@@ -131,9 +162,9 @@ for sig in INT TERM HUP; do
         '[ $st = 1 ] && [ ! -e "$tmp/i.raw" ] && [ ! -e "$tmp/i.raw.partial" ] && grep -q "interrupted by signal" "$tmp/i.err"'
     rm -f "$tmp/i.raw" "$tmp/i.raw.partial"
 done
-expect 0 '"id":167' -- capture --machine sim --memory 128M --events json -o "$tmp/b.raw"
+expect 0 '"id":167' -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events json -o "$tmp/b.raw"
 # The extension picks the ELF writer: the file starts with an ELF core header.
-expect 0 "dump written" -- capture --machine sim --memory 128M --events none -o "$tmp/c.elf"
+expect 0 "dump written" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none -o "$tmp/c.elf"
 n=$((n + 1))
 if [ "$(od -An -tx1 -N18 "$tmp/c.elf" 2>/dev/null | tr -d ' \n')" = 7f454c460201010000000000000000000400 ]; then
     echo "ok $n - c.elf is an ELF64 little-endian ET_CORE file"
@@ -149,6 +180,36 @@ if [ ! -e /proc/kcore ]; then
     expect 1 "/proc/kcore does not exist" -- capture --machine kcore -o "$tmp/k.elf"
 fi
 expect 2 "invalid process id" -- capture --machine kcore --stop-pid 0 -o "$tmp/k.elf"
+# One live dump at a time per real machine: while another process holds the
+# machine's lock a second kcore capture is refused (before it opens
+# anything), or waits with --wait; a SIGKILLed holder leaves it free; the
+# simulated machine (one per process) takes no lock.
+hold_lock() { # SECONDS: hold kcore's lock from a process whose pid is $lpid
+    ( exec 9>>"$LIVEDUMP_LOCK_DIR/kcore.lock" && flock 9 && touch "$tmp/held" && exec sleep "$1" ) >/dev/null 2>&1 &
+    lpid=$!
+    wait_for "$tmp/held"
+    rm -f "$tmp/held"
+}
+hold_lock 30
+expect 1 "another live dump of machine 'kcore' is running" -- capture --machine kcore --kcore "$tmp/no-kcore" -o "$tmp/k.elf"
+expect 0 "dump written" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none -o "$tmp/s.raw"
+rm -f "$tmp/s.raw"
+kill -KILL $lpid; wait $lpid 2>/dev/null
+expect 1 "this kernel was built without /proc/kcore" -- capture --machine kcore --kcore "$tmp/no-kcore" -o "$tmp/k.elf"
+hold_lock 2
+t0=$(date +%s%N)
+expect 1 "this kernel was built without /proc/kcore" -- capture --machine kcore --wait --kcore "$tmp/no-kcore" -o "$tmp/k.elf"
+t1=$(date +%s%N)
+check "--wait waited for the holder ($(( (t1 - t0) / 1000000 )) ms) and said so" \
+    '[ $(( (t1 - t0) / 1000000 )) -ge 1000 ] && grep -q "is running: waiting for it to finish" "$tmp/err"'
+wait $lpid 2>/dev/null
+# The lock file is never taken through a symlink.
+mkdir -m 700 "$tmp/lock2"
+ln -s "$tmp/lock-target" "$tmp/lock2/kcore.lock"
+LIVEDUMP_LOCK_DIR="$tmp/lock2"
+expect 1 "cannot take the lock of machine 'kcore'" -- capture --machine kcore --kcore "$tmp/no-kcore" -o "$tmp/k.elf"
+LIVEDUMP_LOCK_DIR="$tmp/lock"
+check "the lock's symlink was not followed" '[ ! -e "$tmp/lock-target" ]'
 expect 2 "option '--freeze-cgroup' needs a value" -- capture --machine kcore -o "$tmp/k.elf" --freeze-cgroup
 
 # Policy: show, set (atomic, 0600), check naming the bad line.
@@ -170,9 +231,9 @@ if [ "$(stat -c %a "$pol")" = 600 ]; then echo "ok $n - policy file is 0600"; el
 rep="$tmp/reports"
 expect 2 "--reports and --component go together" -- capture --machine sim --reports "$rep"
 expect 2 "invalid component name" -- capture --machine sim --reports "$rep" --component ../x
-expect 0 "dump written" -- capture --machine sim --memory 128M --events none --policy "$pol" --reports "$rep" --component WATCHDOG
-expect 1 "throttled" -- capture --machine sim --memory 128M --events none --policy "$pol" --reports "$rep" --component USBHUB3
-expect 0 "dump written" -- capture --machine sim --memory 128M --events none --policy "$pol" --reports "$rep" --component USBHUB3 --type mini --defer
+expect 0 "dump written" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none --policy "$pol" --reports "$rep" --component WATCHDOG
+expect 1 "throttled" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none --policy "$pol" --reports "$rep" --component USBHUB3
+expect 0 "dump written" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none --policy "$pol" --reports "$rep" --component USBHUB3 --type mini --defer
 expect 0 "2 report(s)" -- reports --reports "$rep" --policy "$pol" list
 expect 0 "full  WATCHDOG" -- reports --reports "$rep" --policy "$pol" list
 n=$((n + 1))
@@ -189,7 +250,7 @@ expect 0 "1 report(s) deleted" -- reports --reports "$rep" --policy "$pol" prune
 expect 0 "2 report(s)" -- reports --reports "$rep" --policy "$pol" list
 "$bin" policy --policy "$pol" set FullLiveReportsMax 0 >/dev/null
 expect 0 "1 report(s) deleted" -- reports --reports "$rep" --policy "$pol" prune
-expect 1 "FullLiveReportsMax = 0" -- capture --machine sim --memory 128M --policy "$pol" --reports "$rep" --component WATCHDOG
+expect 1 "FullLiveReportsMax = 0" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --policy "$pol" --reports "$rep" --component WATCHDOG
 ln -s "$tmp" "$tmp/linked"
 expect 1 "symlink" -- reports --reports "$tmp/linked" list
 expect 0 "does not exist" -- reports --reports "$tmp/missing" --policy "$pol" list
@@ -200,8 +261,8 @@ else
     echo "not ok $n - reports list created $tmp/missing"; fails=$((fails + 1))
 fi
 "$bin" policy --policy "$pol" set AllowLiveDump 0 >/dev/null
-expect 1 "STATUS_ACCESS_DENIED" -- capture --machine sim --memory 128M --policy "$pol" -o "$tmp/c.raw"
-expect 0 "dump written" -- capture --machine sim --memory 128M --events none --defer -o "$tmp/d.raw"
+expect 1 "STATUS_ACCESS_DENIED" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --policy "$pol" -o "$tmp/c.raw"
+expect 0 "dump written" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none --defer -o "$tmp/d.raw"
 
 echo "1..$n"
 [ "$fails" -eq 0 ]
