@@ -156,6 +156,9 @@ static void test_lkd_options(void **state)
     (void)state;
     ld_capture_request req;
     ld_capture_request_init(&req);
+    /* The library's request keeps abort-if-memory-pressure off: the caller
+     * sets it (the CLI does, as Task Manager). */
+    assert_int_equal(req.flags, LD_FLAG_USE_MIRRORING);
     static const struct { uint32_t opt; ld_dump_type type; uint32_t add; } map[] = {
         {0x0, LD_DUMP_FULL_KERNEL, 0},
         {0x1, LD_DUMP_FULL_KERNEL, LD_ADD_USER_PAGES},
