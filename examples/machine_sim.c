@@ -36,8 +36,10 @@ static int sim_option(void *state, const char *o, const char *v, bool *used)
         if (cli_parse_size(v, &s->cfg.memory_bytes)) BAD("memory size");
         /* The machine's own limits, stated as they are. */
         if (s->cfg.memory_bytes < LD_SIM_MIN_MEMORY || s->cfg.memory_bytes > LD_SIM_MAX_MEMORY) {
-            cli_usage_error("capture", "--memory %s: the simulated machine needs at least %lluM and has at most %lluG",
-                            v, (unsigned long long)(LD_SIM_MIN_MEMORY >> 20), (unsigned long long)(LD_SIM_MAX_MEMORY >> 30));
+            bool small = s->cfg.memory_bytes < LD_SIM_MIN_MEMORY;
+            cli_usage_error("capture", "--memory %s: the simulated machine %s %lluM to %lluG)", v,
+                            small ? "needs at least 64M of RAM (it takes" : "has at most 128G of RAM (it takes",
+                            (unsigned long long)(LD_SIM_MIN_MEMORY >> 20), (unsigned long long)(LD_SIM_MAX_MEMORY >> 30));
             return -1;
         }
     } else if (!strcmp(o, "--cpus")) {
