@@ -41,6 +41,10 @@ void cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((forma
 int cli_parse_u64(const char *s, uint64_t *out);
 /* A size with an optional K/M/G/T suffix (powers of 1024). 0 or -1. */
 int cli_parse_size(const char *s, uint64_t *out);
+/* A single-value option given again would silently override the first:
+ * refused. *seen is the caller's flag for that option; 0, or -1 with the
+ * usage error printed. */
+int cli_once(const char *cmd, bool *seen, const char *opt);
 /* A failure of the library, with its NTSTATUS: "livedump: <what>: <why> (0x...)". */
 void cli_status_error(ld_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -71,6 +75,7 @@ void cli_progress_clear(cli_output *o);
 typedef struct cli_machine {
     const char *name;
     const char *help;       /* its options, for `capture --help` */
+    bool one_at_a_time;     /* a real machine: one live dump at a time (its machine lock) */
     size_t state_size;      /* zeroed state handed to every call */
     void (*init)(void *state);
     /* 1: the option is this machine's (*used_value set if it took `value`);

@@ -42,6 +42,16 @@ void cli_status_error(ld_status st, const char *fmt, ...)
         fprintf(stderr, ": %s (0x%08X)\n", ld_status_describe(st), (unsigned)st);
 }
 
+int cli_once(const char *cmd, bool *seen, const char *opt)
+{
+    if (*seen) {
+        cli_usage_error(cmd, "option '%s' is given twice: it takes one value", opt);
+        return -1;
+    }
+    *seen = true;
+    return 0;
+}
+
 /* Digits only from the first character: strtoull alone would skip leading
  * white space, take a sign (" -1" as 2^64 - 1) and read "0161" as octal. */
 static bool starts_with_digit(const char *s)

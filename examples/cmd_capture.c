@@ -36,7 +36,10 @@ static const char usage_text[] =
     "  --hv-nonessential        add non-essential hypervisor pages too\n"
     "  --lkd N                  set type and pages from a DTrace lkd() option (0,1,2,4,5)\n"
     "  --selective              leave the file cache out\n"
-    "  --abort-if-memory-pressure  give up rather than squeeze a low-memory machine\n"
+    "  --abort-if-memory-pressure  give up rather than squeeze a low-memory machine (the default,\n"
+    "                           as in Task Manager)\n"
+    "  --no-abort-if-memory-pressure  take a partial dump instead: leave the lowest-priority\n"
+    "                           pages out when buffers run short\n"
     "  --no-mirror              copy every page while the machine is stopped\n"
     "  --bugcheck-code N        bug check code (default 0x161)\n"
     "  --param1..--param4 N     bug check parameters\n"
@@ -50,6 +53,8 @@ static const char usage_text[] =
     "  --component NAME         the component the dump is for (with --reports; 1-16 of A-Z a-z 0-9 _)\n"
     "  --policy FILE            the settings file (default " CLI_DEFAULT_POLICY ", if present)\n"
     "  --defer                  capture into memory first, then write (deferred dump data)\n"
+    "  --wait                   a real machine takes one live dump at a time: wait for the one\n"
+    "                           running instead of failing with STATUS_DEVICE_BUSY\n"
     "  --quiet                  no summary\n";
 
 static void print_usage(void)
@@ -96,7 +101,14 @@ typedef struct capture_args {
     const char *machine_name, *output, *format;
     const char *reports, *component, *policy;
     bool to_reports; /* --reports, with or without a folder */
-    bool defer;
+    bool defer, wait;
+    /* What the command line said, to refuse repeats and combinations. */
+    struct {
+        bool machine, output, format, type, lkd, code, param[4], timeout, events, reports, component, policy;
+        bool taskmgr, abort, no_abort;
+        const char *type_name;   /* --type's value */
+        const char *extra_pages; /* the first of --user-pages, --hv-pages, --hv-nonessential */
+    } seen;
     const cli_machine *machine;
     void *machine_state;
     ld_capture_request req;
@@ -108,8 +120,13 @@ typedef struct capture_args {
 static int find_machine(int argc, char **argv, capture_args *a)
 {
     for (int i = 0; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--machine"))
-            a->machine_name = argv[i + 1];
+        if (!strcmp(argv[i], "--machine")) {
+            if (a->machine_name) {
+                cli_usage_error("capture", "option '--machine' is given twice: it takes one value");
+                return -1;
+            }
+            a->machine_name = argv[++i];
+        }
     if (!a->machine_name) {
         cli_usage_error("capture", "capture needs --machine (sim or kcore)");
         return -1;
@@ -128,6 +145,35 @@ static int find_machine(int argc, char **argv, capture_args *a)
     }
     a->machine->init(a->machine_state);
     return 0;
+}
+
+/* Options that contradict each other are usage errors, named. */
+static int check_combinations(const capture_args *a)
+{
+    const char *why = NULL, *one = NULL, *other = NULL;
+    if (a->seen.abort && a->seen.no_abort) {
+        one = "--abort-if-memory-pressure", other = "--no-abort-if-memory-pressure";
+        why = "they say opposite things";
+    } else if (a->seen.taskmgr && a->seen.param[0]) {
+        one = "--taskmgr", other = "--param1";
+        why = "both set bug check parameter 1";
+    } else if (a->seen.lkd && a->seen.type) {
+        one = "--lkd", other = "--type";
+        why = "both set the dump type";
+    } else if (a->seen.lkd && a->seen.extra_pages) {
+        one = a->seen.extra_pages, other = "--lkd";
+        why = "--lkd sets the extra pages itself";
+    } else if (a->seen.extra_pages && a->req.type != LD_DUMP_FULL_KERNEL) {
+        one = a->seen.extra_pages, other = "--type";
+        why = "user and hypervisor pages are added to full dumps only";
+    }
+    if (!why)
+        return 0;
+    if (other && !strcmp(other, "--type") && a->seen.type_name)
+        cli_usage_error("capture", "option '%s' does not go with '--type %s': %s", one, a->seen.type_name, why);
+    else
+        cli_usage_error("capture", "option '%s' does not go with '%s': %s", one, other, why);
+    return -1;
 }
 
 static int parse_capture(int argc, char **argv, capture_args *a)
@@ -158,75 +204,93 @@ static int parse_capture(int argc, char **argv, capture_args *a)
         }
 #define VALUE() do { if (!v) { cli_usage_error("capture", "option '%s' needs a value", o); return -1; } i++; } while (0)
 #define BAD(what) do { cli_usage_error("capture", "invalid " what ": '%s'", v); return -1; } while (0)
+/* A single-value option: a second one would silently override the first. */
+#define ONCE(flag) do { VALUE(); if (cli_once("capture", &a->seen.flag, o)) return -1; } while (0)
         if (!strcmp(o, "--machine")) {
-            VALUE();
+            VALUE(); /* find_machine took it */
         } else if (!strcmp(o, "-o") || !strcmp(o, "--output")) {
-            VALUE(); a->output = v;
+            ONCE(output); a->output = v;
         } else if (!strcmp(o, "--format")) {
-            VALUE(); a->format = v;
+            ONCE(format); a->format = v;
         } else if (!strcmp(o, "--type")) {
-            VALUE();
+            ONCE(type);
             if (!strcmp(v, "full")) a->req.type = LD_DUMP_FULL_KERNEL;
             else if (!strcmp(v, "kernel-stacks")) a->req.type = LD_DUMP_KERNEL_STACKS;
             else if (!strcmp(v, "mini")) a->req.type = LD_DUMP_MINI;
             else BAD("dump type (full, kernel-stacks or mini)");
+            a->seen.type_name = v;
         } else if (!strcmp(o, "--user-pages")) {
             a->req.add_pages |= LD_ADD_USER_PAGES;
+            a->seen.extra_pages = a->seen.extra_pages ? a->seen.extra_pages : o;
         } else if (!strcmp(o, "--hv-pages")) {
             a->req.add_pages |= LD_ADD_HV_PAGES;
+            a->seen.extra_pages = a->seen.extra_pages ? a->seen.extra_pages : o;
         } else if (!strcmp(o, "--hv-nonessential")) {
             a->req.add_pages |= LD_ADD_HV_PAGES | LD_ADD_HV_NONESSENTIAL_PAGES;
+            a->seen.extra_pages = a->seen.extra_pages ? a->seen.extra_pages : o;
         } else if (!strcmp(o, "--lkd")) {
-            VALUE();
+            ONCE(lkd);
             if (cli_parse_u64(v, &n) || n > UINT32_MAX || !ld_ok(ld_capture_request_from_lkd(&a->req, (uint32_t)n)))
                 BAD("lkd() option (0, 1, 2, 4 or 5)");
         } else if (!strcmp(o, "--selective")) {
             a->req.flags |= LD_FLAG_SELECTIVE_DUMP;
         } else if (!strcmp(o, "--abort-if-memory-pressure")) {
             a->req.flags |= LD_FLAG_ABORT_IF_MEMORY_PRESSURE;
+            a->seen.abort = true;
+        } else if (!strcmp(o, "--no-abort-if-memory-pressure")) {
+            a->req.flags &= ~LD_FLAG_ABORT_IF_MEMORY_PRESSURE;
+            a->seen.no_abort = true;
         } else if (!strcmp(o, "--no-mirror")) {
             a->req.flags &= ~LD_FLAG_USE_MIRRORING;
         } else if (!strcmp(o, "--bugcheck-code")) {
-            VALUE();
+            ONCE(code);
             if (cli_parse_u64(v, &n) || n > UINT32_MAX) BAD("bug check code");
             a->req.bugcheck_code = (uint32_t)n;
         } else if (!strncmp(o, "--param", 7) && o[7] >= '1' && o[7] <= '4' && !o[8]) {
-            VALUE();
+            ONCE(param[o[7] - '1']);
             if (cli_parse_u64(v, &n)) BAD("bug check parameter");
             a->req.bugcheck_params[o[7] - '1'] = n;
         } else if (!strcmp(o, "--taskmgr")) {
             a->req.bugcheck_params[0] = LD_BUGCHECK_PARAM_TASKMGR;
+            a->seen.taskmgr = true;
         } else if (!strcmp(o, "--corral-timeout-ms")) {
-            VALUE();
+            ONCE(timeout);
             if (cli_parse_u64(v, &n) || n == 0 || n > 3600000) BAD("corral timeout");
             a->req.corral_timeout_ns = n * 1000000ull;
         } else if (!strcmp(o, "--events")) {
-            VALUE();
+            ONCE(events);
             if (cli_parse_events_mode(v, &a->out.events)) BAD("events mode (text, json or none)");
         } else if (!strcmp(o, "--quiet")) {
             a->quiet = true;
         } else if (!strcmp(o, "--reports")) {
             /* The folder is optional: without it, LiveKernelReportsPath. */
+            if (cli_once("capture", &a->seen.reports, o))
+                return -1;
             a->to_reports = true;
             if (v && v[0] != '-') {
                 a->reports = v;
                 i++;
             }
         } else if (!strcmp(o, "--component")) {
-            VALUE();
+            ONCE(component);
             if (!ld_component_name_valid(v)) BAD("component name (1-16 of A-Z a-z 0-9 _)");
             a->component = v;
         } else if (!strcmp(o, "--policy")) {
-            VALUE(); a->policy = v;
+            ONCE(policy); a->policy = v;
         } else if (!strcmp(o, "--defer")) {
             a->defer = true;
+        } else if (!strcmp(o, "--wait")) {
+            a->wait = true;
         } else {
             cli_usage_error("capture", "unknown option '%s'", o);
             return -1;
         }
 #undef VALUE
 #undef BAD
+#undef ONCE
     }
+    if (check_combinations(a))
+        return -1;
     if (!a->output == !a->to_reports) {
         cli_usage_error("capture", a->output ? "give -o FILE or --reports DIR, not both" : "capture needs -o FILE");
         return -1;
@@ -427,14 +491,48 @@ static int run_capture(capture_args *a, const ld_hal *hal)
     catch_stop_signals();
     st = a->to_reports ? capture_to_reports(a, engine, &settings, &r, path, sizeof path) : capture_to_file(a, engine, &r);
     cli_progress_clear(&a->out);
+    if (r.hv_unavailable)
+        fprintf(stderr, "livedump: warning: hypervisor pages were asked for, but machine '%s' runs no hypervisor: "
+                        "the dump holds none\n", a->machine_name);
     if (!a->quiet && (r.status || r.pages))
         print_summary(&r, hal->page_size, a->to_reports ? path : a->output);
     if (stop_signal && !ld_ok(st))
         cli_status_error(st, "interrupted by signal %d: nothing was written", (int)stop_signal);
     else if (!ld_ok(st) && (r.status || r.pages))
         cli_status_error(st, "capture failed");
+    if (st == LD_STATUS_INSUFFICIENT_RESOURCES && (a->req.flags & LD_FLAG_ABORT_IF_MEMORY_PRESSURE)) {
+        if (r.low_memory_threshold > r.available_bytes)
+            fprintf(stderr, "livedump: the machine is under memory pressure: %" PRIu64 " MiB available, the dump needs %"
+                            PRIu64 " MiB with the low-memory reserve\n", r.available_bytes >> 20, r.low_memory_threshold >> 20);
+        else
+            fprintf(stderr, "livedump: the machine is under memory pressure: dump buffers could not be allocated for every page\n");
+        fprintf(stderr, "livedump: abort-if-memory-pressure is on (the default, as in Task Manager); "
+                        "--no-abort-if-memory-pressure takes a partial dump instead\n");
+    }
     ld_engine_destroy(engine);
     return ld_ok(st) ? CLI_EXIT_OK : CLI_EXIT_FAILED;
+}
+
+/* A real machine takes one live dump at a time: its machine lock, taken
+ * before the machine is opened, so a second capture starts nothing. */
+static int take_machine_lock(const capture_args *a, ld_machine_lock **lock)
+{
+    const char *dir = ld_machine_lock_dir(NULL);
+    ld_status st = ld_machine_lock_acquire(NULL, a->machine->name, false, lock);
+    if (st == LD_STATUS_DEVICE_BUSY && a->wait) {
+        fprintf(stderr, "livedump: another live dump of machine '%s' is running: waiting for it to finish\n",
+                a->machine->name);
+        st = ld_machine_lock_acquire(NULL, a->machine->name, true, lock);
+    }
+    if (ld_ok(st))
+        return CLI_EXIT_OK;
+    if (st == LD_STATUS_DEVICE_BUSY)
+        cli_status_error(st, "another live dump of machine '%s' is running (it holds %s/%s.lock); one at a time, "
+                             "--wait waits for it", a->machine->name, dir, a->machine->name);
+    else
+        cli_status_error(st, "cannot take the lock of machine '%s' in %s (a real machine needs root; "
+                             "LIVEDUMP_LOCK_DIR names another folder)", a->machine->name, dir);
+    return CLI_EXIT_FAILED;
 }
 
 int cmd_capture(int argc, char **argv)
@@ -442,19 +540,26 @@ int cmd_capture(int argc, char **argv)
     capture_args a;
     memset(&a, 0, sizeof a);
     ld_capture_request_init(&a.req);
+    /* Task Manager's default: give up rather than squeeze a machine low on
+     * memory. The library's request keeps its explicit flag. */
+    a.req.flags |= LD_FLAG_ABORT_IF_MEMORY_PRESSURE;
     cli_output_init(&a.out);
     int rc = CLI_EXIT_USAGE;
     if (parse_capture(argc, argv, &a) == 0) {
         a.req.progress = cli_on_progress;
         a.req.progress_arg = &a.out;
         const ld_hal *hal = NULL;
-        rc = a.machine->open(a.machine_state, &hal);
+        ld_machine_lock *lock = NULL;
+        rc = a.machine->one_at_a_time ? take_machine_lock(&a, &lock) : CLI_EXIT_OK;
+        if (rc == CLI_EXIT_OK)
+            rc = a.machine->open(a.machine_state, &hal);
         if (rc == CLI_EXIT_OK) {
             rc = run_capture(&a, hal);
             if (rc == CLI_EXIT_OK && !a.quiet && a.machine->summary)
                 a.machine->summary(a.machine_state);
             a.machine->close(a.machine_state);
         }
+        ld_machine_lock_release(lock);
     }
     free(a.machine_state);
     return rc;

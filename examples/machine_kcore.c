@@ -11,6 +11,7 @@
 
 typedef struct kcore_state {
     ld_linux_config cfg;
+    bool seen_cgroup, seen_kcore, seen_iomem, seen_kpageflags; /* single-value options */
     int pids[MAX_STOP_PIDS];
     ld_linux *lx;
     cli_output out; /* the classification's progress line, on a terminal */
@@ -41,6 +42,13 @@ static int kcore_option(void *state, const char *o, const char *v, bool *used)
                        !strcmp(o, "--iomem") || !strcmp(o, "--kpageflags")
                    ? 1 /* the caller says it needs a value */
                    : (*used = false, 0);
+    bool *seen = !strcmp(o, "--freeze-cgroup") ? &s->seen_cgroup
+                 : !strcmp(o, "--kcore")       ? &s->seen_kcore
+                 : !strcmp(o, "--iomem")       ? &s->seen_iomem
+                 : !strcmp(o, "--kpageflags")  ? &s->seen_kpageflags
+                                               : NULL;
+    if (seen && cli_once("capture", seen, o))
+        return -1;
     if (!strcmp(o, "--freeze-cgroup")) {
         s->cfg.freeze_cgroup = v;
     } else if (!strcmp(o, "--stop-pid")) {
@@ -122,6 +130,7 @@ const cli_machine cli_machine_kcore = {
             "  --stop-pid PID           stop this process (SIGSTOP) during the final pass (repeatable)\n"
             "  --no-zero-scan           keep all-zero pages (default: left out, read once to find them)\n"
             "  --kcore / --iomem / --kpageflags PATH   read these instead of /proc's\n",
+    .one_at_a_time = true,
     .state_size = sizeof(kcore_state),
     .init = kcore_init,
     .option = kcore_option,

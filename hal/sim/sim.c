@@ -1,9 +1,13 @@
 /* The simulated machine: configuration, create/destroy, the HAL table,
  * buffer pools, memory status and the secondary data sources. */
 #define _GNU_SOURCE
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sysinfo.h>
 
 #include "hal/sim/sim_internal.h"
 
@@ -15,6 +19,128 @@ void ld_sim_config_init(ld_sim_config *cfg)
     cfg->memory_bytes = 512ull << 20;
     cfg->cpus = 2;
     cfg->hot_set_bytes = 64ull << 20;
+}
+
+/* ---- the host's memory ---- */
+
+/* MemTotal and MemAvailable (what can be committed without swapping); from
+ * sysinfo() where /proc/meminfo cannot be read. */
+static void read_host_memory(uint64_t *total, uint64_t *avail)
+{
+    *total = *avail = 0;
+    FILE *f = fopen("/proc/meminfo", "re");
+    if (f) {
+        char line[128];
+        unsigned long long v;
+        while (fgets(line, sizeof line, f)) {
+            if (sscanf(line, "MemTotal: %llu kB", &v) == 1 && v < (UINT64_MAX >> 10))
+                *total = (uint64_t)v << 10;
+            else if (sscanf(line, "MemAvailable: %llu kB", &v) == 1 && v < (UINT64_MAX >> 10))
+                *avail = (uint64_t)v << 10;
+        }
+        fclose(f);
+    }
+    struct sysinfo si;
+    if ((!*total || !*avail) && sysinfo(&si) == 0) {
+        if (!*total)
+            *total = (uint64_t)si.totalram * si.mem_unit;
+        if (!*avail)
+            *avail = (uint64_t)(si.freeram + si.bufferram) * si.mem_unit;
+    }
+}
+
+/* What the host keeps for itself. */
+static uint64_t host_reserve(uint64_t host_total)
+{
+    uint64_t r = host_total / 8;
+    return r > LDI_SIM_HOST_RESERVE_MIN ? r : LDI_SIM_HOST_RESERVE_MIN;
+}
+
+/* The host's memory and what it has available now. `committed` is what this
+ * machine has committed since it was built: an injected available figure
+ * (the host before the machine) loses it; the OS's own figure already has. */
+static void host_memory(const ld_sim_config *c, uint64_t committed, uint64_t *total, uint64_t *avail)
+{
+    uint64_t t = c->host_memory_bytes, a = c->host_available_bytes;
+    if (!t || !a) {
+        uint64_t os_total, os_avail;
+        read_host_memory(&os_total, &os_avail);
+        if (!t)
+            t = os_total;
+        if (!a)
+            a = os_avail;
+        else
+            a = a > committed ? a - committed : 0;
+    } else {
+        a = a > committed ? a - committed : 0;
+    }
+    *total = t;
+    *avail = a;
+}
+
+/* Bytes the machine may still commit on the host: available less the
+ * host's reserve. */
+static uint64_t host_budget(const ld_sim *sim)
+{
+    uint64_t pools = 0;
+    for (int i = 0; i < LD_POOL_COUNT; i++)
+        pools += __atomic_load_n(&sim->pool_used[i], __ATOMIC_RELAXED);
+    uint64_t total, avail;
+    host_memory(&sim->cfg, sim->footprint + pools, &total, &avail);
+    uint64_t keep = host_reserve(total);
+    return avail > keep ? avail - keep : 0;
+}
+
+static void say(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *why, size_t cap, const char *fmt, ...)
+{
+    if (!why || !cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, cap, fmt, ap);
+    va_end(ap);
+}
+
+#define MIB(x) ((uint64_t)(x) >> 20)
+
+ld_status ld_sim_config_check(const ld_sim_config *cfg, char *why, size_t cap)
+{
+    say(why, cap, "ok");
+    if (!cfg) {
+        say(why, cap, "no configuration");
+        return LD_STATUS_INVALID_PARAMETER;
+    }
+    uint64_t mem = cfg->memory_bytes & ~(uint64_t)(LDI_SIM_PAGE_SIZE - 1);
+    if (mem < LDI_SIM_MIN_MEMORY || mem > LDI_SIM_MAX_MEMORY) {
+        say(why, cap, "memory of %" PRIu64 " MiB is out of the simulated machine's range: %" PRIu64 " MiB to %" PRIu64
+                      " GiB", MIB(cfg->memory_bytes), MIB(LDI_SIM_MIN_MEMORY), (uint64_t)(LDI_SIM_MAX_MEMORY >> 30));
+        return LD_STATUS_INVALID_PARAMETER;
+    }
+    if (cfg->cpus < 1 || cfg->cpus > LDI_SIM_MAX_CPUS) {
+        say(why, cap, "%" PRIu32 " CPUs: the simulated machine has 1 to %u", cfg->cpus, LDI_SIM_MAX_CPUS);
+        return LD_STATUS_INVALID_PARAMETER;
+    }
+    if (cfg->hot_set_bytes == 0 || cfg->hot_set_bytes > mem / 2) {
+        say(why, cap, "a hot set of %" PRIu64 " MiB: it must be more than 0 and at most half the memory (%" PRIu64
+                      " MiB)", MIB(cfg->hot_set_bytes), MIB(mem / 2));
+        return LD_STATUS_INVALID_PARAMETER;
+    }
+    ldi_sim_layout l;
+    uint64_t hot_pages = (cfg->hot_set_bytes + LDI_SIM_PAGE_SIZE - 1) / LDI_SIM_PAGE_SIZE;
+    if (!ldi_sim_layout_build(&l, mem, cfg->cpus, hot_pages, cfg->hypervisor, cfg->secure_kernel)) {
+        say(why, cap, "%" PRIu64 " MiB with %" PRIu32 " CPUs cannot be laid out", MIB(mem), cfg->cpus);
+        return LD_STATUS_INVALID_PARAMETER;
+    }
+    uint64_t total, avail, need = ldi_sim_footprint(&l);
+    host_memory(cfg, 0, &total, &avail);
+    uint64_t keep = host_reserve(total);
+    if (need > (avail > keep ? avail - keep : 0)) {
+        say(why, cap, "this host cannot back the simulated machine: it commits %" PRIu64 " MiB, the host has %" PRIu64
+                      " MiB available and keeps %" PRIu64 " MiB for itself", MIB(need), MIB(avail), MIB(keep));
+        return LD_STATUS_INSUFFICIENT_RESOURCES;
+    }
+    return LD_STATUS_SUCCESS;
 }
 
 /* ---- memory status and pools ---- */
@@ -36,7 +162,10 @@ static ld_status sim_mem_status(void *ctx, uint64_t *available, uint64_t *total)
         return LD_STATUS_INVALID_PARAMETER;
     uint64_t held = __atomic_load_n(&sim->pool_used[LD_POOL_SYSTEM_PARTITION], __ATOMIC_RELAXED);
     uint64_t avail = free_bytes(sim);
-    *available = sim->cfg.available_bytes ? sim->cfg.available_bytes : (avail > held ? avail - held : 0);
+    avail = avail > held ? avail - held : 0;
+    /* Buffers come from the host: never more than it can give. */
+    uint64_t host = host_budget(sim);
+    *available = sim->cfg.available_bytes ? sim->cfg.available_bytes : avail < host ? avail : host;
     *total = sim->cfg.memory_bytes;
     return LD_STATUS_SUCCESS;
 }
@@ -78,7 +207,9 @@ static ld_status sim_pool_alloc(void *ctx, ld_pool pool, uint64_t bytes, void **
         return LD_STATUS_NOT_SUPPORTED;
 
     uv_mutex_lock(&sim->pool_lock);
-    if (sim->pool_used[pool] > cap || bytes > cap - sim->pool_used[pool]) {
+    /* Pool memory is committed on the host: never beyond what it can give,
+     * whatever the simulated machine has free. */
+    if (sim->pool_used[pool] > cap || bytes > cap - sim->pool_used[pool] || bytes > host_budget(sim)) {
         st = LD_STATUS_INSUFFICIENT_RESOURCES;
     } else if (sim->pool_alloc_count == sim->pool_alloc_cap) {
         size_t ncap = sim->pool_alloc_cap ? sim->pool_alloc_cap * 2 : 64;
@@ -324,11 +455,11 @@ ld_status ld_sim_create(const ld_sim_config *cfg, ld_sim **out)
     *out = NULL;
     if (!cfg)
         return LD_STATUS_INVALID_PARAMETER;
+    ld_status st = ld_sim_config_check(cfg, NULL, 0);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
     ld_sim_config c = *cfg;
     c.memory_bytes &= ~(uint64_t)(LDI_SIM_PAGE_SIZE - 1);
-    if (c.memory_bytes < LDI_SIM_MIN_MEMORY || c.memory_bytes > LDI_SIM_MAX_MEMORY || c.cpus < 1 ||
-        c.cpus > LDI_SIM_MAX_CPUS || c.hot_set_bytes == 0 || c.hot_set_bytes > c.memory_bytes / 2)
-        return LD_STATUS_INVALID_PARAMETER;
     uint64_t hot_pages = (c.hot_set_bytes + LDI_SIM_PAGE_SIZE - 1) / LDI_SIM_PAGE_SIZE;
 
     ld_sim *sim = calloc(1, sizeof *sim);
@@ -339,9 +470,9 @@ ld_status ld_sim_create(const ld_sim_config *cfg, ld_sim **out)
         free(sim);
         return LD_STATUS_INVALID_PARAMETER;
     }
+    sim->footprint = ldi_sim_footprint(&sim->layout);
     ldi_sim_platform_init(sim);
     build_hal(sim);
-    ld_status st = LD_STATUS_SUCCESS;
     if (uv_mutex_init(&sim->pool_lock) != 0)
         st = LD_STATUS_INSUFFICIENT_RESOURCES;
     else

@@ -21,15 +21,23 @@
 
 #define LDI_SIM_PAGE_SIZE 4096u
 #define LDI_SIM_PAGE_SHIFT 12
-#define LDI_SIM_MIN_MEMORY (64ull << 20)
+#define LDI_SIM_MIN_MEMORY LD_SIM_MIN_MEMORY
 /* Keeps every fixed region (kernel image .. kernel stacks) below the 3 GiB
  * hole, so each stays physically contiguous. */
-#define LDI_SIM_MAX_MEMORY (128ull << 30)
+#define LDI_SIM_MAX_MEMORY LD_SIM_MAX_MEMORY
+/* What the host keeps for itself: max(this, host memory / 8). */
+#define LDI_SIM_HOST_RESERVE_MIN (512ull << 20)
 #define LDI_SIM_MAX_CPUS 64u
 
-/* x86 PC physical map. */
+/* x86 PC physical map. Page 0 belongs to the firmware (real-mode
+ * interrupt vectors, BIOS data) and 640 KiB-1 MiB to legacy devices: neither
+ * is RAM, so neither is in the ranges, as in Windows' MmPhysicalMemoryBlock
+ * (whose first run starts at PFN 1). */
+#define LDI_SIM_FIRST_RAM_PFN 1ull
 #define LDI_SIM_LEGACY_IO_PFN 0xA0ull    /* 640 KiB: legacy device memory starts */
 #define LDI_SIM_LEGACY_IO_PAGES 0x60ull  /* up to 1 MiB */
+/* RAM pages below 640 KiB. */
+#define LDI_SIM_CONV_PAGES (LDI_SIM_LEGACY_IO_PFN - LDI_SIM_FIRST_RAM_PFN)
 #define LDI_SIM_MMIO_HOLE_PFN 0xC0000ull /* 3 GiB: the MMIO hole starts */
 #define LDI_SIM_HIGH_RAM_PFN 0x100000ull /* 4 GiB: RAM resumes */
 
@@ -54,12 +62,12 @@
  * index to its PFN. */
 typedef struct ldi_sim_layout {
     uint64_t ram_pages;      /* memory_bytes / page size */
-    uint64_t low_ram_pages;  /* RAM pages in the first range (legacy IO excluded) */
-    uint64_t low_range_pages; /* pages of the first range (legacy IO included) */
+    uint64_t low_ram_pages;  /* RAM pages below the 3 GiB hole (the first two ranges) */
+    uint64_t low_end_pfn;    /* one past the last RAM PFN below the hole */
     uint64_t high_pages;     /* pages of the range at 4 GiB (0: none) */
     uint64_t max_pfn;        /* one past the last PFN */
     size_t range_count;
-    ld_phys_range ranges[2];
+    ld_phys_range ranges[3]; /* RAM only: below 640 KiB, 1 MiB to the hole, from 4 GiB */
     size_t run_count;
     ld_kind_range runs[LDI_SIM_MAX_RUNS];
     uint64_t kind_pages[LD_PAGE_KIND_COUNT];
@@ -119,7 +127,8 @@ struct ld_sim {
     ld_sim_config cfg;
     ldi_sim_layout layout;
 
-    /* RAM: the first range, then the range at 4 GiB, back to back. */
+    /* Backing store: PFNs 0 to low_end_pfn (the non-RAM pages below it
+     * are never touched), then the range at 4 GiB, back to back. */
     uint8_t *ram;
     size_t ram_bytes;
     uint8_t *chunk_state; /* atomic, per chunk: LDI_SIM_CHUNK_* */
@@ -143,6 +152,8 @@ struct ld_sim {
     size_t pool_alloc_count, pool_alloc_cap;
 
     bool hv_prepared; /* atomic */
+
+    uint64_t footprint; /* bytes of host memory the machine committed at create */
 
     /* vCPUs and the corral. */
     uint32_t cpu_count;
@@ -179,6 +190,9 @@ ld_page_kind ldi_sim_kind_of(const ldi_sim_layout *l, uint64_t pfn);
 bool ldi_sim_kind_has_content(uint32_t kind);
 ld_status ldi_sim_mem_ranges(void *ctx, ld_phys_range *ranges, size_t *count);
 ld_status ldi_sim_mem_kinds(void *ctx, ld_kind_range *runs, size_t *count);
+
+/* Host memory the machine of layout l commits at create (its footprint). */
+uint64_t ldi_sim_footprint(const ldi_sim_layout *l);
 
 /* ---- sim_memory.c ---- */
 ld_status ldi_sim_memory_init(ld_sim *sim);

@@ -1,9 +1,10 @@
 /* The simulated machine's physical memory map and page classification.
  *
- * Ranges follow a PC: RAM below 3 GiB (with legacy device memory at
- * 640 KiB-1 MiB inside it), an MMIO hole from 3 GiB to 4 GiB, the rest of
- * RAM from 4 GiB. Each page kind gets one contiguous region of RAM, in a
- * fixed order, so the classification is a short list of runs. */
+ * Ranges follow a PC and hold RAM only: PFN 1 to 640 KiB, 1 MiB to the
+ * MMIO hole at 3 GiB, the rest from 4 GiB (page 0 is the firmware's,
+ * 640 KiB-1 MiB legacy device memory). Each page kind gets one contiguous
+ * region of RAM, in a fixed order, so the classification is a short list of
+ * runs, all inside the ranges. */
 #include <string.h>
 
 #include "hal/sim/sim_internal.h"
@@ -15,10 +16,10 @@ typedef struct region {
 
 uint64_t ldi_sim_ram_pfn(const ldi_sim_layout *l, uint64_t ram_index)
 {
-    if (ram_index < LDI_SIM_LEGACY_IO_PFN)
-        return ram_index;
+    if (ram_index < LDI_SIM_CONV_PAGES)
+        return LDI_SIM_FIRST_RAM_PFN + ram_index;
     if (ram_index < l->low_ram_pages)
-        return ram_index + LDI_SIM_LEGACY_IO_PAGES;
+        return LDI_SIM_FIRST_RAM_PFN + LDI_SIM_LEGACY_IO_PAGES + ram_index;
     return LDI_SIM_HIGH_RAM_PFN + (ram_index - l->low_ram_pages);
 }
 
@@ -49,7 +50,7 @@ static bool add_run(ldi_sim_layout *l, uint64_t pfn, uint64_t pages, ld_page_kin
  * RAM index to PFN mapping jumps (the legacy IO pages, the MMIO hole). */
 static bool add_region_runs(ldi_sim_layout *l, uint64_t first, uint64_t pages, ld_page_kind kind)
 {
-    const uint64_t breaks[] = {LDI_SIM_LEGACY_IO_PFN, l->low_ram_pages};
+    const uint64_t breaks[] = {LDI_SIM_CONV_PAGES, l->low_ram_pages};
     uint64_t at = first, end = first + pages;
     while (at < end) {
         uint64_t piece_end = end;
@@ -57,9 +58,6 @@ static bool add_region_runs(ldi_sim_layout *l, uint64_t first, uint64_t pages, l
             if (breaks[i] > at && breaks[i] < piece_end)
                 piece_end = breaks[i];
         if (!add_run(l, ldi_sim_ram_pfn(l, at), piece_end - at, kind))
-            return false;
-        if (piece_end == LDI_SIM_LEGACY_IO_PFN &&
-            !add_run(l, LDI_SIM_LEGACY_IO_PFN, LDI_SIM_LEGACY_IO_PAGES, LD_PAGE_IO_SPACE))
             return false;
         at = piece_end;
     }
@@ -75,21 +73,23 @@ bool ldi_sim_layout_build(ldi_sim_layout *l, uint64_t memory_bytes, uint32_t cpu
         cpus > LDI_SIM_MAX_CPUS || hot_pages == 0)
         return false;
     l->ram_pages = r;
-    uint64_t low_max = LDI_SIM_MMIO_HOLE_PFN - LDI_SIM_LEGACY_IO_PAGES;
+    /* Every PFN below the hole but page 0 and the legacy IO window. */
+    uint64_t low_max = LDI_SIM_MMIO_HOLE_PFN - LDI_SIM_FIRST_RAM_PFN - LDI_SIM_LEGACY_IO_PAGES;
     l->low_ram_pages = r < low_max ? r : low_max;
-    l->low_range_pages = l->low_ram_pages + LDI_SIM_LEGACY_IO_PAGES;
+    l->low_end_pfn = LDI_SIM_FIRST_RAM_PFN + LDI_SIM_LEGACY_IO_PAGES + l->low_ram_pages;
     l->high_pages = r - l->low_ram_pages;
-    l->ranges[0] = (ld_phys_range){0, l->low_range_pages};
-    l->range_count = 1;
+    l->ranges[0] = (ld_phys_range){LDI_SIM_FIRST_RAM_PFN, LDI_SIM_CONV_PAGES};
+    l->ranges[1] = (ld_phys_range){LDI_SIM_LEGACY_IO_PFN + LDI_SIM_LEGACY_IO_PAGES, l->low_ram_pages - LDI_SIM_CONV_PAGES};
+    l->range_count = 2;
     if (l->high_pages)
         l->ranges[l->range_count++] = (ld_phys_range){LDI_SIM_HIGH_RAM_PFN, l->high_pages};
-    l->max_pfn = l->high_pages ? LDI_SIM_HIGH_RAM_PFN + l->high_pages : l->low_range_pages;
+    l->max_pfn = l->high_pages ? LDI_SIM_HIGH_RAM_PFN + l->high_pages : l->low_end_pfn;
 
     /* Conventional memory below 640 KiB is free, as after boot; the kernel
      * loads at 1 MiB. Kernel-other, file cache and user are adjacent so the
      * hot set (which spills from one into the next) is one span. */
     region regions[] = {
-        {LD_PAGE_FREE, LDI_SIM_LEGACY_IO_PFN},
+        {LD_PAGE_FREE, LDI_SIM_CONV_PAGES},
         {LD_PAGE_KERNEL_IMAGE, (8u << 20) / LDI_SIM_PAGE_SIZE},
         {LD_PAGE_HAL_IMAGE, (1u << 20) / LDI_SIM_PAGE_SIZE},
         {LD_PAGE_DEBUGGER_DATA, 1},
@@ -149,7 +149,6 @@ bool ldi_sim_layout_build(ldi_sim_layout *l, uint64_t memory_bytes, uint32_t cpu
             l->content_pages += g->pages;
         at += g->pages;
     }
-    l->kind_pages[LD_PAGE_IO_SPACE] = LDI_SIM_LEGACY_IO_PAGES;
 
     /* The hot set fills kernel-other (after the probe page), then spills
      * into the file cache and user pages that follow it. */
@@ -159,7 +158,20 @@ bool ldi_sim_layout_build(ldi_sim_layout *l, uint64_t memory_bytes, uint32_t cpu
 
     /* The fixed regions must not straddle the MMIO hole (see
      * LDI_SIM_MAX_MEMORY): a stack is read as contiguous frames. */
-    return l->stacks_pfn + l->stacks_pages <= l->low_range_pages;
+    return l->stacks_pfn + l->stacks_pages <= l->low_end_pfn;
+}
+
+uint64_t ldi_sim_footprint(const ldi_sim_layout *l)
+{
+    uint64_t meta = l->max_pfn / 8 + l->max_pfn / LDI_SIM_CHUNK_PAGES; /* dirty log, chunk states */
+    uint64_t content = l->content_pages * LDI_SIM_PAGE_SIZE;
+    if (content <= LDI_SIM_EAGER_CONTENT_MAX)
+        return content + meta;
+    /* The chunks the vCPUs write (see ldi_sim_memory_init): at most two
+     * partial chunks at each end of the probe, the stacks and the two
+     * pieces of the hot set. */
+    uint64_t pages = l->hot_pages + l->stacks_pages + 1 + 8ull * LDI_SIM_CHUNK_PAGES;
+    return pages * LDI_SIM_PAGE_SIZE + meta;
 }
 
 int ldi_sim_range_of(const ldi_sim_layout *l, uint64_t pfn, uint64_t count)

@@ -65,27 +65,26 @@ NO_TSAN static void fill_page(uint64_t seed, uint64_t pfn, uint64_t *page)
         page[i] = ldi_sim_splitmix64(&state);
 }
 
-static uint64_t backing_page(const ldi_sim_layout *l, uint64_t pfn, bool *ok)
+/* Where a RAM page lives in the backing store; false outside RAM. */
+static bool backing_page(const ldi_sim_layout *l, uint64_t pfn, uint64_t *page)
 {
-    *ok = true;
-    if (pfn < l->low_range_pages)
-        return pfn;
-    if (pfn >= LDI_SIM_HIGH_RAM_PFN && pfn - LDI_SIM_HIGH_RAM_PFN < l->high_pages)
-        return l->low_range_pages + (pfn - LDI_SIM_HIGH_RAM_PFN);
-    *ok = false;
-    return 0;
+    if (pfn < l->low_end_pfn) {
+        if (pfn < LDI_SIM_FIRST_RAM_PFN || (pfn >= LDI_SIM_LEGACY_IO_PFN && pfn - LDI_SIM_LEGACY_IO_PFN < LDI_SIM_LEGACY_IO_PAGES))
+            return false;
+        *page = pfn;
+        return true;
+    }
+    if (pfn >= LDI_SIM_HIGH_RAM_PFN && pfn - LDI_SIM_HIGH_RAM_PFN < l->high_pages) {
+        *page = l->low_end_pfn + (pfn - LDI_SIM_HIGH_RAM_PFN);
+        return true;
+    }
+    return false;
 }
 
 uint8_t *ldi_sim_page_ptr(ld_sim *sim, uint64_t pfn)
 {
-    bool ok;
-    uint64_t page = backing_page(&sim->layout, pfn, &ok);
-    return ok ? sim->ram + page * LDI_SIM_PAGE_SIZE : NULL;
-}
-
-static bool is_legacy_io(uint64_t pfn)
-{
-    return pfn >= LDI_SIM_LEGACY_IO_PFN && pfn < LDI_SIM_LEGACY_IO_PFN + LDI_SIM_LEGACY_IO_PAGES;
+    uint64_t page;
+    return backing_page(&sim->layout, pfn, &page) ? sim->ram + page * LDI_SIM_PAGE_SIZE : NULL;
 }
 
 /* Write the content of every content page of one chunk. Runs while the
@@ -136,7 +135,7 @@ void ldi_sim_materialize(ld_sim *sim, uint64_t pfn, uint64_t count)
 ld_status ldi_sim_memory_init(ld_sim *sim)
 {
     const ldi_sim_layout *l = &sim->layout;
-    uint64_t bytes = (l->low_range_pages + l->high_pages) * LDI_SIM_PAGE_SIZE;
+    uint64_t bytes = (l->low_end_pfn + l->high_pages) * LDI_SIM_PAGE_SIZE;
     if ((size_t)bytes != bytes)
         return LD_STATUS_NO_MEMORY;
     void *ram = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -150,10 +149,6 @@ ld_status ldi_sim_memory_init(ld_sim *sim)
     sim->dirty_words = calloc(sim->dirty_word_count, sizeof(uint64_t));
     if (!sim->chunk_state || !sim->dirty_words)
         return LD_STATUS_NO_MEMORY;
-
-    /* Legacy device memory reads as all ones, like a bus with nothing
-     * behind it. */
-    memset(ldi_sim_page_ptr(sim, LDI_SIM_LEGACY_IO_PFN), 0xff, LDI_SIM_LEGACY_IO_PAGES * LDI_SIM_PAGE_SIZE);
 
     if (l->content_pages * LDI_SIM_PAGE_SIZE <= LDI_SIM_EAGER_CONTENT_MAX) {
         ldi_sim_materialize(sim, 0, l->max_pfn);
@@ -199,6 +194,22 @@ static void copy_page(const uint8_t *src, uint8_t *dst)
     }
 }
 
+/* A page of a chunk never materialized, as it would be generated: nobody
+ * wrote it (the chunks the vCPUs write are materialized at create), so its
+ * content is a function of (seed, pfn). Generating it into dst instead of
+ * into RAM keeps a dump of a large machine from committing the machine's
+ * memory on the host. */
+static void generate_page(const ld_sim *sim, uint64_t pfn, uint8_t *out)
+{
+    if (!ldi_sim_kind_has_content(ldi_sim_kind_of(&sim->layout, pfn))) {
+        memset(out, 0, LDI_SIM_PAGE_SIZE);
+        return;
+    }
+    uint64_t words[LDI_SIM_PAGE_SIZE / 8];
+    fill_page(sim->cfg.seed, pfn, words);
+    memcpy(out, words, LDI_SIM_PAGE_SIZE);
+}
+
 ld_status ldi_sim_mem_read(void *ctx, uint64_t pfn, uint64_t count, void *dst)
 {
     ld_sim *sim = ctx;
@@ -209,13 +220,13 @@ ld_status ldi_sim_mem_read(void *ctx, uint64_t pfn, uint64_t count, void *dst)
         return LD_STATUS_SUCCESS;
     if (!dst || ldi_sim_range_of(&sim->layout, pfn, count) < 0)
         return LD_STATUS_INVALID_PARAMETER;
-    ldi_sim_materialize(sim, pfn, count);
     uint8_t *out = dst;
     for (uint64_t i = 0; i < count; i++, out += LDI_SIM_PAGE_SIZE) {
-        if (is_legacy_io(pfn + i))
-            memset(out, 0xff, LDI_SIM_PAGE_SIZE);
-        else
+        size_t chunk = (size_t)((pfn + i) / LDI_SIM_CHUNK_PAGES);
+        if (__atomic_load_n(&sim->chunk_state[chunk], __ATOMIC_ACQUIRE) == CHUNK_READY)
             copy_page(ldi_sim_page_ptr(sim, pfn + i), out);
+        else
+            generate_page(sim, pfn + i, out);
     }
     return LD_STATUS_SUCCESS;
 }

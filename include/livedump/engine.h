@@ -89,6 +89,9 @@ typedef struct ld_result {
     uint64_t pool_pages[LD_POOL_COUNT];
     uint64_t header_bytes, primary_bytes, secondary_bytes, total_bytes, file_bytes;
     uint32_t blobs;                 /* secondary blobs included */
+    bool hv_unavailable;            /* LD_ADD_HV_PAGES asked of a machine that runs no hypervisor
+                                       (no LD_HAL_CAP_HYPERVISOR, no hypervisor pages): the dump
+                                       holds none (event 6; the comment says "hv-unavailable") */
 
     /* memory pressure */
     uint64_t available_bytes, physical_bytes, low_memory_threshold;

@@ -202,7 +202,9 @@ typedef struct ld_hal {
 
     /* ---- memory ---- */
 
-    /* Physical RAM ranges, ascending, not overlapping. Call with
+    /* Physical RAM ranges, ascending, not overlapping: RAM only, as
+     * Windows' MmPhysicalMemoryBlock (no firmware or device pages; a .dmp
+     * header's runs and NumberOfPages are these). Call with
      * ranges == NULL to learn *count; then with room for *count entries.
      * Returns LD_STATUS_BUFFER_TOO_SMALL (with *count set) if too small. */
     ld_status (*mem_ranges)(void *ctx, ld_phys_range *ranges, size_t *count);

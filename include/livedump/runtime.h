@@ -59,6 +59,36 @@ LD_EXTERN ld_status ld_sink_fd_open(int fd, ld_sink **out);
  * names (e.g. EROFS behind LD_STATUS_MEDIA_WRITE_PROTECTED). */
 LD_EXTERN int ld_os_error(ld_status status);
 
+/* ---- one live dump at a time per machine ----
+ * A real machine (the running kernel through kcore; later the NT backend, a
+ * capture service) takes one live dump at a time, as Windows enforces with
+ * a busy flag: whoever dumps it holds its machine lock, an exclusive flock
+ * on "DIR/NAME.lock". The kernel drops a flock when its holder exits,
+ * however it exits (SIGKILL, crash), so no lock outlives its holder; the
+ * file stays (it holds the last holder's process id) and is never removed.
+ * A simulated machine belongs to its process and needs no lock.
+ *
+ * dir: NULL for ld_machine_lock_dir(NULL). The folder is created 0700 when
+ * missing and must be a real directory (not a symlink), owned by the caller
+ * or root, that no one else may write. The file is created 0600, never
+ * through a symlink, and must be the caller's regular file with one link.
+ * name: 1 to 32 of A-Z a-z 0-9 _ - . (not starting with '.'), e.g. "kcore".
+ * wait: false fails with LD_STATUS_DEVICE_BUSY while another holds it; true
+ * blocks until it is free.
+ * Errors: LD_STATUS_INVALID_PARAMETER (name), LD_STATUS_ACCESS_DENIED (the
+ * folder is unsafe or cannot be created: dumping a real machine needs
+ * root), LD_STATUS_OBJECT_NAME_COLLISION (a symlink, another user's file or
+ * anything but a regular file at the lock's name). */
+#define LD_MACHINE_LOCK_DIR "/run/livedump"
+typedef struct ld_machine_lock ld_machine_lock;
+LD_EXTERN ld_status ld_machine_lock_acquire(const char *dir, const char *name, bool wait, ld_machine_lock **out);
+/* Release and free (NULL: nothing). */
+LD_EXTERN void ld_machine_lock_release(ld_machine_lock *lock);
+/* The folder the locks go to: dir if not NULL or empty, else
+ * $LIVEDUMP_LOCK_DIR if set and not empty (tests), else
+ * LD_MACHINE_LOCK_DIR. */
+LD_EXTERN const char *ld_machine_lock_dir(const char *dir);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,7 +2,7 @@
  *
  * A machine with RAM backed by lazily committed anonymous memory, N virtual
  * CPUs each run by a real thread that writes memory and keeps a register
- * file, a memory layout with every page kind, a dirty log and a real
+ * file, a memory layout with RAM-only ranges and every RAM page kind, a dirty log and a real
  * stop-the-world corral. Every unit test runs the engine against it, and
  * users can test their agents with it. Faults can be injected into every HAL
  * operation.
@@ -26,6 +26,10 @@ extern "C" {
 
 typedef struct ld_sim ld_sim;
 
+/* The machine's RAM: at least 64 MiB, at most 128 GiB. */
+#define LD_SIM_MIN_MEMORY (64ull << 20)
+#define LD_SIM_MAX_MEMORY (128ull << 30)
+
 typedef struct ld_sim_config {
     uint64_t memory_bytes;     /* RAM; default 512 MiB; at least 64 MiB */
     uint32_t cpus;             /* vCPU threads; default 2; 1..64 */
@@ -39,15 +43,39 @@ typedef struct ld_sim_config {
     uint64_t pool_bytes[LD_POOL_COUNT]; /* capacity of each buffer pool; 0 = pool absent,
                                            except the system pool where 0 = bounded by
                                            the machine's free memory */
-    uint64_t available_bytes;  /* reported available memory; 0 = computed from free pages */
+    uint64_t available_bytes;  /* reported available memory; 0 = computed from free pages
+                                  (and bounded by what the host can give, below) */
+    /* The host, for tests: its physical memory, and its available memory
+     * before this machine exists; 0 = read from the OS (/proc/meminfo). */
+    uint64_t host_memory_bytes;
+    uint64_t host_available_bytes;
 } ld_sim_config;
 
 /* Fill cfg with the defaults above. */
 LD_EXTERN void ld_sim_config_init(ld_sim_config *cfg);
 
 /* Build the machine and start its vCPUs (they run until destroy).
- * platform may be NULL for ld_platform_default(). */
+ * platform may be NULL for ld_platform_default(). Refuses what
+ * ld_sim_config_check refuses, with the same status. */
 LD_EXTERN ld_status ld_sim_create(const ld_sim_config *cfg, ld_sim **out);
+
+/* What the host must back. RAM is lazily committed and a page nobody wrote
+ * is generated when read, never stored, so a machine larger than its host
+ * is fine: it commits only its footprint (all its content when that is at
+ * most 1 GiB, generated at create; otherwise the pages its vCPUs write: hot
+ * set, stacks, probe) and its dump buffers (the pools). Both come out of
+ * the host's available memory less a reserve of max(512 MiB, host memory /
+ * 8): a machine whose footprint does not fit is refused; pool allocations
+ * beyond it fail (a partial dump, or a refusal with
+ * LD_FLAG_ABORT_IF_MEMORY_PRESSURE), and mem_status never reports more
+ * available memory than that.
+ *
+ * Whether ld_sim_create would accept cfg, and if not why, as one sentence
+ * into why (cap bytes; why may be NULL): LD_STATUS_INVALID_PARAMETER for a
+ * configuration out of the machine's limits (memory LD_SIM_MIN_MEMORY to
+ * LD_SIM_MAX_MEMORY, 1 to 64 CPUs, a hot set of at most half the memory),
+ * LD_STATUS_INSUFFICIENT_RESOURCES when the host cannot back it. */
+LD_EXTERN ld_status ld_sim_config_check(const ld_sim_config *cfg, char *why, size_t cap);
 LD_EXTERN void ld_sim_destroy(ld_sim *sim);
 
 /* The HAL of this machine. Its platform is a counting wrapper of the default

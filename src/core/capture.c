@@ -307,10 +307,12 @@ ld_status ldi_collect_secondary(ld_engine *e, ldi_session *s)
     const ld_capture_request *req = s->req;
     char *p = d->comment;
     size_t cap = sizeof d->comment, n = 0;
+    /* Only what the dump holds: no "+hv" from a machine without a hypervisor. */
+    bool hv_asked = (req->add_pages & LD_ADD_HV_PAGES) != 0, hv_none = s->res->hv_unavailable;
     const char *parts[] = {"livedump live dump; type=", ld_dump_type_name(req->type),
                            (req->add_pages & LD_ADD_USER_PAGES) ? " +user" : "",
-                           (req->add_pages & LD_ADD_HV_PAGES) ? " +hv" : "",
-                           (req->add_pages & LD_ADD_HV_NONESSENTIAL_PAGES) ? " +hv-nonessential" : "",
+                           hv_asked ? (hv_none ? " hv-unavailable" : " +hv") : "",
+                           (req->add_pages & LD_ADD_HV_NONESSENTIAL_PAGES) && !hv_none ? " +hv-nonessential" : "",
                            (req->flags & LD_FLAG_SELECTIVE_DUMP) ? " selective" : "",
                            s->res->mirrored ? " mirrored" : " stopped-copy",
                            req->comment ? "; " : "", req->comment ? req->comment : ""};

@@ -526,10 +526,28 @@ static ld_status write_dump(ld_engine *e, ld_dump *d, const ld_format *format, l
     return st;
 }
 
-/* The summary events 2, 202 and 252 share their fields. */
-static void emit_api_end(ld_engine *e, uint16_t id, ld_status st, const ld_dump_info *info,
-                         const ld_result *res, uint64_t duration_ns)
+static void fill_info(ld_dump_info *info, const ld_capture_request *req)
 {
+    info->bugcheck_code = req->bugcheck_code;
+    for (int i = 0; i < 4; i++)
+        info->bugcheck_params[i] = req->bugcheck_params[i];
+    info->dump_type = (uint32_t)req->type;
+    info->add_pages = req->add_pages;
+    info->flags = req->flags;
+}
+
+/* The summary events 2, 202 and 252 share their fields. A request refused
+ * before its dump existed (bad request, AllowLiveDump = 0, admission hook)
+ * still reports what it asked for: its bug check and flags come from req. */
+static void emit_api_end(ld_engine *e, uint16_t id, ld_status st, const ld_dump_info *info,
+                         const ld_capture_request *req, const ld_result *res, uint64_t duration_ns)
+{
+    ld_dump_info from_req;
+    if (!info && req) {
+        memset(&from_req, 0, sizeof from_req);
+        fill_info(&from_req, req);
+        info = &from_req;
+    }
     ld_event ev;
     ldi_ev(&ev, e, id);
     ldi_ev_u64(&ev, "NTStatus", st);
@@ -546,16 +564,6 @@ static void emit_api_end(ld_engine *e, uint16_t id, ld_status st, const ld_dump_
     ldi_ev_u64(&ev, "TotalPhysicalMemoryInBytes", res ? res->physical_bytes : 0);
     ldi_ev_u64(&ev, "IOSpaceEnabled", res ? res->io_space_enabled : 0);
     ldi_emit(e, &ev);
-}
-
-static void fill_info_from_request(ld_dump *d, const ld_capture_request *req)
-{
-    d->info.bugcheck_code = req->bugcheck_code;
-    for (int i = 0; i < 4; i++)
-        d->info.bugcheck_params[i] = req->bugcheck_params[i];
-    d->info.dump_type = (uint32_t)req->type;
-    d->info.add_pages = req->add_pages;
-    d->info.flags = req->flags;
 }
 
 ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const ld_format *format,
@@ -618,7 +626,7 @@ ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const l
             st = LD_STATUS_NO_MEMORY;
     }
     if (s.dump)
-        fill_info_from_request(s.dump, req);
+        fill_info(&s.dump->info, req);
     if (st == LD_STATUS_SUCCESS)
         st = ldi_sizing(e, &s);
     if (st == LD_STATUS_SUCCESS)
@@ -649,7 +657,7 @@ ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const l
     if (sink)
         sink->abort(sink);
     res->status = st;
-    emit_api_end(e, 2, st, s.dump ? &s.dump->info : 0, res, ldi_now(e) - s.t_start);
+    emit_api_end(e, 2, st, s.dump ? &s.dump->info : 0, req, res, ldi_now(e) - s.t_start);
     if (!held) {
         ldi_dump_free(s.dump);
         e->plat->lock_acquire(e->plat->ctx, e->lock);
@@ -702,14 +710,14 @@ ld_status ld_engine_write_deferred_ex(ld_engine *e, const ld_dump *handle, const
     if (!claimed) {
         sink->abort(sink);
         st = busy ? LD_STATUS_DEVICE_BUSY : LD_STATUS_INVALID_DEVICE_STATE;
-        emit_api_end(e, 202, st, 0, 0, ldi_now(e) - t0);
+        emit_api_end(e, 202, st, 0, 0, 0, ldi_now(e) - t0);
         return res->status = st;
     }
     *res = d->result;
     res->deferred = 0;
     st = write_dump(e, d, format, sink, progress, progress_arg, res, 203, 204);
     res->status = st;
-    emit_api_end(e, 202, st, &d->info, res, ldi_now(e) - t0);
+    emit_api_end(e, 202, st, &d->info, 0, res, ldi_now(e) - t0);
     e->plat->lock_acquire(e->plat->ctx, e->lock);
     if (st == LD_STATUS_SUCCESS)
         held_remove(e, held_index(e, d));
@@ -751,7 +759,7 @@ ld_status ld_engine_discard_deferred_dump(ld_engine *e, const ld_dump *handle)
     bool busy = d && !claimed;
     e->plat->lock_release(e->plat->ctx, e->lock);
     ld_status st = claimed ? LD_STATUS_SUCCESS : busy ? LD_STATUS_DEVICE_BUSY : LD_STATUS_INVALID_DEVICE_STATE;
-    emit_api_end(e, 252, st, claimed ? &d->info : 0, claimed ? &d->result : 0, ldi_now(e) - t0);
+    emit_api_end(e, 252, st, claimed ? &d->info : 0, 0, claimed ? &d->result : 0, ldi_now(e) - t0);
     if (claimed)
         ldi_dump_free(d);
     return st;

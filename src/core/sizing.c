@@ -380,6 +380,16 @@ static bool kind_is_hv(uint32_t k)
     return k == LD_PAGE_HV_ESSENTIAL || k == LD_PAGE_HV_NONESSENTIAL;
 }
 
+/* Pages of the machine's classification (not the selection) of some kinds. */
+static uint64_t classified_pages(const ld_dump *d, bool (*pick)(uint32_t kind))
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < d->kind_count; i++)
+        if (pick(d->kinds[i].kind))
+            n += d->kinds[i].page_count;
+    return n;
+}
+
 /* Dynamic low-memory threshold: the buffers the dump needs plus a reserve
  * for the running system of 1/32 of physical memory, at least 64 MiB. A
  * capture whose buffers would push available memory below that reserve
@@ -406,6 +416,14 @@ static ld_status estimate(ld_engine *e, ldi_session *s)
 
     s->hv = (s->req->add_pages & LD_ADD_HV_PAGES) && (hal->caps & LD_HAL_CAP_HYPERVISOR) &&
             hal->hv_size && hal->hv_prepare && hal->hv_collect;
+    /* Hypervisor pages asked of a machine without a hypervisor: neither its
+     * pages nor its secondary data exist. Said once, not dropped silently. */
+    if ((s->req->add_pages & LD_ADD_HV_PAGES) && !(hal->caps & LD_HAL_CAP_HYPERVISOR) &&
+        classified_pages(d, kind_is_hv) == 0) {
+        res->hv_unavailable = true;
+        ldi_emit_generic(e, "Hypervisor pages were requested but the machine runs no hypervisor: the dump holds none",
+                         "Capabilities", hal->caps, 0, 0);
+    }
     uint64_t hv_ns = 0;
     if (s->hv) {
         uint64_t h0 = ldi_now(e);

@@ -10,6 +10,8 @@ enospc_shim=$4
 slow_shim=$5
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# Real machines' locks (one live dump at a time) go here, not to /run.
+export LIVEDUMP_LOCK_DIR="$tmp/lock"
 fails=0
 n=0
 
@@ -48,9 +50,38 @@ expect 2 "invalid lkd() option" -- capture --machine sim -o "$tmp/a.raw" --lkd 3
 expect 2 "unknown format 'zip'" -- capture --machine sim -o "$tmp/a.raw" --format zip
 expect 2 "unknown option '--frobnicate'" -- capture --machine sim -o "$tmp/a.raw" --frobnicate
 expect 2 "at least 64M" -- capture --machine sim -o "$tmp/a.raw" --memory 1M
-expect 0 "dump written" -- capture --machine sim --memory 128M --events none -o "$tmp/a.raw"
+expect 2 "has at most 128G" -- capture --machine sim -o "$tmp/a.raw" --memory 1T
+# Options that do not go together, and single-value options given twice,
+# are usage errors that name them.
+expect 2 "option '--user-pages' does not go with '--type mini'" -- capture --machine sim -o "$tmp/a.raw" --type mini --user-pages
+expect 2 "option '--hv-pages' does not go with '--type kernel-stacks'" -- capture --machine sim -o "$tmp/a.raw" --type kernel-stacks --hv-pages
+expect 2 "option '--lkd' does not go with '--type full'" -- capture --machine sim -o "$tmp/a.raw" --lkd 1 --type full
+expect 2 "option '--taskmgr' does not go with '--param1'" -- capture --machine sim -o "$tmp/a.raw" --taskmgr --param1 5
+expect 2 "option '-o' is given twice" -- capture --machine sim -o "$tmp/a.raw" -o "$tmp/a2.raw"
+expect 2 "option '--output' is given twice" -- capture --machine sim -o "$tmp/a.raw" --output "$tmp/a2.raw"
+expect 2 "option '--machine' is given twice" -- capture --machine sim --machine kcore -o "$tmp/a.raw"
+expect 2 "option '--memory' is given twice" -- capture --machine sim --memory 128M --memory 256M -o "$tmp/a.raw"
+expect 2 "option '--type' is given twice" -- capture --machine sim --type mini --type full -o "$tmp/a.raw"
+expect 2 "option '--kcore' is given twice" -- capture --machine kcore --kcore "$tmp/k1" --kcore "$tmp/k2" -o "$tmp/a.elf"
+expect 2 "option '--abort-if-memory-pressure' does not go with '--no-abort-if-memory-pressure'" -- capture --machine sim -o "$tmp/a.raw" --abort-if-memory-pressure --no-abort-if-memory-pressure
+n=$((n + 1))
+if [ ! -e "$tmp/a.raw" ] && [ ! -e "$tmp/a2.raw" ] && [ ! -e "$tmp/a.elf" ]; then echo "ok $n - usage errors create nothing"; else echo "not ok $n - usage errors created: $(ls "$tmp")"; fails=$((fails + 1)); fi
+# Abort if memory pressure is the default, as in Task Manager: a 128 MiB
+# machine has 46 MiB free, less than its dump's buffers and the low-memory
+# reserve. --no-abort-if-memory-pressure takes a partial dump instead.
+expect 1 "under memory pressure: 46 MiB available" -- capture --machine sim --memory 128M --events none -o "$tmp/p.raw"
+n=$((n + 1))
+if [ ! -e "$tmp/p.raw" ] && [ ! -e "$tmp/p.raw.partial" ]; then echo "ok $n - nothing written under memory pressure"; else echo "not ok $n - p.raw written"; fails=$((fails + 1)); fi
+expect 0 "left out [1-9]" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none -o "$tmp/p.raw"
+rm -f "$tmp/p.raw"
+# Hypervisor pages asked of a machine without a hypervisor: said, and the
+# dump's comment does not claim them.
+expect 0 "runs no hypervisor: the dump holds none" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none --hv-pages -o "$tmp/hv.dmp"
+expect 0 "type=full hv-unavailable" -- info "$tmp/hv.dmp"
+rm -f "$tmp/hv.dmp"
+expect 0 "dump written" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none -o "$tmp/a.raw"
 # Numbers: decimal unless 0x, no white space, no sign.
-expect 0 "dump written" -- capture --machine sim --memory 128M --events none --type mini --bugcheck-code 0161 --param2 0x1F -o "$tmp/bc.dmp"
+expect 0 "dump written" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none --type mini --bugcheck-code 0161 --param2 0x1F -o "$tmp/bc.dmp"
 expect 0 "bug check       0x000000A1" -- info "$tmp/bc.dmp"
 expect 0 "parameter 2   0x000000000000001f" -- info "$tmp/bc.dmp"
 expect 2 "invalid bug check code: ' 161'" -- capture --machine sim -o "$tmp/x.dmp" --bugcheck-code " 161"
@@ -91,10 +122,10 @@ else
     fails=$((fails + 1))
 fi
 # An existing file is never overwritten.
-expect 1 "cannot create" -- capture --machine sim --memory 128M --events none -o "$tmp/a.raw"
+expect 1 "cannot create" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none -o "$tmp/a.raw"
 # A symlink as output is refused, and its target untouched.
 ln -s "$tmp/target" "$tmp/link"
-expect 1 "cannot create" -- capture --machine sim --memory 128M --events none -o "$tmp/link"
+expect 1 "cannot create" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none -o "$tmp/link"
 n=$((n + 1))
 if [ -e "$tmp/target" ]; then
     echo "not ok $n - the symlink's target was created"
@@ -118,7 +149,7 @@ pid=$!
 wait_for "$tmp/k.raw.partial"
 kill -KILL $pid; wait $pid 2>/dev/null
 check "a SIGKILLed capture left k.raw.partial" '[ -e "$tmp/k.raw.partial" ] && [ ! -e "$tmp/k.raw" ]'
-expect 0 "dump written" -- capture --machine sim --memory 128M --events none -o "$tmp/k.raw"
+expect 0 "dump written" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none -o "$tmp/k.raw"
 check "the stale .partial is gone, k.raw is there" '[ -f "$tmp/k.raw" ] && [ ! -e "$tmp/k.raw.partial" ]'
 rm -f "$tmp/k.raw"
 # A .partial a live writer holds (its flock) is named as the obstacle.
@@ -126,7 +157,7 @@ flock "$tmp/l.raw.partial" sleep 30 &
 lpid=$!
 wait_for "$tmp/l.raw.partial"
 sleep 0.2
-expect 1 "l.raw.partial' is being written by another running livedump" -- capture --machine sim --memory 128M --events none -o "$tmp/l.raw"
+expect 1 "l.raw.partial' is being written by another running livedump" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none -o "$tmp/l.raw"
 kill $lpid; wait $lpid 2>/dev/null
 rm -f "$tmp/l.raw.partial"
 # Errors named for what they are, the OS error in words. A read-only file
@@ -146,7 +177,7 @@ with_create_errno() {
 real_bin=$bin
 with_create_errno 30 ro.raw # EROFS
 bin=$tmp/shimmed
-expect 1 "cannot create '$tmp/ro.raw': Read-only file system (STATUS_MEDIA_WRITE_PROTECTED, 0xC00000A2)" -- capture --machine sim --memory 128M --events none -o "$tmp/ro.raw"
+expect 1 "cannot create '$tmp/ro.raw': Read-only file system (STATUS_MEDIA_WRITE_PROTECTED, 0xC00000A2)" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none -o "$tmp/ro.raw"
 bin=$real_bin
 check "nothing left by the read-only capture" '[ -z "$(ls "$tmp" | grep "^ro\.raw")" ]'
 with_create_errno 30 ro-policy # EROFS when policy set writes its file
@@ -156,7 +187,7 @@ bin=$real_bin
 n=$((n + 1))
 if [ "$(id -u)" = 0 ] && mkdir "$tmp/rofs" && unshare -m true 2>/dev/null; then
     unshare -m sh -c "mount -t tmpfs -o ro tmpfs '$tmp/rofs' || exit 77
-        '$bin' capture --machine sim --memory 128M --events none -o '$tmp/rofs/x.raw'" >"$tmp/out" 2>"$tmp/err"
+        '$bin' capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none -o '$tmp/rofs/x.raw'" >"$tmp/out" 2>"$tmp/err"
     st=$?
     if [ $st = 77 ]; then
         echo "ok $n # SKIP no read-only mount here"
@@ -170,9 +201,9 @@ else
 fi
 long=$(printf '%0252d' 0)
 toolong=$(printf '%0300d' 0)
-expect 1 "cannot create '$tmp/$toolong.raw': File name too long (STATUS_NAME_TOO_LONG, 0xC0000106)" -- capture --machine sim --memory 128M --events none -o "$tmp/$toolong.raw"
+expect 1 "cannot create '$tmp/$toolong.raw': File name too long (STATUS_NAME_TOO_LONG, 0xC0000106)" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none -o "$tmp/$toolong.raw"
 expect 1 "File name too long (STATUS_NAME_TOO_LONG, 0xC0000106)" -- policy --policy "$tmp/$toolong.conf" set FullLiveReportsMax 3
-expect 0 "dump written" -- capture --machine sim --memory 128M --events none -o "$tmp/$long"
+expect 0 "dump written" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none -o "$tmp/$long"
 check "a 252-byte name: the dump is there, 0600, and no .partial" \
     '[ "$(stat -c %a "$tmp/$long")" = 600 ] && [ -z "$(ls "$tmp" | grep partial)" ]'
 rm -f "$tmp/$long"
@@ -189,9 +220,9 @@ for sig in INT TERM HUP; do
         '[ $st = 1 ] && [ ! -e "$tmp/i.raw" ] && [ ! -e "$tmp/i.raw.partial" ] && grep -q "interrupted by signal" "$tmp/i.err"'
     rm -f "$tmp/i.raw" "$tmp/i.raw.partial"
 done
-expect 0 '"id":167' -- capture --machine sim --memory 128M --events json -o "$tmp/b.raw"
+expect 0 '"id":167' -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events json -o "$tmp/b.raw"
 # The extension picks the ELF writer: the file starts with an ELF core header.
-expect 0 "dump written" -- capture --machine sim --memory 128M --events none -o "$tmp/c.elf"
+expect 0 "dump written" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none -o "$tmp/c.elf"
 n=$((n + 1))
 if [ "$(od -An -tx1 -N18 "$tmp/c.elf" 2>/dev/null | tr -d ' \n')" = 7f454c460201010000000000000000000400 ]; then
     echo "ok $n - c.elf is an ELF64 little-endian ET_CORE file"
@@ -207,6 +238,36 @@ if [ ! -e /proc/kcore ]; then
     expect 1 "/proc/kcore does not exist" -- capture --machine kcore -o "$tmp/k.elf"
 fi
 expect 2 "invalid process id" -- capture --machine kcore --stop-pid 0 -o "$tmp/k.elf"
+# One live dump at a time per real machine: while another process holds the
+# machine's lock a second kcore capture is refused (before it opens
+# anything), or waits with --wait; a SIGKILLed holder leaves it free; the
+# simulated machine (one per process) takes no lock.
+hold_lock() { # SECONDS: hold kcore's lock from a process whose pid is $lpid
+    ( exec 9>>"$LIVEDUMP_LOCK_DIR/kcore.lock" && flock 9 && touch "$tmp/held" && exec sleep "$1" ) >/dev/null 2>&1 &
+    lpid=$!
+    wait_for "$tmp/held"
+    rm -f "$tmp/held"
+}
+hold_lock 30
+expect 1 "another live dump of machine 'kcore' is running" -- capture --machine kcore --kcore "$tmp/no-kcore" -o "$tmp/k.elf"
+expect 0 "dump written" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none -o "$tmp/s.raw"
+rm -f "$tmp/s.raw"
+kill -KILL $lpid; wait $lpid 2>/dev/null
+expect 1 "this kernel was built without /proc/kcore" -- capture --machine kcore --kcore "$tmp/no-kcore" -o "$tmp/k.elf"
+hold_lock 2
+t0=$(date +%s%N)
+expect 1 "this kernel was built without /proc/kcore" -- capture --machine kcore --wait --kcore "$tmp/no-kcore" -o "$tmp/k.elf"
+t1=$(date +%s%N)
+check "--wait waited for the holder ($(( (t1 - t0) / 1000000 )) ms) and said so" \
+    '[ $(( (t1 - t0) / 1000000 )) -ge 1000 ] && grep -q "is running: waiting for it to finish" "$tmp/err"'
+wait $lpid 2>/dev/null
+# The lock file is never taken through a symlink.
+mkdir -m 700 "$tmp/lock2"
+ln -s "$tmp/lock-target" "$tmp/lock2/kcore.lock"
+LIVEDUMP_LOCK_DIR="$tmp/lock2"
+expect 1 "cannot take the lock of machine 'kcore'" -- capture --machine kcore --kcore "$tmp/no-kcore" -o "$tmp/k.elf"
+LIVEDUMP_LOCK_DIR="$tmp/lock"
+check "the lock's symlink was not followed" '[ ! -e "$tmp/lock-target" ]'
 expect 2 "option '--freeze-cgroup' needs a value" -- capture --machine kcore -o "$tmp/k.elf" --freeze-cgroup
 # A kcore whose RAM segment claims 16 TiB (and an iomem that agrees) is
 # refused at once, saying why, instead of scanning pages that do not exist;
@@ -263,7 +324,7 @@ if [ "$(stat -c %a "$pol")" = 600 ]; then echo "ok $n - policy file is 0600"; el
 # The policy's folders are checked too: a symlinked or world-writable one is refused.
 mkdir "$tmp/poldir" && cp "$pol" "$tmp/poldir/policy.conf" && ln -s "$tmp/poldir" "$tmp/pollink"
 expect 1 "refusing a symlink in the path: $tmp/pollink" -- policy --policy "$tmp/pollink/policy.conf" check
-expect 1 "refusing a symlink in the path" -- capture --machine sim --memory 128M --policy "$tmp/pollink/policy.conf" -o "$tmp/pl.raw"
+expect 1 "refusing a symlink in the path" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --policy "$tmp/pollink/policy.conf" -o "$tmp/pl.raw"
 chmod 0777 "$tmp/poldir"
 expect 1 "refusing a folder writable by group or others (mode 777)" -- policy --policy "$tmp/poldir/policy.conf" check
 chmod 1777 "$tmp/poldir"
@@ -274,9 +335,9 @@ chmod 0700 "$tmp/poldir"
 rep="$tmp/reports"
 expect 2 "--reports and --component go together" -- capture --machine sim --reports "$rep"
 expect 2 "invalid component name" -- capture --machine sim --reports "$rep" --component ../x
-expect 0 "dump written" -- capture --machine sim --memory 128M --events none --policy "$pol" --reports "$rep" --component WATCHDOG
-expect 1 "throttled" -- capture --machine sim --memory 128M --events none --policy "$pol" --reports "$rep" --component USBHUB3
-expect 0 "dump written" -- capture --machine sim --memory 128M --events none --policy "$pol" --reports "$rep" --component USBHUB3 --type mini --defer
+expect 0 "dump written" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none --policy "$pol" --reports "$rep" --component WATCHDOG
+expect 1 "throttled" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none --policy "$pol" --reports "$rep" --component USBHUB3
+expect 0 "dump written" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none --policy "$pol" --reports "$rep" --component USBHUB3 --type mini --defer
 expect 0 "2 report(s)" -- reports --reports "$rep" --policy "$pol" list
 expect 0 "full  WATCHDOG" -- reports --reports "$rep" --policy "$pol" list
 n=$((n + 1))
@@ -288,15 +349,15 @@ fi
 expect 0 "0 report(s) deleted" -- reports --reports "$rep" --policy "$pol" prune
 # Reports are Windows kernel dumps (.dmp) unless --format says otherwise.
 expect 0 "bug check       0x00000161" -- info "$(ls "$rep"/WATCHDOG-*.dmp)"
-expect 0 "dump written" -- capture --machine sim --memory 128M --events none --policy "$pol" --reports "$rep" --component RAWONE --type mini --format raw
+expect 0 "dump written" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none --policy "$pol" --reports "$rep" --component RAWONE --type mini --format raw
 check "--format raw in the reports: a .raw file" '[ "$(ls "$rep"/RAWONE/RAWONE-*.raw | wc -l)" = 1 ]'
 rm -rf "$rep/RAWONE"
 # --reports without a folder: the policy's LiveKernelReportsPath, as reports list uses it.
 cp "$pol" "$tmp/pathpol.conf"
 "$bin" policy --policy "$tmp/pathpol.conf" set LiveKernelReportsPath "$tmp/fromsetting" >/dev/null
-expect 0 "file            $tmp/fromsetting/SETTING/SETTING-" -- capture --machine sim --memory 128M --events none --policy "$tmp/pathpol.conf" --reports --component SETTING --type mini
+expect 0 "file            $tmp/fromsetting/SETTING/SETTING-" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none --policy "$tmp/pathpol.conf" --reports --component SETTING --type mini
 expect 0 "small SETTING" -- reports --policy "$tmp/pathpol.conf" list
-expect 0 "dump written" -- capture --machine sim --memory 128M --events none --policy "$tmp/pathpol.conf" --type mini --component SETTING --reports
+expect 0 "dump written" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none --policy "$tmp/pathpol.conf" --type mini --component SETTING --reports
 check "--reports without a folder wrote into LiveKernelReportsPath" '[ "$(ls "$tmp"/fromsetting/SETTING/SETTING-*.dmp | wc -l)" = 2 ]'
 # A crashed writer's leftover is listed as incomplete and pruned.
 printf 'half' >"$rep/USBHUB3/USBHUB3-20250101-000000.raw.partial"
@@ -305,7 +366,7 @@ expect 0 "1 report(s) deleted" -- reports --reports "$rep" --policy "$pol" prune
 expect 0 "2 report(s)" -- reports --reports "$rep" --policy "$pol" list
 "$bin" policy --policy "$pol" set FullLiveReportsMax 0 >/dev/null
 expect 0 "1 report(s) deleted" -- reports --reports "$rep" --policy "$pol" prune
-expect 1 "FullLiveReportsMax = 0" -- capture --machine sim --memory 128M --policy "$pol" --reports "$rep" --component WATCHDOG
+expect 1 "FullLiveReportsMax = 0" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --policy "$pol" --reports "$rep" --component WATCHDOG
 ln -s "$tmp" "$tmp/linked"
 expect 1 "symlink" -- reports --reports "$tmp/linked" list
 expect 0 "does not exist" -- reports --reports "$tmp/missing" --policy "$pol" list
@@ -320,9 +381,9 @@ fi
 frep="$tmp/future-reports"
 "$bin" policy --policy "$tmp/nothrottle.conf" set SystemThrottleThreshold 0 >/dev/null
 "$bin" policy --policy "$tmp/nothrottle.conf" set ComponentThrottleThreshold 0 >/dev/null
-expect 0 "dump written" -- capture --machine sim --memory 64M --events none --policy "$tmp/nothrottle.conf" --reports "$frep" --component APP
+expect 0 "dump written" -- capture --machine sim --memory 64M --no-abort-if-memory-pressure --events none --policy "$tmp/nothrottle.conf" --reports "$frep" --component APP
 mv "$frep"/APP-*.dmp "$frep/APP-20991231-000000.dmp"
-expect 0 "dump written" -- capture --machine sim --memory 64M --events text --policy "$tmp/nothrottle.conf" --reports "$frep" --component APP
+expect 0 "dump written" -- capture --machine sim --memory 64M --no-abort-if-memory-pressure --events text --policy "$tmp/nothrottle.conf" --reports "$frep" --component APP
 new_dump=$(sed -n 's/^  file *\([^ ]*\) .*/\1/p' "$tmp/out")
 check "the new dump ($new_dump) is there, the 2099 one deleted" '[ -f "$new_dump" ] && [ ! -e "$frep/APP-20991231-000000.dmp" ]'
 check "event 6 names the deleted report, not the new one" \
@@ -333,11 +394,11 @@ check "event 6 names the deleted report, not the new one" \
 # .partial; the report retention would have deleted is still there. The
 # shim slows each write of the .partial file, so the signal lands mid-write.
 irep="$tmp/signal-reports"
-expect 0 "dump written" -- capture --machine sim --memory 64M --events none --policy "$tmp/nothrottle.conf" --reports "$irep" --component OLD
+expect 0 "dump written" -- capture --machine sim --memory 64M --no-abort-if-memory-pressure --events none --policy "$tmp/nothrottle.conf" --reports "$irep" --component OLD
 for defer in "" --defer; do
     for sig in INT TERM HUP; do
         env --default-signal=$sig LD_PRELOAD="$slow_shim" LD_TEST_SLOW_PARTIAL_MS=100 \
-            ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" "$bin" capture --machine sim --memory 128M --events none --policy "$tmp/nothrottle.conf" \
+            ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" "$bin" capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none --policy "$tmp/nothrottle.conf" \
             --reports "$irep" --component SIG $defer >/dev/null 2>"$tmp/i.err" &
         pid=$!
         i=0
@@ -358,14 +419,14 @@ dpol="$tmp/defaults.conf"
 expect 0 "0 report(s) deleted" -- reports --reports "$srep" --policy "$dpol" prune
 asan_env="ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0"
 bin_env="LD_PRELOAD=$enospc_shim LD_TEST_STATE_SAVES_OK=0 $asan_env"
-expect 1 "cannot save the throttling state $srep/.LastFullLiveReport (.*disk.*): no dump was taken" -- capture --machine sim --memory 64M --events none --policy "$dpol" --reports "$srep" --component WATCHDOG
+expect 1 "cannot save the throttling state $srep/.LastFullLiveReport (.*disk.*): no dump was taken" -- capture --machine sim --memory 64M --no-abort-if-memory-pressure --events none --policy "$dpol" --reports "$srep" --component WATCHDOG
 check "no dump was left" '[ -z "$(ls "$srep")" ]'
 bin_env="LD_PRELOAD=$enospc_shim LD_TEST_STATE_SAVES_OK=1 $asan_env"
-expect 0 "dump written" -- capture --machine sim --memory 64M --events none --policy "$dpol" --reports "$srep" --component WATCHDOG
+expect 0 "dump written" -- capture --machine sim --memory 64M --no-abort-if-memory-pressure --events none --policy "$dpol" --reports "$srep" --component WATCHDOG
 bin_env=
 kept=$(sed -n 's/^  file *\([^ ]*\) .*/\1/p' "$tmp/out")
 check "the dump that landed is kept ($kept)" '[ -f "$kept" ]'
-expect 1 "throttled" -- capture --machine sim --memory 64M --events text --policy "$dpol" --reports "$srep" --component USBHUB3
+expect 1 "throttled" -- capture --machine sim --memory 64M --no-abort-if-memory-pressure --events text --policy "$dpol" --reports "$srep" --component USBHUB3
 check "the first dump is still there" '[ -f "$kept" ] && [ "$(ls "$srep" | wc -l)" = 1 ]'
 # The same on a real full disk: a 20 MiB tmpfs filled to leave exactly the
 # dump's pages, in a private mount namespace (skipped without the rights).
@@ -373,16 +434,16 @@ mkdir "$tmp/mnt"
 cat >"$tmp/full-disk.sh" <<'EOS'
 d=$1 bin=$2 pol=$3 out=$4
 mount -t tmpfs -o size=20m,mode=0700 tmpfs "$d" 2>/dev/null || exit 77
-"$bin" capture --machine sim --memory 64M --events none -o "$d/probe.dmp" >/dev/null || exit 1
+"$bin" capture --machine sim --memory 64M --no-abort-if-memory-pressure --events none -o "$d/probe.dmp" >/dev/null || exit 1
 need=$(du -B4096 "$d/probe.dmp" | cut -f1)
 rm "$d/probe.dmp"
 "$bin" reports --reports "$d/r" --policy "$pol" prune >/dev/null || exit 1
 avail=$(df -B4096 --output=avail "$d" | tail -n 1)
 dd if=/dev/zero of="$d/filler" bs=4096 count=$((avail - need)) status=none || exit 1
-"$bin" capture --machine sim --memory 64M --events none --policy "$pol" --reports "$d/r" --component WATCHDOG >"$out.1" 2>&1
+"$bin" capture --machine sim --memory 64M --no-abort-if-memory-pressure --events none --policy "$pol" --reports "$d/r" --component WATCHDOG >"$out.1" 2>&1
 echo $? >>"$out.1"
 rm "$d/filler"
-"$bin" capture --machine sim --memory 64M --events none --policy "$pol" --reports "$d/r" --component USBHUB3 >"$out.2" 2>&1
+"$bin" capture --machine sim --memory 64M --no-abort-if-memory-pressure --events none --policy "$pol" --reports "$d/r" --component USBHUB3 >"$out.2" 2>&1
 echo $? >>"$out.2"
 ls "$d/r" >"$out.3"
 EOS
@@ -403,8 +464,8 @@ else
 fi
 
 "$bin" policy --policy "$pol" set AllowLiveDump 0 >/dev/null
-expect 1 "STATUS_ACCESS_DENIED" -- capture --machine sim --memory 128M --policy "$pol" -o "$tmp/c.raw"
-expect 0 "dump written" -- capture --machine sim --memory 128M --events none --defer -o "$tmp/d.raw"
+expect 1 "STATUS_ACCESS_DENIED" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --policy "$pol" -o "$tmp/c.raw"
+expect 0 "dump written" -- capture --machine sim --memory 128M --no-abort-if-memory-pressure --events none --defer -o "$tmp/d.raw"
 
 echo "1..$n"
 [ "$fails" -eq 0 ]

@@ -470,10 +470,54 @@ static void test_many_runs_use_bitmap(void **state)
 static void test_42_runs_full(void **state)
 {
     (void)state;
-    /* 128 MiB + legacy IO = 32864 pages: pieces of 800 give 42 ranges. */
+    /* 128 MiB in ranges of 0x9F and 32609 pages: pieces of 800 give 1 + 41 = 42 ranges. */
     scenario sc = {.name = "full-42-runs", .type = LD_DUMP_FULL_KERNEL, .add_pages = LD_ADD_USER_PAGES, .all_kernel = true,
                    .split_pages = 800};
     assert_int_equal(run_paused(&sc), LD_DMP_TYPE_FULL);
+}
+
+/* The header's physical memory runs describe RAM and nothing else, as
+ * Windows' MmPhysicalMemoryBlock: NumberOfPages is the machine's RAM, no run
+ * holds page 0 or the legacy device window (640 KiB-1 MiB), and the runs
+ * are the machine's ranges. */
+static void test_runs_describe_ram_only(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    cfg.memory_bytes = 256ull << 20;
+    harness h;
+    harness_start(&h, &cfg, true);
+    ld_sim_pause(h.sim, true);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.type = LD_DUMP_MINI;
+    mem_sink m;
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_dmp(), &m.sink, NULL), LD_STATUS_SUCCESS);
+    ld_dmp *r;
+    assert_int_equal(ld_dmp_open_memory(m.data, m.size, &r, NULL), LD_STATUS_SUCCESS);
+    const ld_dmp_info *in = ld_dmp_get_info(r);
+    assert_int_equal(in->run_pages, cfg.memory_bytes / PAGE);
+    assert_non_null(in->runs);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < in->run_count; i++) {
+        const ld_phys_range *run = &in->runs[i];
+        sum += run->page_count;
+        assert_true(run->first_pfn > 0);
+        assert_true(run->first_pfn + run->page_count <= 0xA0 || run->first_pfn >= 0x100);
+    }
+    assert_int_equal(sum, in->run_pages);
+    size_t nr = 0;
+    assert_int_equal(h.hal->mem_ranges(h.hal->ctx, NULL, &nr), LD_STATUS_SUCCESS);
+    ld_phys_range ranges[8];
+    assert_true(nr <= 8);
+    assert_int_equal(h.hal->mem_ranges(h.hal->ctx, ranges, &nr), LD_STATUS_SUCCESS);
+    assert_int_equal(in->run_count, nr);
+    assert_memory_equal(in->runs, ranges, nr * sizeof *ranges);
+    ld_dmp_close(r);
+    mem_sink_release(&m);
+    harness_stop(&h);
 }
 
 /* ---- a running machine: the file holds one instant ---- */
@@ -740,6 +784,7 @@ int main(void)
         cmocka_unit_test(test_full_dump),
         cmocka_unit_test(test_many_runs_use_bitmap),
         cmocka_unit_test(test_42_runs_full),
+        cmocka_unit_test(test_runs_describe_ram_only),
         cmocka_unit_test(test_running_machine_consistent),
         cmocka_unit_test(test_capture_event_counts),
         cmocka_unit_test(test_sink_failure),

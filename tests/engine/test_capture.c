@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "evlog.h"
 #include "harness.h"
 
 /* Which kinds each request keeps: written from the documented policy
@@ -155,6 +156,9 @@ static void test_lkd_options(void **state)
     (void)state;
     ld_capture_request req;
     ld_capture_request_init(&req);
+    /* The library's request keeps abort-if-memory-pressure off: the caller
+     * sets it (the CLI does, as Task Manager). */
+    assert_int_equal(req.flags, LD_FLAG_USE_MIRRORING);
     static const struct { uint32_t opt; ld_dump_type type; uint32_t add; } map[] = {
         {0x0, LD_DUMP_FULL_KERNEL, 0},
         {0x1, LD_DUMP_FULL_KERNEL, LD_ADD_USER_PAGES},
@@ -267,6 +271,59 @@ static void test_system_info(void **state)
     harness_stop(&h);
 }
 
+/* Hypervisor pages asked of a machine without a hypervisor: said in event
+ * 6 and the result, and the dump's comment does not claim "+hv". The same
+ * request on a machine with one is the control. */
+static void capture_hv(bool hypervisor, ld_result *r, char *comment, size_t cap, evlog *log)
+{
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    cfg.hypervisor = hypervisor;
+    harness h;
+    harness_start(&h, &cfg, true);
+    assert_int_equal(ld_engine_subscribe(h.engine, LD_CHANNEL_MASK_ALL, evlog_fn, log), LD_STATUS_SUCCESS);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.add_pages = LD_ADD_HV_PAGES | LD_ADD_HV_NONESSENTIAL_PAGES;
+    req.flags |= LD_FLAG_DEFER;
+    assert_int_equal(ld_engine_capture(h.engine, &req, NULL, NULL, r), LD_STATUS_SUCCESS);
+    const ld_dump_info *info = ld_dump_get_info(r->deferred);
+    snprintf(comment, cap, "%s", info->comment);
+    harness_stop(&h); /* discards the held dump */
+}
+
+static bool hv_note(const evlog *log)
+{
+    for (size_t i = 0; i < log->count; i++)
+        if (log->ev[i].id == 6 && strstr(evlog_str(&log->ev[i], "LiveDumpEventDescription"), "no hypervisor"))
+            return true;
+    return false;
+}
+
+static void test_hv_pages_without_hypervisor(void **state)
+{
+    (void)state;
+    ld_result r;
+    char comment[256];
+    evlog *log = evlog_new();
+
+    capture_hv(false, &r, comment, sizeof comment, log);
+    assert_true(r.hv_unavailable);
+    assert_int_equal(r.pages_by_kind[LD_PAGE_HV_ESSENTIAL] + r.pages_by_kind[LD_PAGE_HV_NONESSENTIAL], 0);
+    assert_true(hv_note(log));
+    assert_null(strstr(comment, "+hv"));
+    assert_non_null(strstr(comment, "hv-unavailable"));
+
+    evlog_clear(log);
+    capture_hv(true, &r, comment, sizeof comment, log);
+    assert_false(r.hv_unavailable);
+    assert_true(r.pages_by_kind[LD_PAGE_HV_ESSENTIAL] > 0);
+    assert_false(hv_note(log));
+    assert_non_null(strstr(comment, " +hv +hv-nonessential"));
+    assert_null(strstr(comment, "unavailable"));
+    evlog_free(log);
+}
+
 static void test_file_sink(void **state)
 {
     (void)state;
@@ -337,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_policy_refuses),
         cmocka_unit_test(test_file_sink),
         cmocka_unit_test(test_system_info),
+        cmocka_unit_test(test_hv_pages_without_hypervisor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

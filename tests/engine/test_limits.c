@@ -100,6 +100,84 @@ static void test_admission_refuses(void **state)
     stop(&h, log);
 }
 
+/* Event 2 of a refused request names the request: its bug check code and
+ * parameters (the manifest's fields), and its flags, whatever refused it. */
+static ld_status refuse_quietly(void *arg, const ld_capture_request *req, ld_admission *why)
+{
+    (void)arg;
+    (void)req;
+    snprintf(why->description, sizeof why->description, "refused");
+    return LD_STATUS_THROTTLED;
+}
+
+static void assert_request_in_api_end(const evlog *log, ld_status st, const ld_capture_request *req)
+{
+    const evlog_entry *e2 = evlog_last(log, 2);
+    assert_non_null(e2);
+    assert_int_equal(evlog_u64(e2, "NTStatus"), st);
+    assert_int_equal(evlog_u64(e2, "BugcheckCode"), req->bugcheck_code);
+    assert_int_equal(evlog_u64(e2, "BugCheckParameter1"), req->bugcheck_params[0]);
+    assert_int_equal(evlog_u64(e2, "BugCheckParameter2"), req->bugcheck_params[1]);
+    assert_int_equal(evlog_u64(e2, "BugCheckParameter3"), req->bugcheck_params[2]);
+    assert_int_equal(evlog_u64(e2, "BugCheckParameter4"), req->bugcheck_params[3]);
+    assert_int_equal(evlog_u64(e2, "AbortIfMemoryPressure"), (req->flags & LD_FLAG_ABORT_IF_MEMORY_PRESSURE) != 0);
+    assert_int_equal(evlog_u64(e2, "SelectiveDump"), (req->flags & LD_FLAG_SELECTIVE_DUMP) != 0);
+}
+
+static void test_refused_request_named_in_event_2(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    harness h;
+    evlog *log = start(&h, &cfg);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.bugcheck_code = 0x1A1;
+    req.bugcheck_params[0] = LD_BUGCHECK_PARAM_TASKMGR;
+    req.bugcheck_params[1] = 0x22;
+    req.bugcheck_params[2] = 0x333;
+    req.bugcheck_params[3] = 0x4444;
+    req.flags |= LD_FLAG_ABORT_IF_MEMORY_PRESSURE | LD_FLAG_SELECTIVE_DUMP;
+    mem_sink m;
+
+    /* Throttled by the admission hook. */
+    assert_int_equal(ld_engine_set_admission(h.engine, refuse_quietly, NULL), LD_STATUS_SUCCESS);
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, NULL), LD_STATUS_THROTTLED);
+    assert_request_in_api_end(log, LD_STATUS_THROTTLED, &req);
+    assert_int_equal(ld_engine_set_admission(h.engine, NULL, NULL), LD_STATUS_SUCCESS);
+
+    /* AllowLiveDump = 0. */
+    assert_int_equal(ld_engine_set_allow_live_dump(h.engine, false), LD_STATUS_SUCCESS);
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, NULL), LD_STATUS_ACCESS_DENIED);
+    assert_request_in_api_end(log, LD_STATUS_ACCESS_DENIED, &req);
+    assert_int_equal(ld_engine_set_allow_live_dump(h.engine, true), LD_STATUS_SUCCESS);
+
+    /* A bad request: extra pages on a mini dump. */
+    ld_capture_request bad = req;
+    bad.type = LD_DUMP_MINI;
+    bad.add_pages = LD_ADD_USER_PAGES;
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(h.engine, &bad, ld_format_raw(), &m.sink, NULL), LD_STATUS_INVALID_PARAMETER);
+    assert_request_in_api_end(log, LD_STATUS_INVALID_PARAMETER, &bad);
+
+    /* A deferred request where nothing may be held. */
+    ld_engine_destroy(h.engine);
+    ld_engine_options opts;
+    ld_engine_options_init(&opts);
+    opts.max_deferred = 0;
+    assert_int_equal(ld_engine_create(h.hal, &opts, &h.engine), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_engine_subscribe(h.engine, LD_CHANNEL_MASK_ALL, evlog_fn, log), LD_STATUS_SUCCESS);
+    ld_capture_request defer = req;
+    defer.flags |= LD_FLAG_DEFER;
+    defer.flags &= ~LD_FLAG_SELECTIVE_DUMP;
+    assert_int_equal(ld_engine_capture(h.engine, &defer, NULL, NULL, NULL), LD_STATUS_NOT_SUPPORTED);
+    assert_request_in_api_end(log, LD_STATUS_NOT_SUPPORTED, &defer);
+    stop(&h, log);
+}
+
 /* ---- the dump file size limit ---- */
 
 static void test_size_limit_trims(void **state)
@@ -639,6 +717,56 @@ static void test_available_memory_caps_buffers(void **state)
     stop(&h, log);
 }
 
+/* A simulated machine whose host has little memory left: its dump
+ * buffers (pool memory, committed on the host) never exceed what the host
+ * can give, whatever the simulated machine has free. Host figures are
+ * injected (ld_sim_config.host_*): nothing large is allocated. */
+static void test_host_memory_bounds_buffers(void **state)
+{
+    (void)state;
+    const uint64_t M = 1ull << 20, room = 24 * M;
+    ld_sim_config cfg;
+    harness_config(&cfg); /* pools of 1 GiB: the simulated machine itself would give every buffer */
+    cfg.host_memory_bytes = 4ull << 30;
+    /* The smallest host that can back this machine (ld_sim_config_check),
+     * plus `room` for buffers. */
+    uint64_t lo = 0, hi = 4ull << 30;
+    while (hi - lo > M) {
+        cfg.host_available_bytes = lo + (hi - lo) / 2;
+        if (ld_sim_config_check(&cfg, NULL, 0) == LD_STATUS_SUCCESS)
+            hi = cfg.host_available_bytes;
+        else
+            lo = cfg.host_available_bytes;
+    }
+    cfg.host_available_bytes = hi + room;
+    harness h;
+    evlog *log = start(&h, &cfg);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    mem_sink m;
+    mem_sink_init(&m);
+    ld_result r;
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, &r), LD_STATUS_SUCCESS);
+    assert_true(m.finished);
+    /* A partial dump within the host's room (M: the search's step). */
+    assert_true(r.pages_allocated * 4096 <= room + M);
+    assert_true(r.pages_left_out > 0);
+    assert_true(r.available_bytes <= room + M);
+    assert_int_equal(evlog_param(evlog_last(log, 6), "PagesLeftOut"), r.pages_left_out);
+    mem_sink_release(&m);
+
+    /* With LD_FLAG_ABORT_IF_MEMORY_PRESSURE: refused before any buffer. */
+    evlog_clear(log);
+    req.flags |= LD_FLAG_ABORT_IF_MEMORY_PRESSURE;
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, &r), LD_STATUS_INSUFFICIENT_RESOURCES);
+    assert_true(m.aborted);
+    assert_int_equal(evlog_count(log, 5), 1);
+    assert_int_equal(evlog_count(log, 107), 0);
+    mem_sink_release(&m);
+    stop(&h, log);
+}
+
 typedef struct progress_log {
     uint64_t calls, last_done, last_total;
     bool other_phase;
@@ -799,6 +927,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_admission_refuses),
+        cmocka_unit_test(test_refused_request_named_in_event_2),
         cmocka_unit_test(test_size_limit_trims),
         cmocka_unit_test(test_size_limit_formats),
         cmocka_unit_test(test_size_limit_on_write),
@@ -808,6 +937,7 @@ int main(void)
         cmocka_unit_test(test_pools_below_required),
         cmocka_unit_test(test_memory_pressure),
         cmocka_unit_test(test_available_memory_caps_buffers),
+        cmocka_unit_test(test_host_memory_bounds_buffers),
         cmocka_unit_test(test_deferred_handles),
         cmocka_unit_test(test_deferred_write_progress),
         cmocka_unit_test(test_no_deferral),
