@@ -17,6 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "livedump/sys/hal.h"
+#include "livedump/sys/format.h"
+#include "livedump/sys/sink.h"
 #include "livedump/livedump.h"
 #include "livedump/runtime.h"
 #include "livedump/sim.h"

@@ -26,7 +26,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "hal/linux/linux_internal.h"
+#include "linux_internal.h"
 #include "livedump/runtime.h"
 
 ld_status lx_fail(ld_linux_error *err, ld_linux_reason reason, ld_status st, const char *fmt, ...)

@@ -11,7 +11,9 @@
 #include <sys/types.h>
 
 #include "livedump/linux.h"
-#include "src/runtime/errno_status.h"
+#include "livedump/output.h"
+#include "livedump/sys/hal.h"
+#include "errno_status.h"
 
 /* A direct-map PT_LOAD of /proc/kcore, trimmed to whole pages. */
 typedef struct lx_segment {

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hal/linux/linux_internal.h"
+#include "linux_internal.h"
 
 #define POLL_NS 200000ull /* 0.2 ms between checks of the freeze */
 

@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <time.h>
 
-#include "hal/sim/sim_internal.h"
+#include "sim_internal.h"
 
 void ldi_sim_sleep_ns(uint64_t ns)
 {

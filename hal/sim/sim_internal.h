@@ -18,6 +18,7 @@
 
 #include "livedump/runtime.h"
 #include "livedump/sim.h"
+#include "livedump/sys/hal.h"
 
 #define LDI_SIM_PAGE_SIZE 4096u
 #define LDI_SIM_PAGE_SHIFT 12

@@ -7,7 +7,7 @@
  * runs, all inside the ranges. */
 #include <string.h>
 
-#include "hal/sim/sim_internal.h"
+#include "sim_internal.h"
 
 typedef struct region {
     ld_page_kind kind;

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hal/sim/sim_internal.h"
+#include "sim_internal.h"
 
 #define IDLE_TICK_NS 1000000u        /* an idle vCPU steps every ~1 ms */
 #define THROTTLE_SLEEP_NS 200000u    /* a vCPU ahead of its rate sleeps this long */

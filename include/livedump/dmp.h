@@ -1,6 +1,6 @@
 /* livedump: reading 64-bit Windows kernel dump files (.dmp).
  *
- * ld_format_find("dmp") writes them (writer.h); this reader opens a .dmp
+ * ld_format_dmp() writes them (output.h); this reader opens a .dmp
  * written by anyone: full (type 1) and bitmap (types 5 and 6) 64-bit kernel
  * dumps. Every offset and count in the file is checked against the file's
  * size before it is used, so a truncated or hostile file gives an error
@@ -21,7 +21,7 @@
 
 #include "livedump/export.h"
 #include "livedump/status.h"
-#include "livedump/hal.h"
+#include "livedump/machine.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -30,10 +30,8 @@ extern "C" {
 /* Tags (Windows in-memory GUID byte order) of livedump's own secondary
  * blobs: the HAL's hypervisor and Intel PT data, and every processor's
  * context (layout in docs/dmp-format.md). */
-#define LD_DMP_GUID_HYPERVISOR {0x6c, 0x64, 0x68, 0x76, 0x8e, 0x2f, 0x4b, 0x41, \
-                                0x9a, 0x43, 0x11, 0x6a, 0x1f, 0x5d, 0x70, 0x01}
-#define LD_DMP_GUID_IPT        {0x6c, 0x64, 0x69, 0x70, 0x74, 0x2f, 0x4b, 0x41, \
-                                0x9a, 0x43, 0x11, 0x6a, 0x1f, 0x5d, 0x70, 0x02}
+#define LD_DMP_GUID_HYPERVISOR LD_BLOB_GUID_HYPERVISOR
+#define LD_DMP_GUID_IPT        LD_BLOB_GUID_IPT
 #define LD_DMP_GUID_CPU_CONTEXTS {0x6c, 0x64, 0x63, 0x78, 0x8e, 0x2f, 0x4b, 0x41, \
                                   0x9a, 0x43, 0x11, 0x6a, 0x1f, 0x5d, 0x70, 0x03}
 

@@ -18,9 +18,10 @@
 #include <stdbool.h>
 
 #include "livedump/status.h"
-#include "livedump/hal.h"
+#include "livedump/types.h"
+#include "livedump/machine.h"
 #include "livedump/events.h"
-#include "livedump/writer.h"
+#include "livedump/output.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -74,6 +75,7 @@ LD_EXTERN const char *ld_dump_type_name(ld_dump_type type);
 /* What a capture (or deferred write) did. Durations in nanoseconds. */
 typedef struct ld_result {
     ld_status status;
+    uint32_t page_size;             /* of the machine: bytes of each page counted below */
 
     /* pages and bytes */
     uint64_t pages_by_kind[LD_PAGE_KIND_COUNT]; /* pages in the dump, by kind */

@@ -19,8 +19,9 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#include "livedump/hal.h"
-#include "livedump/writer.h"
+#include "livedump/export.h"
+#include "livedump/status.h"
+#include "livedump/machine.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -3,8 +3,13 @@
 #ifndef LIVEDUMP_RUNTIME_H
 #define LIVEDUMP_RUNTIME_H
 
-#include "livedump/platform.h"
-#include "livedump/writer.h"
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "livedump/export.h"
+#include "livedump/status.h"
+#include "livedump/types.h"
+#include "livedump/output.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,6 +56,13 @@ LD_EXTERN ld_status ld_sink_file_partial_name(const char *name, char *out, size_
  * unwrite what was written. The
  * sink is freed by finish or abort. */
 LD_EXTERN ld_status ld_sink_fd_open(int fd, ld_sink **out);
+
+/* A sink that asks check(arg, ...) before every write and the finish of
+ * `inner` (any sink: a file, a descriptor, your own) and fails the call
+ * with check's status when it says no — a caller's cancellation, a quota.
+ * The new sink owns inner: its finish or abort frees both. On failure
+ * (LD_STATUS_NO_MEMORY) inner is left as it was. */
+LD_EXTERN ld_status ld_sink_filter_open(ld_sink *inner, ld_sink_check_fn check, void *arg, ld_sink **out);
 
 /* The OS error (errno) behind `status`, when `status` is what the last
  * file operation of the runtime, report storage, settings, dump reader or

@@ -6,8 +6,10 @@
  * copies only what was dirtied since the last pass. So the time the machine
  * is stopped follows the dirty set, not the memory size. Without a dirty
  * log every page is copied while the machine is stopped. */
-#include "src/core/engine_internal.h"
-#include "livedump/dmp.h"
+#include "capture.h"
+#include "emit.h"
+#include "quiesce.h"
+#include "state.h"
 
 #define COPY_MAX_RUN 256u
 
@@ -18,25 +20,19 @@ static ld_status copy_set(ld_engine *e, ldi_session *s, const ldi_bitmap *set, c
                           const char *phase, uint64_t *copied)
 {
     const ld_hal *hal = e->hal;
-    ld_dump *d = s->dump;
-    uint64_t ps = hal->page_size;
     uint64_t total = phase ? ldi_bitmap_count(set) : 0, done = 0;
-    uint64_t pfn = ldi_bitmap_next_set_and(set, also, 0);
-    while (pfn != LDI_NO_PFN) {
-        uint8_t *dst = ldi_dump_slot(d, pfn);
+    uint64_t pfn, n;
+    uint8_t *dst;
+    for (ldi_dump_run(s->dump, set, also, 0, COPY_MAX_RUN, true, &pfn, &n, &dst); pfn != LDI_NO_PFN;
+         ldi_dump_run(s->dump, set, also, pfn + n, COPY_MAX_RUN, true, &pfn, &n, &dst)) {
         if (!dst)
             return LD_STATUS_INVALID_DEVICE_STATE; /* a page without a slot: engine bug */
-        uint64_t n = 1;
-        while (n < COPY_MAX_RUN && ldi_bitmap_test(set, pfn + n) && (!also || ldi_bitmap_test(also, pfn + n)) &&
-               ldi_dump_slot(d, pfn + n) == dst + n * ps)
-            n++;
         ld_status st = hal->mem_read(hal->ctx, pfn, n, dst);
         if (st != LD_STATUS_SUCCESS)
             return st;
         done += n;
         if (phase && (done % 16384 < n || done == total))
             ldi_progress(s, phase, done, total);
-        pfn = ldi_bitmap_next_set_and(set, also, pfn + n);
     }
     *copied += done;
     return LD_STATUS_SUCCESS;
@@ -126,30 +122,9 @@ typedef struct capture_ctx {
     ldi_session *s;
 } capture_ctx;
 
-static ld_status collect_into(ld_dump *d, ld_status (*fn)(void *, void *, uint64_t, uint64_t *), void *ctx,
-                              uint64_t cap, const char *name, const uint8_t guid[16])
-{
-    if (!cap || d->secondary_used + cap > d->secondary_cap || d->info.blob_count >= d->blob_cap)
-        return LD_STATUS_BUFFER_TOO_SMALL;
-    uint64_t len = 0;
-    ld_status st = fn(ctx, d->secondary + d->secondary_used, cap, &len);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
-    if (len > cap)
-        len = cap;
-    ld_blob *b = &d->blobs[d->info.blob_count++];
-    memcpy(b->guid, guid, 16);
-    b->name = name;
-    b->data = d->secondary + d->secondary_used;
-    b->size = len;
-    d->secondary_used += len;
-    d->info.blobs = d->blobs;
-    return LD_STATUS_SUCCESS;
-}
-
 /* livedump's own tags for the HAL's secondary data. */
-static const uint8_t hv_guid[16] = LD_DMP_GUID_HYPERVISOR;
-static const uint8_t ipt_guid[16] = LD_DMP_GUID_IPT;
+static const uint8_t hv_guid[16] = LD_BLOB_GUID_HYPERVISOR;
+static const uint8_t ipt_guid[16] = LD_BLOB_GUID_IPT;
 
 /* A current stack or page directory that had no slot at sizing gets a
  * spare one (allocated then: nothing is allocated here). */
@@ -198,14 +173,14 @@ static ld_status capture_quiesced(void *arg)
 
     if (s->hv) {
         uint64_t h0 = ldi_now(e);
-        st = collect_into(d, hal->hv_collect, hal->ctx, s->hv_secondary_bytes, "hypervisor", hv_guid);
+        st = ldi_dump_add_blob(d, hal->hv_collect, hal->ctx, s->hv_secondary_bytes, "hypervisor", hv_guid);
         s->res->hv_collect_ns = ldi_now(e) - h0;
         if (st != LD_STATUS_SUCCESS)
             s->hv = false; /* reported after the quiesce */
         ldi_emit_simple(e, 162);
     }
     if (s->ipt) {
-        st = collect_into(d, hal->ipt_collect, hal->ctx, s->ipt_bytes, "ipt", ipt_guid);
+        st = ldi_dump_add_blob(d, hal->ipt_collect, hal->ctx, s->ipt_bytes, "ipt", ipt_guid);
         if (st != LD_STATUS_SUCCESS)
             s->ipt = false;
         ldi_emit_simple(e, 163);
@@ -281,45 +256,5 @@ ld_status ldi_capture_pages(ld_engine *e, ldi_session *s)
     ldi_ev_u64(&ev, "HvlCollectLivedumpDuration_ms", ldi_ms(res->hv_collect_ns));
     ldi_ev_u64(&ev, "DumpDataBufferingDuration_ms", ldi_ms(res->copy_ns));
     ldi_emit(e, &ev);
-    return LD_STATUS_SUCCESS;
-}
-
-/* Secondary-data callouts run after the machine resumes: they are
- * component code, which must never run while processors are corralled. */
-ld_status ldi_collect_secondary(ld_engine *e, ldi_session *s)
-{
-    ld_dump *d = s->dump;
-    if (!ldi_transition(e, LDI_CAPTURE_SECONDARY))
-        return LD_STATUS_INVALID_DEVICE_STATE;
-    for (uint32_t i = 0; i < e->callout_count; i++) {
-        ldi_callout *c = &e->callouts[i];
-        bool included = s->callouts_fit &&
-                        collect_into(d, c->fn, c->arg, c->max_bytes, c->name, c->guid) == LD_STATUS_SUCCESS;
-        ld_event ev;
-        ldi_ev(&ev, e, 169);
-        ldi_ev_str(&ev, "Callout", c->name);
-        ldi_ev_u64(&ev, "Included", included);
-        ldi_emit(e, &ev);
-    }
-    s->res->blobs = (uint32_t)d->info.blob_count;
-    /* The comment names the producer and the options, for whoever opens
-     * the file later. */
-    const ld_capture_request *req = s->req;
-    char *p = d->comment;
-    size_t cap = sizeof d->comment, n = 0;
-    /* Only what the dump holds: no "+hv" from a machine without a hypervisor. */
-    bool hv_asked = (req->add_pages & LD_ADD_HV_PAGES) != 0, hv_none = s->res->hv_unavailable;
-    const char *parts[] = {"livedump live dump; type=", ld_dump_type_name(req->type),
-                           (req->add_pages & LD_ADD_USER_PAGES) ? " +user" : "",
-                           hv_asked ? (hv_none ? " hv-unavailable" : " +hv") : "",
-                           (req->add_pages & LD_ADD_HV_NONESSENTIAL_PAGES) && !hv_none ? " +hv-nonessential" : "",
-                           (req->flags & LD_FLAG_SELECTIVE_DUMP) ? " selective" : "",
-                           s->res->mirrored ? " mirrored" : " stopped-copy",
-                           req->comment ? "; " : "", req->comment ? req->comment : ""};
-    for (size_t i = 0; i < LDI_ARRAY_SIZE(parts); i++)
-        for (const char *q = parts[i]; *q && n + 1 < cap; q++)
-            p[n++] = *q;
-    p[n] = 0;
-    d->info.comment = d->comment;
     return LD_STATUS_SUCCESS;
 }

@@ -1,172 +1,16 @@
-/* The engine: public API, the state machine, event delivery, and the
- * top of the pipeline (request -> policy gate -> sizing -> capture pages ->
- * format writer -> sink). The stages live in sizing.c and capture.c. */
-#include "src/core/engine_internal.h"
-#include "src/core/event_build.h"
-
-/* ---- small helpers ---- */
-
-void *ldi_zalloc(const ld_platform *p, size_t n)
-{
-    void *m = p->alloc(p->ctx, n);
-    if (m)
-        memset(m, 0, n);
-    return m;
-}
-
-void ldi_strlcpy(char *dst, const char *src, size_t cap)
-{
-    size_t i = 0;
-    if (cap == 0)
-        return;
-    for (; src && src[i] && i + 1 < cap; i++)
-        dst[i] = src[i];
-    dst[i] = 0;
-}
-
-uint64_t ldi_now(const ld_engine *e)
-{
-    return e->plat->now_ns(e->plat->ctx);
-}
-
-void ldi_progress(const ldi_session *s, const char *phase, uint64_t done, uint64_t total)
-{
-    if (s->req->progress)
-        s->req->progress(s->req->progress_arg, phase, done, total);
-}
-
-/* ---- state machine ---- */
-
-#define B(s) (1u << (s))
-/* A capture may start while deferred dumps are held (up to max_deferred),
- * and every path ends in the rest state: held if any dump is held, else
- * idle. */
-#define REST (B(LDI_IDLE) | B(LDI_HELD))
-static const uint32_t allowed_next[LDI_STATE_COUNT] = {
-    [LDI_IDLE] = B(LDI_STARTED),
-    [LDI_STARTED] = B(LDI_SIZING_MIRROR) | REST,
-    [LDI_SIZING_MIRROR] = B(LDI_SIZING_QUIESCED) | REST,
-    [LDI_SIZING_QUIESCED] = B(LDI_SIZING_CALLBACKS) | REST,
-    [LDI_SIZING_CALLBACKS] = B(LDI_SIZING_ESTIMATE) | REST,
-    [LDI_SIZING_ESTIMATE] = B(LDI_SIZING_ALLOCATE) | REST,
-    [LDI_SIZING_ALLOCATE] = B(LDI_CAPTURE_PHASE0) | B(LDI_CAPTURE_QUIESCED) | REST,
-    [LDI_CAPTURE_PHASE0] = B(LDI_CAPTURE_PHASE1) | B(LDI_CAPTURE_QUIESCED) | REST,
-    [LDI_CAPTURE_PHASE1] = B(LDI_CAPTURE_QUIESCED) | REST,
-    [LDI_CAPTURE_QUIESCED] = B(LDI_CAPTURE_SECONDARY) | REST,
-    [LDI_CAPTURE_SECONDARY] = B(LDI_WRITING) | REST,
-    [LDI_WRITING] = REST,
-    [LDI_HELD] = B(LDI_WRITING) | B(LDI_STARTED) | B(LDI_IDLE),
-};
-#undef REST
-#undef B
-
-const char *ldi_state_name(ldi_state s)
-{
-    static const char *const names[LDI_STATE_COUNT] = {
-        "idle", "started", "sizing-mirror", "sizing-quiesced", "sizing-callbacks",
-        "sizing-estimate", "sizing-allocate", "capture-phase0", "capture-phase1",
-        "capture-quiesced", "capture-secondary", "writing", "held",
-    };
-    return (unsigned)s < LDI_STATE_COUNT ? names[s] : "invalid";
-}
-
-/* The state is read by other threads (to answer "busy"), so every change
- * happens under the lock; claims test and change it in one hold. */
-static bool transition_locked(ld_engine *e, ldi_state to)
-{
-    ldi_state from = e->state;
-    if ((unsigned)to >= LDI_STATE_COUNT || !(allowed_next[from] & (1u << to)))
-        return false;
-    e->state = to;
-    if (e->state_hook)
-        e->state_hook(e->state_hook_arg, from, to);
-    return true;
-}
-
-/* Where a capture, write or discard ends: held while any dump is. */
-static ldi_state rest_state(const ld_engine *e)
-{
-    return e->held_count ? LDI_HELD : LDI_IDLE;
-}
-
-bool ldi_transition(ld_engine *e, ldi_state to)
-{
-    e->plat->lock_acquire(e->plat->ctx, e->lock);
-    bool ok = transition_locked(e, to);
-    e->plat->lock_release(e->plat->ctx, e->lock);
-    return ok;
-}
-
-/* ---- events ---- */
-
-ld_event *ldi_ev(ld_event *ev, ld_engine *e, uint16_t id)
-{
-    ldi_event_init(ev, id, ldi_now(e));
-    return ev;
-}
-
-void ldi_ev_u64(ld_event *ev, const char *field, uint64_t v)
-{
-    (void)ldi_event_set_u64(ev, field, v);
-}
-
-void ldi_ev_str(ld_event *ev, const char *field, const char *s)
-{
-    (void)ldi_event_set_str(ev, field, s);
-}
-
-/* Callbacks run without the lock (they may call the engine), on a copy of
- * the subscriber list taken under it. */
-static void deliver(ld_engine *e, const ld_event *ev)
-{
-    ldi_subscriber subs[LDI_MAX_SUBSCRIBERS];
-    e->plat->lock_acquire(e->plat->ctx, e->lock);
-    memcpy(subs, e->subs, sizeof subs);
-    e->plat->lock_release(e->plat->ctx, e->lock);
-    uint32_t bit = LD_CHANNEL_BIT(ev->channel);
-    for (int i = 0; i < LDI_MAX_SUBSCRIBERS; i++)
-        if (subs[i].fn && (subs[i].mask & bit))
-            subs[i].fn(subs[i].arg, ev);
-}
-
-void ldi_emit(ld_engine *e, ld_event *ev)
-{
-    uint64_t st;
-    if (ld_event_get_u64(ev, "NTStatus", &st) && st != LD_STATUS_SUCCESS)
-        ev->level = LD_LEVEL_ERROR;
-    else if (ev->id == 5 || ev->id == 124)
-        ev->level = LD_LEVEL_WARNING;
-    if (e->queue_events) {
-        if (e->queued < LDI_QUEUED_EVENTS)
-            e->queue[e->queued++] = *ev;
-        else
-            e->dropped_events++;
-        return;
-    }
-    deliver(e, ev);
-}
-
-void ldi_emit_simple(ld_engine *e, uint16_t id)
-{
-    ld_event ev;
-    ldi_emit(e, ldi_ev(&ev, e, id));
-}
-
-void ldi_emit_status(ld_engine *e, uint16_t id, ld_status st)
-{
-    ld_event ev;
-    ldi_ev(&ev, e, id);
-    ldi_ev_u64(&ev, "NTStatus", st);
-    ldi_emit(e, &ev);
-}
-
-void ldi_flush_events(ld_engine *e)
-{
-    e->queue_events = false;
-    for (uint32_t i = 0; i < e->queued; i++)
-        deliver(e, &e->queue[i]);
-    e->queued = 0;
-}
+/* The engine: the public API and the top of the pipeline. A capture goes
+ * request -> policy gate (here) -> sizing (sizing.c, allocate.c) ->
+ * capture pages (capture.c, quiesce.c) -> secondary data (secondary.c) ->
+ * format writer and sink (write.c), each stage a file of its own below
+ * this one; the state machine is state.c, events emit.c. */
+#include "session.h"
+#include "capture.h"
+#include "emit.h"
+#include "secondary.h"
+#include "select.h"
+#include "sizing.h"
+#include "state.h"
+#include "write.h"
 
 /* ---- engine lifetime, subscriptions, registrations ---- */
 
@@ -230,11 +74,9 @@ ld_status ld_engine_create(const ld_hal *hal, const ld_engine_options *opts, ld_
     }
     /* The policy is read once at start-up, as Windows reads AllowLiveDump
      * at boot. */
-    ld_event ev;
-    ldi_ev(&ev, e, 271);
-    ldi_ev_str(&ev, "OperationType", "Query");
-    ldi_emit(e, &ev);
+    ldi_emit_policy(e, "Query", e->allow, LD_STATUS_SUCCESS);
     if (!e->allow) {
+        ld_event ev;
         ldi_ev(&ev, e, 273);
         ldi_ev_u64(&ev, "PolicyValue", 0);
         ldi_emit(e, &ev);
@@ -358,14 +200,7 @@ ld_status ld_engine_set_allow_live_dump(ld_engine *e, bool allow)
     e->plat->lock_acquire(e->plat->ctx, e->lock);
     e->allow = allow;
     e->plat->lock_release(e->plat->ctx, e->lock);
-    ld_event ev;
-    ldi_ev(&ev, e, 271);
-    ldi_ev_str(&ev, "OperationType", "Set");
-    ldi_emit(e, &ev);
-    ldi_ev(&ev, e, 272);
-    ldi_ev_u64(&ev, "PolicyValue", allow ? 1 : 0);
-    ldi_ev_u64(&ev, "NTStatus", LD_STATUS_SUCCESS);
-    ldi_emit(e, &ev);
+    ldi_emit_policy(e, "Set", allow, LD_STATUS_SUCCESS);
     return LD_STATUS_SUCCESS;
 }
 
@@ -376,14 +211,7 @@ ld_status ld_engine_report_policy_failure(ld_engine *e, ld_status failure)
     e->plat->lock_acquire(e->plat->ctx, e->lock);
     bool allow = e->allow;
     e->plat->lock_release(e->plat->ctx, e->lock);
-    ld_event ev;
-    ldi_ev(&ev, e, 271);
-    ldi_ev_str(&ev, "OperationType", "Set");
-    ldi_emit(e, &ev);
-    ldi_ev(&ev, e, 272);
-    ldi_ev_u64(&ev, "PolicyValue", allow ? 1 : 0);
-    ldi_ev_u64(&ev, "NTStatus", failure);
-    ldi_emit(e, &ev);
+    ldi_emit_policy(e, "Set", allow, failure);
     return LD_STATUS_SUCCESS;
 }
 
@@ -436,7 +264,8 @@ ld_status ld_engine_note(ld_engine *e, const ld_admission *note)
 
 /* ---- the capture API ---- */
 
-void ldi_session_free(ld_engine *e, ldi_session *s)
+/* What a capture holds only while it runs: the dirty log and its bitmaps. */
+static void session_free(ld_engine *e, ldi_session *s)
 {
     const ld_platform *p = e->plat;
     if (s->mirroring && e->hal->dirty_stop)
@@ -445,85 +274,6 @@ void ldi_session_free(ld_engine *e, ldi_session *s)
     ldi_bitmap_free(&s->select, p);
     ldi_bitmap_free(&s->required, p);
     ldi_bitmap_free(&s->dirty, p);
-}
-
-/* The dump file size limit on the write side: bytes written beyond it
- * fail as a full disk does, so the sink aborts and removes what it has. */
-typedef struct limit_sink {
-    ld_sink sink;
-    ld_sink *inner;
-    uint64_t limit, written;
-} limit_sink;
-
-static ld_status limit_write(ld_sink *sink, uint64_t offset, const void *buf, size_t len)
-{
-    limit_sink *l = sink->ctx;
-    if (len > l->limit - l->written)
-        return LD_STATUS_DISK_FULL;
-    ld_status st = l->inner->write(l->inner, offset, buf, len);
-    if (st == LD_STATUS_SUCCESS)
-        l->written += len;
-    return st;
-}
-
-static ld_status limit_finish(ld_sink *sink, uint64_t size)
-{
-    limit_sink *l = sink->ctx;
-    return l->inner->finish(l->inner, size);
-}
-
-static void limit_abort(ld_sink *sink)
-{
-    limit_sink *l = sink->ctx;
-    l->inner->abort(l->inner);
-}
-
-/* Write a dump through format to sink (consumed), with the start/end events
- * of the workflow (3/4 for a capture, 203/204 for a deferred write). */
-static ld_status write_dump(ld_engine *e, ld_dump *d, const ld_format *format, ld_sink *sink,
-                            ld_progress_fn progress, void *progress_arg, ld_result *res, uint16_t ev_start,
-                            uint16_t ev_end)
-{
-    limit_sink lim;
-    e->plat->lock_acquire(e->plat->ctx, e->lock);
-    uint64_t limit = e->size_limit;
-    e->plat->lock_release(e->plat->ctx, e->lock);
-    if (limit) {
-        memset(&lim, 0, sizeof lim);
-        lim.sink.version = LD_SINK_VERSION;
-        lim.sink.ctx = &lim;
-        lim.sink.write = limit_write;
-        lim.sink.finish = limit_finish;
-        lim.sink.abort = limit_abort;
-        lim.inner = sink;
-        lim.limit = limit;
-        sink = &lim.sink;
-    }
-    ldi_emit_simple(e, ev_start);
-    uint64_t t0 = ldi_now(e);
-    ld_write_stats ws;
-    memset(&ws, 0, sizeof ws);
-    ld_status st = format->write(d, sink, progress, progress_arg, &ws);
-    if (st == LD_STATUS_SUCCESS)
-        st = sink->finish(sink, ws.file_bytes);
-    else
-        sink->abort(sink);
-    res->write_ns = ldi_now(e) - t0;
-    res->header_bytes = ws.header_bytes;
-    res->primary_bytes = ws.primary_bytes;
-    res->secondary_bytes = ws.secondary_bytes;
-    res->total_bytes = ws.header_bytes + ws.primary_bytes + ws.secondary_bytes;
-    res->file_bytes = st == LD_STATUS_SUCCESS ? ws.file_bytes : 0;
-    ld_event ev;
-    ldi_ev(&ev, e, ev_end);
-    ldi_ev_u64(&ev, "NTStatus", st);
-    ldi_ev_u64(&ev, "TotalBytes", res->total_bytes);
-    ldi_ev_u64(&ev, "HeaderBytes", ws.header_bytes);
-    ldi_ev_u64(&ev, "PrimaryDataBytes", ws.primary_bytes);
-    ldi_ev_u64(&ev, "SecondaryDataBytes", ws.secondary_bytes);
-    ldi_ev_u64(&ev, "DumpWriteDuration_ms", ldi_ms(res->write_ns));
-    ldi_emit(e, &ev);
-    return st;
 }
 
 static void fill_info(ld_dump_info *info, const ld_capture_request *req)
@@ -566,6 +316,50 @@ static void emit_api_end(ld_engine *e, uint16_t id, ld_status st, const ld_dump_
     ldi_emit(e, &ev);
 }
 
+static bool format_usable(const ld_format *f)
+{
+    return f && (f->version == 1 || f->version == LD_FORMAT_VERSION) && f->write;
+}
+
+/* A sink the engine may not call (unknown version) is left alone. */
+static void drop_sink(ld_sink *sink)
+{
+    if (ld_sink_usable(sink))
+        sink->abort(sink);
+}
+
+/* What a claimed engine had when the capture started. */
+typedef struct capture_claim {
+    bool allowed, can_defer;
+    ld_admit_fn admit;
+    void *admit_arg;
+} capture_claim;
+
+/* The policy gate: a valid request, a format and sink that fit it,
+ * AllowLiveDump, then the admission hook (throttling). */
+static ld_status policy_gate(ld_engine *e, const ld_capture_request *req, const ld_format *format,
+                             const ld_sink *sink, const capture_claim *claim)
+{
+    bool defer = (req->flags & LD_FLAG_DEFER) != 0;
+    ld_status st = ldi_validate_request(req, e->hal);
+    if (st == LD_STATUS_SUCCESS &&
+        (defer ? (format || sink) : (!format_usable(format) || !ld_sink_usable(sink))))
+        st = LD_STATUS_INVALID_PARAMETER;
+    /* max_deferred 0: this engine does not keep dumps. */
+    if (st == LD_STATUS_SUCCESS && defer && !claim->can_defer)
+        st = LD_STATUS_NOT_SUPPORTED;
+    if (st == LD_STATUS_SUCCESS && !claim->allowed)
+        st = LD_STATUS_ACCESS_DENIED;
+    if (st == LD_STATUS_SUCCESS && claim->admit) {
+        ld_admission why;
+        memset(&why, 0, sizeof why);
+        st = claim->admit(claim->admit_arg, req, &why);
+        if (st != LD_STATUS_SUCCESS)
+            emit_refusal(e, &why);
+    }
+    return st;
+}
+
 ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const ld_format *format,
                             ld_sink *sink, ld_result *result)
 {
@@ -573,19 +367,15 @@ ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const l
     ld_result *res = result ? result : &local;
     memset(res, 0, sizeof *res);
     if (!e || !req) {
-        if (sink)
-            sink->abort(sink);
+        drop_sink(sink);
         return res->status = LD_STATUS_INVALID_PARAMETER;
     }
     /* Claim the engine: one live dump at a time, and none while
      * max_deferred dumps are held (their buffers are still taken). */
     e->plat->lock_acquire(e->plat->ctx, e->lock);
     bool claimed = (e->state == LDI_IDLE || e->state == LDI_HELD) &&
-                   (e->held_count == 0 || e->held_count < e->max_deferred) && transition_locked(e, LDI_STARTED);
-    bool allowed = e->allow;
-    bool can_defer = e->held_count < e->max_deferred;
-    ld_admit_fn admit = e->admit;
-    void *admit_arg = e->admit_arg;
+                   (e->held_count == 0 || e->held_count < e->max_deferred) && ldi_transition_locked(e, LDI_STARTED);
+    capture_claim claim = {e->allow, e->held_count < e->max_deferred, e->admit, e->admit_arg};
     ldi_session s;
     memset(&s, 0, sizeof s);
     s.size_limit = e->size_limit;
@@ -593,33 +383,18 @@ ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const l
     s.dynamic_threshold = e->dynamic_threshold;
     e->plat->lock_release(e->plat->ctx, e->lock);
     if (!claimed) {
-        if (sink)
-            sink->abort(sink);
+        drop_sink(sink);
         return res->status = LD_STATUS_DEVICE_BUSY;
     }
 
     s.req = req;
     s.res = res;
+    res->page_size = e->hal->page_size;
     s.t_start = ldi_now(e);
     ldi_emit_simple(e, 1);
 
     bool defer = (req->flags & LD_FLAG_DEFER) != 0;
-    ld_status st = ldi_validate_request(req, e->hal);
-    if (st == LD_STATUS_SUCCESS && (defer ? (format || sink) : (!format || !sink || !format->write)))
-        st = LD_STATUS_INVALID_PARAMETER;
-    /* max_deferred 0: this engine does not keep dumps. */
-    if (st == LD_STATUS_SUCCESS && defer && !can_defer)
-        st = LD_STATUS_NOT_SUPPORTED;
-    /* Policy gate, then the admission hook (throttling). */
-    if (st == LD_STATUS_SUCCESS && !allowed)
-        st = LD_STATUS_ACCESS_DENIED;
-    if (st == LD_STATUS_SUCCESS && admit) {
-        ld_admission why;
-        memset(&why, 0, sizeof why);
-        st = admit(admit_arg, req, &why);
-        if (st != LD_STATUS_SUCCESS)
-            emit_refusal(e, &why);
-    }
+    ld_status st = policy_gate(e, req, format, sink, &claim);
     if (st == LD_STATUS_SUCCESS) {
         s.dump = ldi_dump_new(e->hal);
         if (!s.dump)
@@ -632,7 +407,7 @@ ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const l
     if (st == LD_STATUS_SUCCESS)
         st = ldi_capture_pages(e, &s);
     /* The dirty log is no longer needed once the pages are captured. */
-    ldi_session_free(e, &s);
+    session_free(e, &s);
     if (st == LD_STATUS_SUCCESS)
         st = ldi_collect_secondary(e, &s);
     res->capture_ns = ldi_now(e) - s.t_start;
@@ -641,7 +416,7 @@ ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const l
     if (st == LD_STATUS_SUCCESS && defer) {
         s.dump->result = *res;
         e->plat->lock_acquire(e->plat->ctx, e->lock);
-        held = e->held_count < LD_MAX_DEFERRED && transition_locked(e, LDI_HELD);
+        held = e->held_count < LD_MAX_DEFERRED && ldi_transition_locked(e, LDI_HELD);
         if (held)
             e->held[e->held_count++] = s.dump;
         e->plat->lock_release(e->plat->ctx, e->lock);
@@ -651,22 +426,20 @@ ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const l
             st = LD_STATUS_INVALID_DEVICE_STATE;
     } else if (st == LD_STATUS_SUCCESS) {
         (void)ldi_transition(e, LDI_WRITING);
-        st = write_dump(e, s.dump, format, sink, req->progress, req->progress_arg, res, 3, 4);
+        st = ldi_write_dump(e, s.dump, format, sink, req->progress, req->progress_arg, res, 3, 4);
         sink = 0; /* consumed */
     }
-    if (sink)
-        sink->abort(sink);
+    drop_sink(sink);
     res->status = st;
     emit_api_end(e, 2, st, s.dump ? &s.dump->info : 0, req, res, ldi_now(e) - s.t_start);
     if (!held) {
         ldi_dump_free(s.dump);
         e->plat->lock_acquire(e->plat->ctx, e->lock);
-        (void)transition_locked(e, rest_state(e));
+        (void)ldi_transition_locked(e, ldi_rest_state(e));
         e->plat->lock_release(e->plat->ctx, e->lock);
     }
     return st;
 }
-
 /* Index of handle among the held dumps (NULL: the oldest), or -1. Under
  * the lock. */
 static int held_index(const ld_engine *e, const ld_dump *handle)
@@ -692,15 +465,14 @@ ld_status ld_engine_write_deferred_ex(ld_engine *e, const ld_dump *handle, const
     ld_result local;
     ld_result *res = result ? result : &local;
     memset(res, 0, sizeof *res);
-    if (!e || !format || !sink || !format->write) {
-        if (sink)
-            sink->abort(sink);
+    if (!e || !format_usable(format) || !ld_sink_usable(sink)) {
+        drop_sink(sink);
         return res->status = LD_STATUS_INVALID_PARAMETER;
     }
     e->plat->lock_acquire(e->plat->ctx, e->lock);
     int idx = held_index(e, handle);
     ld_dump *d = idx >= 0 ? e->held[idx] : 0;
-    bool claimed = d && e->state == LDI_HELD && transition_locked(e, LDI_WRITING);
+    bool claimed = d && e->state == LDI_HELD && ldi_transition_locked(e, LDI_WRITING);
     bool busy = d && !claimed;
     e->plat->lock_release(e->plat->ctx, e->lock);
 
@@ -715,14 +487,14 @@ ld_status ld_engine_write_deferred_ex(ld_engine *e, const ld_dump *handle, const
     }
     *res = d->result;
     res->deferred = 0;
-    st = write_dump(e, d, format, sink, progress, progress_arg, res, 203, 204);
+    st = ldi_write_dump(e, d, format, sink, progress, progress_arg, res, 203, 204);
     res->status = st;
     emit_api_end(e, 202, st, &d->info, 0, res, ldi_now(e) - t0);
     e->plat->lock_acquire(e->plat->ctx, e->lock);
     if (st == LD_STATUS_SUCCESS)
         held_remove(e, held_index(e, d));
     /* On failure nothing is lost: the data stays held for a write elsewhere. */
-    (void)transition_locked(e, rest_state(e));
+    (void)ldi_transition_locked(e, ldi_rest_state(e));
     e->plat->lock_release(e->plat->ctx, e->lock);
     if (st == LD_STATUS_SUCCESS)
         ldi_dump_free(d);
@@ -754,7 +526,7 @@ ld_status ld_engine_discard_deferred_dump(ld_engine *e, const ld_dump *handle)
     if (claimed) {
         held_remove(e, idx);
         if (e->held_count == 0)
-            (void)transition_locked(e, LDI_IDLE);
+            (void)ldi_transition_locked(e, LDI_IDLE);
     }
     bool busy = d && !claimed;
     e->plat->lock_release(e->plat->ctx, e->lock);

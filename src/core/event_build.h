@@ -1,8 +1,8 @@
 /* Building events inside the core. */
-#ifndef LD_CORE_EVENT_BUILD_H
-#define LD_CORE_EVENT_BUILD_H
+#ifndef LDI_EVENT_BUILD_H
+#define LDI_EVENT_BUILD_H
 
-#include "src/core/base.h"
+#include "base.h"
 #include "livedump/events.h"
 
 /* Initialise ev for event id at now_ns: desc, channel, level = LD_LEVEL_INFO,

@@ -1,8 +1,8 @@
 /* Events: lookup in the generated table, building, and rendering of the
  * manifest's message and of a JSON line. Freestanding: no snprintf, so a
  * small text builder with snprintf's contract does the formatting. */
-#include "src/core/event_build.h"
-#include "src/core/events_table.h"
+#include "event_build.h"
+#include "events_table.h"
 
 /* ---- lookup ---- */
 

@@ -1,9 +1,9 @@
 /* The event table generated from data/kernel-livedump-events.tsv, sorted by
  * id (tools/gen_events.py). */
-#ifndef LD_CORE_EVENTS_TABLE_H
-#define LD_CORE_EVENTS_TABLE_H
+#ifndef LDI_EVENTS_TABLE_H
+#define LDI_EVENTS_TABLE_H
 
-#include "src/core/base.h"
+#include "base.h"
 #include "livedump/events.h"
 
 extern const ld_event_desc ldi_event_descs[];

@@ -1,6 +1,6 @@
 /* Which pages a request keeps: the policy from dump type and options to
  * page kinds (table in docs/architecture.md), and request validation. */
-#include "src/core/engine_internal.h"
+#include "select.h"
 
 bool ldi_kind_required(ld_page_kind k)
 {
@@ -132,4 +132,27 @@ const char *ld_hal_op_name(ld_hal_op op)
         "system_info", "platform_alloc",
     };
     return (unsigned)op < LD_HAL_OP_COUNT ? names[op] : "invalid";
+}
+
+bool ldi_kind_is_hv(uint32_t k)
+{
+    return k == LD_PAGE_HV_ESSENTIAL || k == LD_PAGE_HV_NONESSENTIAL;
+}
+
+uint64_t ldi_selected_of_kinds(const ldi_bitmap *select, const ld_dump *d, bool (*pick)(uint32_t kind))
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < d->kind_count; i++)
+        if (pick(d->kinds[i].kind))
+            n += ldi_bitmap_count_range(select, d->kinds[i].first_pfn, d->kinds[i].page_count);
+    return n;
+}
+
+uint64_t ldi_classified_of_kinds(const ld_dump *d, bool (*pick)(uint32_t kind))
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < d->kind_count; i++)
+        if (pick(d->kinds[i].kind))
+            n += d->kinds[i].page_count;
+    return n;
 }

@@ -13,25 +13,25 @@
 #include <unistd.h>
 
 #include "livedump/dmp.h"
-#include "src/core/dmp_layout.h"
-#include "src/runtime/errno_status.h"
+#include "dmp_layout.h"
+#include "errno_status.h"
 
-#define PAGE LDI_DMP_PAGE_SIZE
+#define PAGE LDF_DMP_PAGE_SIZE
 /* PFNs whose byte address fits in 64 bits. */
 #define PFN_LIMIT (UINT64_C(1) << 52)
 #define UNSET_U32 0x45474150u /* "PAGE": a field Windows left unset */
 #define MAX_BLOBS 65536u
 /* Runs may use the 4 padding bytes up to the CONTEXT (some writers declare
  * 43 runs); no more fit. */
-#define MAX_RUNS_READ ((LDI_DMP_OFF_CONTEXT - LDI_DMP_OFF_PHYSICAL_MEMORY - 16u) / 16u)
+#define MAX_RUNS_READ ((LDF_DMP_OFF_CONTEXT - LDF_DMP_OFF_PHYSICAL_MEMORY - 16u) / 16u)
 
 struct ld_dmp {
     int fd;               /* -1 for a memory image */
     const uint8_t *mem;
     uint64_t size;
     ld_dmp_info info;
-    uint8_t header[LDI_DMP_HEADER_SIZE];
-    char comment[LDI_DMP_COMMENT_SIZE + 1];
+    uint8_t header[LDF_DMP_HEADER_SIZE];
+    char comment[LDF_DMP_COMMENT_SIZE + 1];
     ld_phys_range runs[MAX_RUNS_READ];
     uint64_t run_first_index[MAX_RUNS_READ]; /* pages stored before each run */
     bool full;
@@ -118,28 +118,28 @@ static void parse_fields(ld_dmp *d)
 {
     const uint8_t *h = d->header;
     ld_dmp_info *in = &d->info;
-    in->major_version = get32(h + LDI_DMP_OFF_MAJOR_VERSION);
-    in->minor_version = get32(h + LDI_DMP_OFF_MINOR_VERSION);
-    in->directory_table_base = get64(h + LDI_DMP_OFF_DIRECTORY_TABLE_BASE);
-    in->pfn_database = get64(h + LDI_DMP_OFF_PFN_DATABASE);
-    in->loaded_module_list = get64(h + LDI_DMP_OFF_LOADED_MODULE_LIST);
-    in->active_process_list = get64(h + LDI_DMP_OFF_ACTIVE_PROCESS_LIST);
-    in->machine_type = get32(h + LDI_DMP_OFF_MACHINE_TYPE);
-    in->processor_count = get32(h + LDI_DMP_OFF_PROCESSOR_COUNT);
-    in->bugcheck_code = get32(h + LDI_DMP_OFF_BUGCHECK_CODE);
+    in->major_version = get32(h + LDF_DMP_OFF_MAJOR_VERSION);
+    in->minor_version = get32(h + LDF_DMP_OFF_MINOR_VERSION);
+    in->directory_table_base = get64(h + LDF_DMP_OFF_DIRECTORY_TABLE_BASE);
+    in->pfn_database = get64(h + LDF_DMP_OFF_PFN_DATABASE);
+    in->loaded_module_list = get64(h + LDF_DMP_OFF_LOADED_MODULE_LIST);
+    in->active_process_list = get64(h + LDF_DMP_OFF_ACTIVE_PROCESS_LIST);
+    in->machine_type = get32(h + LDF_DMP_OFF_MACHINE_TYPE);
+    in->processor_count = get32(h + LDF_DMP_OFF_PROCESSOR_COUNT);
+    in->bugcheck_code = get32(h + LDF_DMP_OFF_BUGCHECK_CODE);
     for (int i = 0; i < 4; i++)
-        in->bugcheck_params[i] = get64(h + LDI_DMP_OFF_BUGCHECK_PARAMS + 8 * i);
-    in->debugger_data_block = get64(h + LDI_DMP_OFF_DEBUGGER_DATA_BLOCK);
-    in->required_dump_space = get64(h + LDI_DMP_OFF_REQUIRED_DUMP_SPACE);
-    in->system_time = get64(h + LDI_DMP_OFF_SYSTEM_TIME);
-    in->system_uptime = get64(h + LDI_DMP_OFF_SYSTEM_UPTIME);
-    in->attributes = get32(h + LDI_DMP_OFF_ATTRIBUTES);
-    in->secondary_data_state = get32(h + LDI_DMP_OFF_SECONDARY_DATA_STATE);
+        in->bugcheck_params[i] = get64(h + LDF_DMP_OFF_BUGCHECK_PARAMS + 8 * i);
+    in->debugger_data_block = get64(h + LDF_DMP_OFF_DEBUGGER_DATA_BLOCK);
+    in->required_dump_space = get64(h + LDF_DMP_OFF_REQUIRED_DUMP_SPACE);
+    in->system_time = get64(h + LDF_DMP_OFF_SYSTEM_TIME);
+    in->system_uptime = get64(h + LDF_DMP_OFF_SYSTEM_UPTIME);
+    in->attributes = get32(h + LDF_DMP_OFF_ATTRIBUTES);
+    in->secondary_data_state = get32(h + LDF_DMP_OFF_SECONDARY_DATA_STATE);
     /* The comment is ASCII and may not be terminated: keep printable
      * characters up to the first NUL. */
     size_t n = 0;
-    for (; n < LDI_DMP_COMMENT_SIZE; n++) {
-        uint8_t c = h[LDI_DMP_OFF_COMMENT + n];
+    for (; n < LDF_DMP_COMMENT_SIZE; n++) {
+        uint8_t c = h[LDF_DMP_OFF_COMMENT + n];
         if (c == 0)
             break;
         d->comment[n] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
@@ -152,7 +152,7 @@ static void parse_fields(ld_dmp *d)
  * malformed (the reason in *why). */
 static bool parse_runs(ld_dmp *d, const char **why)
 {
-    const uint8_t *pm = d->header + LDI_DMP_OFF_PHYSICAL_MEMORY;
+    const uint8_t *pm = d->header + LDF_DMP_OFF_PHYSICAL_MEMORY;
     uint32_t count = get32(pm);
     d->info.run_pages = get64(pm + 8);
     if (count == UNSET_U32) {
@@ -188,13 +188,13 @@ static ld_status open_full(ld_dmp *d, ld_dmp_error *err)
 {
     const char *why = "";
     if (!parse_runs(d, &why))
-        return fail(err, LD_STATUS_FILE_CORRUPT, LDI_DMP_OFF_PHYSICAL_MEMORY, "full dump: %s", why);
+        return fail(err, LD_STATUS_FILE_CORRUPT, LDF_DMP_OFF_PHYSICAL_MEMORY, "full dump: %s", why);
     uint64_t pages = 0, limit = 0;
     for (size_t i = 0; i < d->info.run_count; i++) {
         pages += d->runs[i].page_count;
         limit = d->runs[i].first_pfn + d->runs[i].page_count;
     }
-    uint64_t room = (d->size - LDI_DMP_HEADER_SIZE) / PAGE;
+    uint64_t room = (d->size - LDF_DMP_HEADER_SIZE) / PAGE;
     if (pages > room)
         return fail(err, LD_STATUS_END_OF_FILE, d->size,
                     "file truncated: the runs promise %llu pages, the file holds %llu",
@@ -202,30 +202,30 @@ static ld_status open_full(ld_dmp *d, ld_dmp_error *err)
     d->full = true;
     d->info.page_count = pages;
     d->info.pfn_limit = limit;
-    d->info.first_page_offset = LDI_DMP_HEADER_SIZE;
+    d->info.first_page_offset = LDF_DMP_HEADER_SIZE;
     return LD_STATUS_SUCCESS;
 }
 
 static ld_status open_bitmap(ld_dmp *d, ld_dmp_error *err)
 {
-    uint8_t bh[LDI_DMP_BMP_HEADER_SIZE];
-    if (d->size < LDI_DMP_HEADER_SIZE + LDI_DMP_BMP_HEADER_SIZE)
+    uint8_t bh[LDF_DMP_BMP_HEADER_SIZE];
+    if (d->size < LDF_DMP_HEADER_SIZE + LDF_DMP_BMP_HEADER_SIZE)
         return fail(err, LD_STATUS_END_OF_FILE, d->size, "file truncated inside the bitmap header");
-    ld_status st = read_at(d, LDI_DMP_HEADER_SIZE, bh, sizeof bh);
+    ld_status st = read_at(d, LDF_DMP_HEADER_SIZE, bh, sizeof bh);
     if (st != LD_STATUS_SUCCESS)
-        return fail(err, st, LDI_DMP_HEADER_SIZE, "cannot read the bitmap header");
-    if ((memcmp(bh, "SDMP", 4) && memcmp(bh, "FDMP", 4)) || memcmp(bh + LDI_DMP_BMP_OFF_VALID_DUMP, "DUMP", 4))
-        return fail(err, LD_STATUS_FILE_CORRUPT, LDI_DMP_HEADER_SIZE,
+        return fail(err, st, LDF_DMP_HEADER_SIZE, "cannot read the bitmap header");
+    if ((memcmp(bh, "SDMP", 4) && memcmp(bh, "FDMP", 4)) || memcmp(bh + LDF_DMP_BMP_OFF_VALID_DUMP, "DUMP", 4))
+        return fail(err, LD_STATUS_FILE_CORRUPT, LDF_DMP_HEADER_SIZE,
                     "bitmap header signature is not SDMP/FDMP + DUMP");
     memcpy(d->info.bitmap_signature, bh, 4);
     d->info.bitmap_signature[4] = 0;
-    uint64_t first = get64(bh + LDI_DMP_BMP_OFF_FIRST_PAGE);
-    uint64_t nbits = get64(bh + LDI_DMP_BMP_OFF_BITMAP_BITS);
+    uint64_t first = get64(bh + LDF_DMP_BMP_OFF_FIRST_PAGE);
+    uint64_t nbits = get64(bh + LDF_DMP_BMP_OFF_BITMAP_BITS);
     d->bitmap_bits = nbits;
-    d->present_pages_field = get64(bh + LDI_DMP_BMP_OFF_PRESENT_PAGES);
+    d->present_pages_field = get64(bh + LDF_DMP_BMP_OFF_PRESENT_PAGES);
     d->info.bitmap_size = nbits;
     d->info.total_present_pages = d->present_pages_field;
-    const uint64_t bitmap_at = LDI_DMP_HEADER_SIZE + LDI_DMP_BMP_HEADER_SIZE;
+    const uint64_t bitmap_at = LDF_DMP_HEADER_SIZE + LDF_DMP_BMP_HEADER_SIZE;
     if (nbits > PFN_LIMIT)
         return fail(err, LD_STATUS_FILE_CORRUPT, bitmap_at - 8, "bitmap of %llu bits is too large",
                     (unsigned long long)nbits);
@@ -303,7 +303,7 @@ static void parse_secondary(ld_dmp *d)
     d->blobs_end = at;
     if (at == d->size)
         return;
-    uint8_t fh[LDI_BLOB_FILE_HEADER_SIZE];
+    uint8_t fh[LDF_BLOB_FILE_HEADER_SIZE];
     if (d->size - at < sizeof fh || read_at(d, at, fh, sizeof fh) != LD_STATUS_SUCCESS ||
         memcmp(fh, "DumpBlob", 8)) {
         d->blob_problem = "data after the pages is not a DumpBlob area";
@@ -316,7 +316,7 @@ static void parse_secondary(ld_dmp *d)
     }
     at += fhsize;
     while (at < d->size) {
-        uint8_t bh[LDI_BLOB_HEADER_SIZE];
+        uint8_t bh[LDF_BLOB_HEADER_SIZE];
         if (d->size - at < sizeof bh || read_at(d, at, bh, sizeof bh) != LD_STATUS_SUCCESS) {
             d->blob_problem = "a blob header runs past the end of the file";
             break;
@@ -357,11 +357,11 @@ static void find_cpu_blob(ld_dmp *d)
     d->info.context_count = 1; /* the header's CONTEXT */
     for (size_t i = 0; i < d->blob_count; i++) {
         const ld_dmp_blob *b = &d->blobs[i];
-        uint8_t h[LDI_CPUS_HEADER_SIZE];
+        uint8_t h[LDF_CPUS_HEADER_SIZE];
         if (memcmp(b->guid, cpu_guid, 16) || b->size < sizeof h || read_at(d, b->offset, h, sizeof h))
             continue;
         uint64_t count = get32(h + 8), rsize = get32(h + 12);
-        if (memcmp(h, "LDCX", 4) || get32(h + 4) != LDI_CPUS_VERSION || rsize < LDI_CPUS_RECORD_SIZE ||
+        if (memcmp(h, "LDCX", 4) || get32(h + 4) != LDF_CPUS_VERSION || rsize < LDF_CPUS_RECORD_SIZE ||
             count == 0 || count * rsize > b->size - sizeof h)
             continue;
         d->has_cpu_blob = true;
@@ -377,21 +377,21 @@ static void find_cpu_blob(ld_dmp *d)
 
 static ld_status open_common(ld_dmp *d, ld_dmp_error *err)
 {
-    if (d->size < LDI_DMP_HEADER_SIZE)
+    if (d->size < LDF_DMP_HEADER_SIZE)
         return fail(err, LD_STATUS_END_OF_FILE, d->size,
                     "file of %llu bytes is shorter than the 0x2000-byte dump header",
                     (unsigned long long)d->size);
-    ld_status st = read_at(d, 0, d->header, LDI_DMP_HEADER_SIZE);
+    ld_status st = read_at(d, 0, d->header, LDF_DMP_HEADER_SIZE);
     if (st != LD_STATUS_SUCCESS)
         return fail(err, st, 0, "cannot read the dump header");
-    if (memcmp(d->header + LDI_DMP_OFF_SIGNATURE, "PAGE", 4))
+    if (memcmp(d->header + LDF_DMP_OFF_SIGNATURE, "PAGE", 4))
         return fail(err, LD_STATUS_FILE_CORRUPT, 0, "not a Windows kernel dump (no PAGE signature)");
-    if (!memcmp(d->header + LDI_DMP_OFF_VALID_DUMP, "DUMP", 4))
+    if (!memcmp(d->header + LDF_DMP_OFF_VALID_DUMP, "DUMP", 4))
         return fail(err, LD_STATUS_NOT_SUPPORTED, 4, "32-bit kernel dumps (PAGEDUMP) are not supported");
-    if (memcmp(d->header + LDI_DMP_OFF_VALID_DUMP, "DU64", 4))
+    if (memcmp(d->header + LDF_DMP_OFF_VALID_DUMP, "DU64", 4))
         return fail(err, LD_STATUS_FILE_CORRUPT, 4, "ValidDump is not DU64");
     d->info.file_bytes = d->size;
-    d->info.dump_type = get32(d->header + LDI_DMP_OFF_DUMP_TYPE);
+    d->info.dump_type = get32(d->header + LDF_DMP_OFF_DUMP_TYPE);
     parse_fields(d);
     switch (d->info.dump_type) {
     case LD_DMP_TYPE_FULL:
@@ -402,7 +402,7 @@ static ld_status open_common(ld_dmp *d, ld_dmp_error *err)
         st = open_bitmap(d, err);
         break;
     default:
-        return fail(err, LD_STATUS_NOT_SUPPORTED, LDI_DMP_OFF_DUMP_TYPE,
+        return fail(err, LD_STATUS_NOT_SUPPORTED, LDF_DMP_OFF_DUMP_TYPE,
                     "dump type %u is not supported (full 1 and bitmap 5/6 are)", d->info.dump_type);
     }
     if (st != LD_STATUS_SUCCESS)
@@ -579,23 +579,23 @@ ld_status ld_dmp_read_blob(ld_dmp *d, size_t index, uint64_t offset, void *buf, 
 /* An x64 CONTEXT into ld_cpu_context: only the groups its flags name. */
 static void parse_context(const uint8_t *p, ld_cpu_context *c)
 {
-    uint32_t flags = get32(p + LDI_CTX_OFF_FLAGS);
-    if ((flags & (LDI_CTX_CONTROL | LDI_CTX_INTEGER)) == (LDI_CTX_CONTROL | LDI_CTX_INTEGER)) {
+    uint32_t flags = get32(p + LDF_CTX_OFF_FLAGS);
+    if ((flags & (LDF_CTX_CONTROL | LDF_CTX_INTEGER)) == (LDF_CTX_CONTROL | LDF_CTX_INTEGER)) {
         c->valid |= LD_CTX_GPRS;
         for (int i = 0; i < 16; i++)
-            c->gpr[i] = get64(p + LDI_CTX_OFF_RAX + 8 * i);
-        c->rip = get64(p + LDI_CTX_OFF_RIP);
-        c->rflags = get32(p + LDI_CTX_OFF_EFLAGS);
+            c->gpr[i] = get64(p + LDF_CTX_OFF_RAX + 8 * i);
+        c->rip = get64(p + LDF_CTX_OFF_RIP);
+        c->rflags = get32(p + LDF_CTX_OFF_EFLAGS);
     }
-    if (flags & LDI_CTX_SEGMENTS) {
+    if (flags & LDF_CTX_SEGMENTS) {
         c->valid |= LD_CTX_SEGMENTS;
         uint16_t *segs[6] = {&c->cs, &c->ds, &c->es, &c->fs, &c->gs, &c->ss};
         for (int i = 0; i < 6; i++)
-            *segs[i] = get16(p + LDI_CTX_OFF_SEGCS + 2 * i);
+            *segs[i] = get16(p + LDF_CTX_OFF_SEGCS + 2 * i);
     }
-    if (flags & LDI_CTX_FLOATING_POINT) {
+    if (flags & LDF_CTX_FLOATING_POINT) {
         c->valid |= LD_CTX_FLOAT;
-        c->mxcsr = get32(p + LDI_CTX_OFF_MXCSR);
+        c->mxcsr = get32(p + LDF_CTX_OFF_MXCSR);
     }
 }
 
@@ -607,27 +607,27 @@ ld_status ld_dmp_context(ld_dmp *d, uint32_t index, ld_cpu_context *out, bool *c
         return LD_STATUS_NOT_FOUND;
     memset(out, 0, sizeof *out);
     if (!d->has_cpu_blob) {
-        parse_context(d->header + LDI_DMP_OFF_CONTEXT, out);
+        parse_context(d->header + LDF_DMP_OFF_CONTEXT, out);
         if (capturing)
             *capturing = true;
         return LD_STATUS_SUCCESS;
     }
-    uint8_t rec[LDI_CPUS_RECORD_SIZE];
+    uint8_t rec[LDF_CPUS_RECORD_SIZE];
     ld_status st = read_at(d, d->cpu_records_offset + (uint64_t)index * d->cpu_record_size, rec, sizeof rec);
     if (st != LD_STATUS_SUCCESS)
         return st;
-    parse_context(rec + LDI_CPUS_OFF_CONTEXT, out);
-    out->cpu = get32(rec + LDI_CPUS_OFF_CPU);
+    parse_context(rec + LDF_CPUS_OFF_CONTEXT, out);
+    out->cpu = get32(rec + LDF_CPUS_OFF_CPU);
     /* The record's mask also names what the CONTEXT cannot hold. */
-    uint32_t valid = get32(rec + LDI_CPUS_OFF_VALID);
+    uint32_t valid = get32(rec + LDF_CPUS_OFF_VALID);
     out->valid |= valid & (LD_CTX_CONTROL | LD_CTX_STACK_RANGE | LD_CTX_THREAD);
     uint64_t *control[5] = {&out->cr0, &out->cr2, &out->cr3, &out->cr4, &out->cr8};
     for (int i = 0; i < 5; i++)
-        *control[i] = get64(rec + LDI_CPUS_OFF_CR0 + 8 * i);
+        *control[i] = get64(rec + LDF_CPUS_OFF_CR0 + 8 * i);
     uint64_t *more[7] = {&out->fs_base, &out->gs_base, &out->stack_base, &out->stack_limit,
                          &out->stack_base_pfn, &out->stack_pages, &out->thread_id};
     for (int i = 0; i < 7; i++)
-        *more[i] = get64(rec + LDI_CPUS_OFF_FS_BASE + 8 * i);
+        *more[i] = get64(rec + LDF_CPUS_OFF_FS_BASE + 8 * i);
     if (capturing)
         *capturing = index == d->capturing_cpu;
     return LD_STATUS_SUCCESS;
@@ -670,7 +670,7 @@ static bool in_runs(const ld_dmp *d, uint64_t pfn)
  * pages. */
 static ld_status check_bitmap_gap(ld_dmp *d, verify_state *v)
 {
-    const uint64_t bitmap_at = LDI_DMP_HEADER_SIZE + LDI_DMP_BMP_HEADER_SIZE;
+    const uint64_t bitmap_at = LDF_DMP_HEADER_SIZE + LDF_DMP_BMP_HEADER_SIZE;
     uint64_t at = bitmap_at + d->bitmap_bits / 8, end = d->info.first_page_offset;
     uint64_t nonzero = 0, first_bad = 0;
     uint8_t chunk[4096];
@@ -708,29 +708,29 @@ ld_status ld_dmp_verify(ld_dmp *d, ld_dmp_problem_fn fn, void *arg, uint64_t *pr
         return LD_STATUS_INVALID_PARAMETER;
     verify_state v = {fn, arg, 0};
     const ld_dmp_info *in = &d->info;
-    const uint8_t *ctx = d->header + LDI_DMP_OFF_CONTEXT;
+    const uint8_t *ctx = d->header + LDF_DMP_OFF_CONTEXT;
     if (in->machine_type != 0x8664 && in->machine_type != 0xAA64)
-        problem(&v, LDI_DMP_OFF_MACHINE_TYPE, "MachineImageType 0x%x is neither x64 nor ARM64", in->machine_type);
-    if (get32(ctx + LDI_CTX_OFF_MXCSR) != get32(ctx + LDI_CTX_OFF_FLTSAVE_MXCSR))
-        problem(&v, LDI_DMP_OFF_CONTEXT + LDI_CTX_OFF_MXCSR, "CONTEXT.MxCsr 0x%x differs from FltSave.MxCsr 0x%x",
-                get32(ctx + LDI_CTX_OFF_MXCSR), get32(ctx + LDI_CTX_OFF_FLTSAVE_MXCSR));
+        problem(&v, LDF_DMP_OFF_MACHINE_TYPE, "MachineImageType 0x%x is neither x64 nor ARM64", in->machine_type);
+    if (get32(ctx + LDF_CTX_OFF_MXCSR) != get32(ctx + LDF_CTX_OFF_FLTSAVE_MXCSR))
+        problem(&v, LDF_DMP_OFF_CONTEXT + LDF_CTX_OFF_MXCSR, "CONTEXT.MxCsr 0x%x differs from FltSave.MxCsr 0x%x",
+                get32(ctx + LDF_CTX_OFF_MXCSR), get32(ctx + LDF_CTX_OFF_FLTSAVE_MXCSR));
     if (in->required_dump_space != in->file_bytes)
-        problem(&v, LDI_DMP_OFF_REQUIRED_DUMP_SPACE, "RequiredDumpSpace is %llu bytes, the file %llu",
+        problem(&v, LDF_DMP_OFF_REQUIRED_DUMP_SPACE, "RequiredDumpSpace is %llu bytes, the file %llu",
                 (unsigned long long)in->required_dump_space, (unsigned long long)in->file_bytes);
     if (d->full) {
         if (in->run_pages != in->page_count)
-            problem(&v, LDI_DMP_OFF_PHYSICAL_MEMORY + 8, "NumberOfPages is %llu, the runs hold %llu",
+            problem(&v, LDF_DMP_OFF_PHYSICAL_MEMORY + 8, "NumberOfPages is %llu, the runs hold %llu",
                     (unsigned long long)in->run_pages, (unsigned long long)in->page_count);
     } else {
         if (d->present_pages_field != in->page_count)
-            problem(&v, LDI_DMP_HEADER_SIZE + LDI_DMP_BMP_OFF_PRESENT_PAGES,
+            problem(&v, LDF_DMP_HEADER_SIZE + LDF_DMP_BMP_OFF_PRESENT_PAGES,
                     "bitmap header counts %llu pages, the bitmap has %llu",
                     (unsigned long long)d->present_pages_field, (unsigned long long)in->page_count);
         if (in->first_page_offset % PAGE)
-            problem(&v, LDI_DMP_HEADER_SIZE + LDI_DMP_BMP_OFF_FIRST_PAGE, "first page offset 0x%llx is not page aligned",
+            problem(&v, LDF_DMP_HEADER_SIZE + LDF_DMP_BMP_OFF_FIRST_PAGE, "first page offset 0x%llx is not page aligned",
                     (unsigned long long)in->first_page_offset);
         if (d->bitmap_bits % 64)
-            problem(&v, LDI_DMP_HEADER_SIZE + LDI_DMP_BMP_OFF_BITMAP_BITS,
+            problem(&v, LDF_DMP_HEADER_SIZE + LDF_DMP_BMP_OFF_BITMAP_BITS,
                     "bitmap size %llu is not a multiple of 64 bits (some readers drop the last pages)",
                     (unsigned long long)d->bitmap_bits);
         ld_status st = check_bitmap_gap(d, &v);
@@ -757,7 +757,7 @@ ld_status ld_dmp_verify(ld_dmp *d, ld_dmp_problem_fn fn, void *arg, uint64_t *pr
         problem(&v, in->first_page_offset, "%llu pages read, %llu expected", (unsigned long long)seen,
                 (unsigned long long)in->page_count);
     if (outside)
-        problem(&v, LDI_DMP_OFF_PHYSICAL_MEMORY, "%llu present pages lie outside the physical memory runs",
+        problem(&v, LDF_DMP_OFF_PHYSICAL_MEMORY, "%llu present pages lie outside the physical memory runs",
                 (unsigned long long)outside);
     if (d->has_cpu_blob && in->context_count != in->processor_count)
         problem(&v, d->cpu_records_offset, "%u processor contexts for %u processors", in->context_count,

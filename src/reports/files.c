@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "src/reports/files.h"
-#include "src/runtime/temp_name.h"
+#include "files.h"
+#include "temp_name.h"
 
 void ldr_err(char *err, size_t cap, const char *fmt, ...)
 {

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 
 #include "livedump/status.h"
-#include "src/runtime/errno_status.h"
+#include "errno_status.h"
 
 /* Open the folder that holds `path` (*name: its last component) by walking
  * from "/" (or the working folder for a relative path) one folder at a

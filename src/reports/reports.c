@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "livedump/runtime.h"
-#include "src/reports/files.h"
-#include "src/reports/reports_internal.h"
+#include "files.h"
+#include "reports_internal.h"
 
 static uint64_t system_clock(void *arg)
 {
@@ -361,59 +361,21 @@ static bool cancelled(const ld_reports *r)
     return r->cancelled && r->cancelled(r->cancel_arg);
 }
 
-/* A file sink that asks before each write and before it names the file:
- * a stop fails the write (the engine then aborts the sink, which removes
- * the .partial file) or the finish. */
-typedef struct cancel_sink {
-    ld_sink sink;
-    ld_sink *inner;
-    const ld_reports *r;
-} cancel_sink;
-
-static ld_status cancel_write(ld_sink *s, uint64_t offset, const void *buf, size_t len)
+/* The report's file sink is filtered: a stop fails the next write (the
+ * engine then aborts the sink, which removes the .partial file) or the
+ * finish. The filter lives in the storage object: one report is written at
+ * a time. */
+static ld_status check_cancel(void *arg, uint64_t offset, size_t len)
 {
-    cancel_sink *c = s->ctx;
-    return cancelled(c->r) ? LD_STATUS_CANCELLED : c->inner->write(c->inner, offset, buf, len);
+    (void)offset;
+    (void)len;
+    return cancelled(arg) ? LD_STATUS_CANCELLED : LD_STATUS_SUCCESS;
 }
 
-static void cancel_abort(ld_sink *s)
+static void wrap_cancel(ld_reports *r, ld_sink **sink)
 {
-    cancel_sink *c = s->ctx;
-    c->inner->abort(c->inner);
-    free(c);
-}
-
-static ld_status cancel_finish(ld_sink *s, uint64_t size)
-{
-    cancel_sink *c = s->ctx;
-    if (cancelled(c->r)) {
-        cancel_abort(s);
-        return LD_STATUS_CANCELLED;
-    }
-    ld_status st = c->inner->finish(c->inner, size);
-    free(c);
-    return st;
-}
-
-static ld_status wrap_cancel(const ld_reports *r, ld_sink **sink)
-{
-    if (!r->cancelled)
-        return LD_STATUS_SUCCESS;
-    cancel_sink *c = malloc(sizeof *c);
-    if (!c) {
-        (*sink)->abort(*sink);
-        *sink = NULL;
-        return LD_STATUS_NO_MEMORY;
-    }
-    c->inner = *sink;
-    c->r = r;
-    c->sink = **sink;
-    c->sink.ctx = c;
-    c->sink.write = cancel_write;
-    c->sink.finish = cancel_finish;
-    c->sink.abort = cancel_abort;
-    *sink = &c->sink;
-    return LD_STATUS_SUCCESS;
+    if (r->cancelled)
+        *sink = ld_sink_filter_init(&r->cancel_filter, *sink, check_cancel, r);
 }
 
 void ld_reports_set_cancel(ld_reports *r, ld_reports_cancel_fn fn, void *arg)
@@ -448,7 +410,7 @@ static ld_status open_report_sink(ld_reports *r, const char *component, bool ful
             break;
     }
     if (st == LD_STATUS_SUCCESS)
-        st = wrap_cancel(r, sink);
+        wrap_cancel(r, sink);
     if (owned)
         close(dfd);
     return st;
@@ -907,7 +869,7 @@ static ld_status capture_locked(ld_reports *r, ld_engine *e, const char *compone
     ld_sink *sink = NULL;
     const char *rel = NULL;
     if (!defer) {
-        st = open_report_sink(r, component, full, format->name, when, &sink, where, sizeof where);
+        st = open_report_sink(r, component, full, ld_format_name(format), when, &sink, where, sizeof where);
         if (st != LD_STATUS_SUCCESS) {
             (void)ld_engine_set_admission(e, NULL, NULL);
             r->admit_component = NULL;
@@ -960,7 +922,7 @@ ld_status ld_reports_capture(ld_reports *r, ld_engine *e, const char *component,
     bool defer = (req->flags & LD_FLAG_DEFER) != 0;
     if (!defer && !format)
         format = ld_format_dmp(); /* live kernel reports are .dmp files, as on Windows */
-    if (!defer && (!format->name || !ext_ok(format->name)))
+    if (!defer && (!ld_format_name(format) || !ext_ok(ld_format_name(format))))
         return res->status = LD_STATUS_INVALID_PARAMETER;
     if (cancelled(r))
         return res->status = LD_STATUS_CANCELLED;
@@ -1016,7 +978,7 @@ static ld_status write_deferred_locked(ld_reports *r, ld_engine *e, const char *
     }
     char where[LD_SETTINGS_PATH_MAX + 64];
     ld_sink *sink;
-    ld_status st = open_report_sink(r, component, full, format->name, when, &sink, where, sizeof where);
+    ld_status st = open_report_sink(r, component, full, ld_format_name(format), when, &sink, where, sizeof where);
     if (st != LD_STATUS_SUCCESS)
         return res->status = st;
     const char *rel = where + strlen(r->root) + 1;
@@ -1055,7 +1017,7 @@ ld_status ld_reports_write_deferred(ld_reports *r, ld_engine *e, const char *com
         format = ld_format_dmp();
     if (r)
         r->error[0] = 0;
-    if (!r || !e || !ld_component_name_valid(component) || !format->name || !ext_ok(format->name))
+    if (!r || !e || !ld_component_name_valid(component) || !ld_format_name(format) || !ext_ok(ld_format_name(format)))
         return res->status = LD_STATUS_INVALID_PARAMETER;
     if (r->read_only)
         return res->status = LD_STATUS_ACCESS_DENIED;

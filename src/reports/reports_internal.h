@@ -4,6 +4,8 @@
 #define LD_REPORTS_INTERNAL_H
 
 #include "livedump/reports.h"
+#include "livedump/sys/format.h"
+#include "livedump/sys/sink.h"
 
 #define LDR_MAX_COMPONENTS 256
 #define LDR_STATE_FILE ".LastFullLiveReport"
@@ -73,6 +75,7 @@ struct ld_reports {
     /* ld_reports_set_cancel */
     ld_reports_cancel_fn cancelled;
     void *cancel_arg;
+    ld_sink_filter cancel_filter; /* around the report being written */
     /* For the admission hook: the capture under way, and for a full dump
      * written now, the name it gets and its time (the landing record). */
     const char *admit_component;

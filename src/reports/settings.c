@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "livedump/policy.h"
-#include "src/reports/files.h"
+#include "files.h"
 
 typedef enum { NUM, BOOL01, PATH } kind;
 

@@ -35,8 +35,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "src/reports/files.h"
-#include "src/reports/reports_internal.h"
+#include "files.h"
+#include "reports_internal.h"
 
 static uint64_t fnv1a(const char *p, size_t n)
 {

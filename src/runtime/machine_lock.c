@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "livedump/runtime.h"
-#include "src/runtime/errno_status.h"
+#include "errno_status.h"
 
 #define NAME_MAX_LEN 32
 

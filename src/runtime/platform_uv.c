@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "livedump/runtime.h"
+#include "livedump/sys/platform.h"
 
 /* Seconds from 1601-01-01 (the FILETIME epoch) to 1970-01-01. */
 #define FILETIME_UNIX_OFFSET_S 11644473600ull

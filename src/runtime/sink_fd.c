@@ -11,7 +11,8 @@
 #include <unistd.h>
 
 #include "livedump/runtime.h"
-#include "src/runtime/errno_status.h"
+#include "livedump/sys/sink.h"
+#include "errno_status.h"
 
 typedef struct fd_sink {
     ld_sink sink;

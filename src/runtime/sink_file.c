@@ -21,8 +21,9 @@
 #include <unistd.h>
 
 #include "livedump/runtime.h"
-#include "src/runtime/errno_status.h"
-#include "src/runtime/temp_name.h"
+#include "livedump/sys/sink.h"
+#include "errno_status.h"
+#include "temp_name.h"
 
 typedef struct file_sink {
     ld_sink sink;

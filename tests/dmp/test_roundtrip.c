@@ -17,6 +17,9 @@
 #include <unistd.h>
 
 #include "../engine/harness.h"
+#include "livedump/sys/hal.h"
+#include "livedump/sys/format.h"
+#include "livedump/sys/sink.h"
 #include "livedump/dmp.h"
 
 #define PAGE 4096u

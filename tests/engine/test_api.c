@@ -4,7 +4,8 @@
 #include <string.h>
 
 #include "harness.h"
-#include "src/core/engine_internal.h"
+#include "session.h"
+#include "state.h"
 
 /* ---- busy ---- */
 

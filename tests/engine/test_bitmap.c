@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "src/core/bitmap.h"
+#include "bitmap.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint64_t next_rand(void)

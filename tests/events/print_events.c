@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "livedump/livedump.h"
-#include "src/core/event_build.h"
+#include "event_build.h"
 
 int main(int argc, char **argv)
 {

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "livedump/livedump.h"
-#include "src/core/event_build.h"
+#include "event_build.h"
 
 static const char *tsv_path;
 

@@ -19,6 +19,9 @@
 #include <unistd.h>
 
 #include "../engine/harness.h"
+#include "livedump/sys/hal.h"
+#include "livedump/sys/format.h"
+#include "livedump/sys/sink.h"
 #include "livedump/linux.h"
 #include "livedump/runtime.h"
 

@@ -11,6 +11,9 @@
 
 #include "evlog.h"
 #include "harness.h"
+#include "livedump/sys/hal.h"
+#include "livedump/sys/format.h"
+#include "livedump/sys/sink.h"
 #include "livedump/policy.h"
 
 static char dir[64];

@@ -15,6 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "livedump/sys/hal.h"
+#include "livedump/sys/format.h"
+#include "livedump/sys/sink.h"
 #include "livedump/runtime.h"
 
 #include "evlog.h"

@@ -19,10 +19,13 @@
 
 #include <cmocka.h>
 
+#include "livedump/sys/hal.h"
+#include "livedump/sys/format.h"
+#include "livedump/sys/sink.h"
 #include "livedump/dmp.h"
 #include "livedump/policy.h"
 #include "livedump/runtime.h"
-#include "src/runtime/errno_status.h"
+#include "errno_status.h"
 
 static char dir[64];
 

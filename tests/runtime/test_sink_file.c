@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "src/runtime/sink_file.c"
+#include "sink_file.c"
 
 static char dir[64], path[128], partial[160];
 

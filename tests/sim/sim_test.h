@@ -12,6 +12,9 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "livedump/sys/hal.h"
+#include "livedump/sys/format.h"
+#include "livedump/sys/sink.h"
 #include "livedump/runtime.h"
 #include "livedump/sim.h"
 

@@ -1,8 +1,6 @@
 /* Page bitmaps. Word-level operations keep bitmap work during the quiesce
  * proportional to memory/64 words, which is microseconds even at 16 GiB. */
-#include "src/core/base.h"
-
-#include "src/core/bitmap.h"
+#include "bitmap.h"
 
 ld_status ldi_bitmap_init(ldi_bitmap *bm, const ld_platform *plat, uint64_t nbits)
 {

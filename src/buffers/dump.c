@@ -4,7 +4,7 @@
  * the slot given by its rank, so a page keeps its slot even when the final
  * bitmap drops other pages. Required pages found only in the capture
  * quiesce take spare slots after those. */
-#include "src/core/engine_internal.h"
+#include "dump.h"
 
 ld_dump *ldi_dump_new(const ld_hal *hal)
 {
@@ -89,6 +89,89 @@ const ld_dump_info *ld_dump_get_info(const ld_dump *dump)
     return dump ? &dump->info : 0;
 }
 
+void ldi_dump_run(const ld_dump *d, const ldi_bitmap *set, const ldi_bitmap *also, uint64_t from,
+                  uint64_t max_pages, bool data, uint64_t *first, uint64_t *count, uint8_t **slot)
+{
+    uint64_t ps = d->info.page_size;
+    uint64_t pfn = ldi_bitmap_next_set_and(set, also, from);
+    *first = pfn;
+    *count = 0;
+    *slot = 0;
+    if (pfn == LDI_NO_PFN)
+        return;
+    uint8_t *dst = data ? ldi_dump_slot((ld_dump *)d, pfn) : 0;
+    uint64_t n = 1;
+    if (!data || dst)
+        while ((!max_pages || n < max_pages) && ldi_bitmap_test(set, pfn + n) &&
+               (!also || ldi_bitmap_test(also, pfn + n)) &&
+               (!data || ldi_dump_slot((ld_dump *)d, pfn + n) == dst + n * ps))
+            n++;
+    *count = n;
+    *slot = dst;
+}
+
+ld_status ldi_dump_add_blob(ld_dump *d, ldi_blob_fill_fn fn, void *ctx, uint64_t cap, const char *name,
+                            const uint8_t guid[16])
+{
+    if (!cap || d->secondary_used + cap > d->secondary_cap || d->info.blob_count >= d->blob_cap)
+        return LD_STATUS_BUFFER_TOO_SMALL;
+    uint64_t len = 0;
+    ld_status st = fn(ctx, d->secondary + d->secondary_used, cap, &len);
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    if (len > cap)
+        len = cap;
+    ld_blob *b = &d->blobs[d->info.blob_count++];
+    memcpy(b->guid, guid, 16);
+    b->name = name;
+    b->data = d->secondary + d->secondary_used;
+    b->size = len;
+    d->secondary_used += len;
+    d->info.blobs = d->blobs;
+    return LD_STATUS_SUCCESS;
+}
+
+bool ld_dump_next_run(const ld_dump *dump, uint64_t pfn, uint64_t max_pages, uint32_t flags, ld_page_run *run)
+{
+    if (!dump || !run)
+        return false;
+    uint8_t *slot;
+    ldi_dump_run(dump, &dump->present, 0, pfn, max_pages, (flags & LD_RUN_DATA) != 0, &run->first_pfn,
+                 &run->count, &slot);
+    run->data = slot;
+    return run->first_pfn != LDI_NO_PFN;
+}
+
+uint64_t ld_dump_count_pages(const ld_dump *dump, uint64_t first_pfn, uint64_t count)
+{
+    return dump ? ldi_bitmap_count_range(&dump->present, first_pfn, count) : 0;
+}
+
+uint64_t ld_dump_last_page(const ld_dump *dump)
+{
+    return dump ? ldi_bitmap_prev_set(&dump->present, dump->present.nbits) : LDI_NO_PFN;
+}
+
+void ld_dump_bitmap_words(const ld_dump *dump, uint64_t first_word, uint64_t *words, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        uint64_t w = first_word + i;
+        words[i] = dump && w < dump->present.nwords ? dump->present.words[w] : 0;
+    }
+}
+
+void *ld_dump_alloc_memory(const ld_dump *dump, size_t bytes)
+{
+    const ld_platform *p = dump->hal->platform;
+    return p->alloc(p->ctx, bytes);
+}
+
+void ld_dump_free_memory(const ld_dump *dump, void *mem)
+{
+    const ld_platform *p = dump->hal->platform;
+    p->free(p->ctx, mem);
+}
+
 const void *ld_dump_page(const ld_dump *dump, uint64_t pfn)
 {
     if (!dump || !ldi_bitmap_test(&dump->present, pfn))
@@ -105,17 +188,8 @@ ld_page_kind ld_dump_page_kind(const ld_dump *dump, uint64_t pfn)
 {
     if (!dump)
         return LD_PAGE_UNKNOWN;
-    /* Runs are sorted: binary search. */
-    size_t lo = 0, hi = dump->kind_count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const ld_kind_range *k = &dump->kinds[mid];
-        if (pfn < k->first_pfn)
-            hi = mid;
-        else if (pfn - k->first_pfn >= k->page_count)
-            lo = mid + 1;
-        else
-            return k->kind < LD_PAGE_KIND_COUNT ? (ld_page_kind)k->kind : LD_PAGE_UNKNOWN;
-    }
-    return LD_PAGE_UNKNOWN;
+    size_t i = ld_range_find(dump->kinds, dump->kind_count, sizeof *dump->kinds, pfn);
+    if (i == dump->kind_count)
+        return LD_PAGE_UNKNOWN;
+    return dump->kinds[i].kind < LD_PAGE_KIND_COUNT ? (ld_page_kind)dump->kinds[i].kind : LD_PAGE_UNKNOWN;
 }

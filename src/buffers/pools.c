@@ -1,5 +1,5 @@
 /* Dump buffer allocation from the HAL pools. */
-#include "src/core/buffers.h"
+#include "pools.h"
 
 static bool pool_usable(const ld_hal *hal, ld_pool pool, bool use_io_space, ldi_pool_report *rep)
 {

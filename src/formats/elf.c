@@ -20,8 +20,7 @@
  * Everything is written in file order, each field explicitly little endian,
  * so the writer runs on any host and needs no allocation: the program
  * headers are produced in small batches by walking the dump's bitmap. */
-#include "src/core/engine_internal.h"
-#include "src/core/le_bytes.h"
+#include "format_base.h"
 
 #define ELF_EHDR_SIZE 64u
 #define ELF_PHDR_SIZE 56u
@@ -46,64 +45,20 @@
 #define PHDR_BATCH 32u
 #define DATA_MAX_RUN_PAGES 256u
 
-/* Writes in file order and keeps the offset. */
-typedef struct elf_out {
-    ld_sink *sink;
-    uint64_t offset;
-} elf_out;
-
-static ld_status out_write(elf_out *o, const void *buf, uint64_t len)
-{
-    if (!len)
-        return LD_STATUS_SUCCESS;
-    ld_status st = o->sink->write(o->sink, o->offset, buf, (size_t)len);
-    if (st == LD_STATUS_SUCCESS)
-        o->offset += len;
-    return st;
-}
-
-static ld_status out_zeros(elf_out *o, uint64_t len)
-{
-    static const uint8_t zeros[64];
-    while (len) {
-        uint64_t n = len < sizeof zeros ? len : sizeof zeros;
-        ld_status st = out_write(o, zeros, n);
-        if (st != LD_STATUS_SUCCESS)
-            return st;
-        len -= n;
-    }
-    return LD_STATUS_SUCCESS;
-}
-
-/* A run of consecutive present pages. */
-typedef struct page_run {
-    uint64_t first_pfn, count;
-} page_run;
-
-/* The run starting at or after pfn; count 0 when none is left. */
-static page_run next_run(const ld_dump *dump, uint64_t pfn)
-{
-    page_run r = {ld_dump_next_page(dump, pfn), 0};
-    if (r.first_pfn == LDI_NO_PFN)
-        return r;
-    /* presence only (the bitmap): no slot lookup */
-    r.count = 1;
-    while (ld_dump_next_page(dump, r.first_pfn + r.count) == r.first_pfn + r.count)
-        r.count++;
-    return r;
-}
-
+/* PT_LOAD segments: runs of consecutive present pages, wherever their
+ * copies lie. */
 static uint64_t count_runs(const ld_dump *dump)
 {
     uint64_t n = 0;
-    for (page_run r = next_run(dump, 0); r.count; r = next_run(dump, r.first_pfn + r.count))
+    ld_page_run r;
+    for (uint64_t pfn = 0; ld_dump_next_run(dump, pfn, 0, LD_RUN_PRESENCE, &r); pfn = r.first_pfn + r.count)
         n++;
     return n;
 }
 
 static uint64_t note_size(uint64_t namesz, uint64_t descsz)
 {
-    return ELF_NOTE_HEADER + ldi_align_up(namesz, 4) + ldi_align_up(descsz, 4);
+    return ELF_NOTE_HEADER + ldf_align_up(namesz, 4) + ldf_align_up(descsz, 4);
 }
 
 static bool has_vmcoreinfo(const ld_dump_info *info)
@@ -121,26 +76,26 @@ static uint64_t notes_size(const ld_dump_info *info)
     return n;
 }
 
-static ld_status write_note_header(elf_out *o, const char *name, uint32_t namesz, uint32_t descsz,
+static ld_status write_note_header(ld_sink_cursor *o, const char *name, uint32_t namesz, uint32_t descsz,
                                    uint32_t type)
 {
     uint8_t h[ELF_NOTE_HEADER + 12];
     memset(h, 0, sizeof h);
-    ldi_put32(h, namesz);
-    ldi_put32(h + 4, descsz);
-    ldi_put32(h + 8, type);
+    ldf_put32(h, namesz);
+    ldf_put32(h + 4, descsz);
+    ldf_put32(h + 8, type);
     memcpy(h + ELF_NOTE_HEADER, name, namesz); /* names here are at most 11 bytes with NUL */
-    return out_write(o, h, ELF_NOTE_HEADER + ldi_align_up(namesz, 4));
+    return ld_sink_put(o, h, ELF_NOTE_HEADER + ldf_align_up(namesz, 4));
 }
 
 /* NT_PRSTATUS with what was captured: the task as pr_pid when known, the
  * registers only when they were really read; every other field zero. */
-static ld_status write_prstatus(elf_out *o, const ld_cpu_context *c)
+static ld_status write_prstatus(ld_sink_cursor *o, const ld_cpu_context *c)
 {
     uint8_t d[PRSTATUS_SIZE];
     memset(d, 0, sizeof d);
     if (c->valid & LD_CTX_THREAD)
-        ldi_put32(d + PRSTATUS_PID, (uint32_t)c->thread_id);
+        ldf_put32(d + PRSTATUS_PID, (uint32_t)c->thread_id);
     uint8_t *r = d + PRSTATUS_REGS;
     if (c->valid & LD_CTX_GPRS) {
         /* user_regs_struct order: r15 r14 r13 r12 rbp rbx r11 r10 r9 r8
@@ -148,28 +103,28 @@ static ld_status write_prstatus(elf_out *o, const ld_cpu_context *c)
         static const uint8_t order[15] = {LD_R15, LD_R14, LD_R13, LD_R12, LD_RBP, LD_RBX, LD_R11, LD_R10,
                                           LD_R9,  LD_R8,  LD_RAX, LD_RCX, LD_RDX, LD_RSI, LD_RDI};
         for (int i = 0; i < 15; i++)
-            ldi_put64(r + 8 * i, c->gpr[order[i]]);
-        ldi_put64(r + 8 * 16, c->rip);
-        ldi_put64(r + 8 * 18, c->rflags);
-        ldi_put64(r + 8 * 19, c->gpr[LD_RSP]);
+            ldf_put64(r + 8 * i, c->gpr[order[i]]);
+        ldf_put64(r + 8 * 16, c->rip);
+        ldf_put64(r + 8 * 18, c->rflags);
+        ldf_put64(r + 8 * 19, c->gpr[LD_RSP]);
     }
     if (c->valid & LD_CTX_SEGMENTS) {
-        ldi_put64(r + 8 * 17, c->cs);
-        ldi_put64(r + 8 * 20, c->ss);
-        ldi_put64(r + 8 * 21, c->fs_base);
-        ldi_put64(r + 8 * 22, c->gs_base);
-        ldi_put64(r + 8 * 23, c->ds);
-        ldi_put64(r + 8 * 24, c->es);
-        ldi_put64(r + 8 * 25, c->fs);
-        ldi_put64(r + 8 * 26, c->gs);
+        ldf_put64(r + 8 * 17, c->cs);
+        ldf_put64(r + 8 * 20, c->ss);
+        ldf_put64(r + 8 * 21, c->fs_base);
+        ldf_put64(r + 8 * 22, c->gs_base);
+        ldf_put64(r + 8 * 23, c->ds);
+        ldf_put64(r + 8 * 24, c->es);
+        ldf_put64(r + 8 * 25, c->fs);
+        ldf_put64(r + 8 * 26, c->gs);
     }
     ld_status st = write_note_header(o, "CORE", sizeof "CORE", PRSTATUS_SIZE, ELF_NT_PRSTATUS);
     if (st == LD_STATUS_SUCCESS)
-        st = out_write(o, d, sizeof d);
+        st = ld_sink_put(o, d, sizeof d);
     return st;
 }
 
-static ld_status write_notes(elf_out *o, const ld_dump_info *info)
+static ld_status write_notes(ld_sink_cursor *o, const ld_dump_info *info)
 {
     ld_status st = LD_STATUS_SUCCESS;
     for (uint32_t i = 0; i < info->cpu_count && st == LD_STATUS_SUCCESS; i++)
@@ -180,9 +135,9 @@ static ld_status write_notes(elf_out *o, const ld_dump_info *info)
     uint64_t n = info->system.vmcoreinfo_size;
     st = write_note_header(o, "VMCOREINFO", sizeof "VMCOREINFO", (uint32_t)n, 0);
     if (st == LD_STATUS_SUCCESS)
-        st = out_write(o, info->system.vmcoreinfo, n);
+        st = ld_sink_put(o, info->system.vmcoreinfo, n);
     if (st == LD_STATUS_SUCCESS)
-        st = out_zeros(o, ldi_align_up(n, 4) - n);
+        st = ld_sink_put_zeros(o, ldf_align_up(n, 4) - n);
     return st;
 }
 
@@ -190,17 +145,17 @@ static void fill_phdr(uint8_t *p, uint32_t type, uint64_t offset, uint64_t vaddr
                       uint64_t size, uint64_t align)
 {
     memset(p, 0, ELF_PHDR_SIZE);
-    ldi_put32(p, type);
-    ldi_put32(p + 4, type == ELF_PT_LOAD ? ELF_PF_RWX : 0);
-    ldi_put64(p + 8, offset);
-    ldi_put64(p + 16, vaddr);
-    ldi_put64(p + 24, paddr);
-    ldi_put64(p + 32, size);
-    ldi_put64(p + 40, size);
-    ldi_put64(p + 48, align);
+    ldf_put32(p, type);
+    ldf_put32(p + 4, type == ELF_PT_LOAD ? ELF_PF_RWX : 0);
+    ldf_put64(p + 8, offset);
+    ldf_put64(p + 16, vaddr);
+    ldf_put64(p + 24, paddr);
+    ldf_put64(p + 32, size);
+    ldf_put64(p + 40, size);
+    ldf_put64(p + 48, align);
 }
 
-static ld_status write_ehdr(elf_out *o, uint64_t phnum, uint64_t shoff)
+static ld_status write_ehdr(ld_sink_cursor *o, uint64_t phnum, uint64_t shoff)
 {
     uint8_t h[ELF_EHDR_SIZE];
     memset(h, 0, sizeof h);
@@ -211,17 +166,17 @@ static ld_status write_ehdr(elf_out *o, uint64_t phnum, uint64_t shoff)
     h[4] = 2; /* ELFCLASS64 */
     h[5] = 1; /* ELFDATA2LSB */
     h[6] = 1; /* EV_CURRENT */
-    ldi_put16(h + 16, ELF_ET_CORE);
-    ldi_put16(h + 18, ELF_EM_X86_64);
-    ldi_put32(h + 20, 1);               /* e_version: libkdumpfile requires EV_CURRENT */
-    ldi_put64(h + 32, ELF_EHDR_SIZE);   /* e_phoff */
-    ldi_put64(h + 40, shoff);
-    ldi_put16(h + 52, ELF_EHDR_SIZE);
-    ldi_put16(h + 54, ELF_PHDR_SIZE);
-    ldi_put16(h + 56, (uint16_t)(phnum >= ELF_PN_XNUM ? ELF_PN_XNUM : phnum));
-    ldi_put16(h + 58, shoff ? ELF_SHDR_SIZE : 0);
-    ldi_put16(h + 60, shoff ? 1 : 0);
-    return out_write(o, h, sizeof h);
+    ldf_put16(h + 16, ELF_ET_CORE);
+    ldf_put16(h + 18, ELF_EM_X86_64);
+    ldf_put32(h + 20, 1);               /* e_version: libkdumpfile requires EV_CURRENT */
+    ldf_put64(h + 32, ELF_EHDR_SIZE);   /* e_phoff */
+    ldf_put64(h + 40, shoff);
+    ldf_put16(h + 52, ELF_EHDR_SIZE);
+    ldf_put16(h + 54, ELF_PHDR_SIZE);
+    ldf_put16(h + 56, (uint16_t)(phnum >= ELF_PN_XNUM ? ELF_PN_XNUM : phnum));
+    ldf_put16(h + 58, shoff ? ELF_SHDR_SIZE : 0);
+    ldf_put16(h + 60, shoff ? 1 : 0);
+    return ld_sink_put(o, h, sizeof h);
 }
 
 static ld_status elf_write(const ld_dump *dump, ld_sink *sink, ld_progress_fn progress, void *progress_arg,
@@ -241,10 +196,10 @@ static ld_status elf_write(const ld_dump *dump, ld_sink *sink, ld_progress_fn pr
     uint64_t shoff = xnum ? ELF_EHDR_SIZE + phnum * ELF_PHDR_SIZE : 0;
     uint64_t notes_off = ELF_EHDR_SIZE + phnum * ELF_PHDR_SIZE + (xnum ? ELF_SHDR_SIZE : 0);
     uint64_t notes_len = notes_size(info);
-    uint64_t data_off = ldi_align_up(notes_off + notes_len, ps);
+    uint64_t data_off = ldf_align_up(notes_off + notes_len, ps);
     uint64_t direct_map = info->system.direct_map_base;
 
-    elf_out o = {sink, 0};
+    ld_sink_cursor o = {sink, 0};
     ld_status st = write_ehdr(&o, phnum, shoff);
     if (st != LD_STATUS_SUCCESS)
         return st;
@@ -253,54 +208,45 @@ static ld_status elf_write(const ld_dump *dump, ld_sink *sink, ld_progress_fn pr
     uint32_t in_batch = 1;
     fill_phdr(batch, ELF_PT_NOTE, notes_off, 0, 0, notes_len, 0);
     uint64_t file_pos = data_off;
-    for (page_run r = next_run(dump, 0); r.count; r = next_run(dump, r.first_pfn + r.count)) {
+    ld_page_run r;
+    for (uint64_t pfn = 0; ld_dump_next_run(dump, pfn, 0, LD_RUN_PRESENCE, &r); pfn = r.first_pfn + r.count) {
         uint64_t paddr = r.first_pfn * ps;
         uint64_t vaddr = direct_map ? direct_map + paddr : paddr;
         fill_phdr(batch + in_batch * ELF_PHDR_SIZE, ELF_PT_LOAD, file_pos, vaddr, paddr, r.count * ps, 0);
         file_pos += r.count * ps;
         if (++in_batch == PHDR_BATCH) {
-            if ((st = out_write(&o, batch, in_batch * ELF_PHDR_SIZE)) != LD_STATUS_SUCCESS)
+            if ((st = ld_sink_put(&o, batch, in_batch * ELF_PHDR_SIZE)) != LD_STATUS_SUCCESS)
                 return st;
             in_batch = 0;
         }
     }
-    if ((st = out_write(&o, batch, in_batch * ELF_PHDR_SIZE)) != LD_STATUS_SUCCESS)
+    if ((st = ld_sink_put(&o, batch, in_batch * ELF_PHDR_SIZE)) != LD_STATUS_SUCCESS)
         return st;
     if (xnum) {
         uint8_t sh[ELF_SHDR_SIZE];
         memset(sh, 0, sizeof sh);
-        ldi_put32(sh + 44, (uint32_t)phnum); /* sh_info holds the real e_phnum */
-        if ((st = out_write(&o, sh, sizeof sh)) != LD_STATUS_SUCCESS)
+        ldf_put32(sh + 44, (uint32_t)phnum); /* sh_info holds the real e_phnum */
+        if ((st = ld_sink_put(&o, sh, sizeof sh)) != LD_STATUS_SUCCESS)
             return st;
     }
     if ((st = write_notes(&o, info)) != LD_STATUS_SUCCESS)
         return st;
-    if ((st = out_zeros(&o, data_off - o.offset)) != LD_STATUS_SUCCESS)
+    if ((st = ld_sink_put_zeros(&o, data_off - o.offset)) != LD_STATUS_SUCCESS)
         return st;
     stats->header_bytes = data_off;
 
     /* Page data, in the order of the program headers. Pages whose copies
      * are adjacent in memory go out in one write. */
     uint64_t done = 0, total = info->page_count;
-    uint64_t pfn = ld_dump_next_page(dump, 0);
-    while (pfn != LDI_NO_PFN) {
-        const uint8_t *first = ld_dump_page(dump, pfn);
-        if (!first)
+    for (uint64_t pfn = 0; ld_dump_next_run(dump, pfn, DATA_MAX_RUN_PAGES, LD_RUN_DATA, &r); pfn = r.first_pfn + r.count) {
+        if (!r.data)
             return LD_STATUS_INVALID_DEVICE_STATE; /* present without a copy: the dump changed */
-        uint64_t n = 1;
-        while (n < DATA_MAX_RUN_PAGES) {
-            const uint8_t *next = ld_dump_page(dump, pfn + n);
-            if (!next || next != first + n * ps)
-                break;
-            n++;
-        }
-        if ((st = out_write(&o, first, n * ps)) != LD_STATUS_SUCCESS)
+        if ((st = ld_sink_put(&o, r.data, r.count * ps)) != LD_STATUS_SUCCESS)
             return st;
-        stats->primary_bytes += n * ps;
-        done += n;
-        if (progress && (done % 4096 < n || done == total))
+        stats->primary_bytes += r.count * ps;
+        done += r.count;
+        if (progress && (done % 4096 < r.count || done == total))
             progress(progress_arg, "write", done, total);
-        pfn = ld_dump_next_page(dump, pfn + n);
     }
     if (o.offset != file_pos)
         return LD_STATUS_INVALID_DEVICE_STATE; /* the dump changed under the writer */

@@ -1,5 +1,5 @@
 /* Temporary names within NAME_MAX (src/runtime/temp_name.h). */
-#include "src/runtime/temp_name.h"
+#include "temp_name.h"
 
 #include <limits.h>
 #include <stdint.h>

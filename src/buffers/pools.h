@@ -1,11 +1,11 @@
 /* Dump buffers: the primary data (one page slot per captured page), taken
  * from the HAL's buffer pools in 2 MiB chunks before the quiesce, in the
  * pool order of event 113. */
-#ifndef LD_CORE_BUFFERS_H
-#define LD_CORE_BUFFERS_H
+#ifndef LDI_POOLS_H
+#define LDI_POOLS_H
 
-#include "src/core/base.h"
-#include "livedump/hal.h"
+#include "base.h"
+#include "livedump/sys/hal.h"
 
 #define LDI_CHUNK_PAGES 512u
 

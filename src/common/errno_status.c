@@ -1,6 +1,6 @@
 /* errno -> NTSTATUS (src/runtime/errno_status.h). The statuses are those
  * NT file systems return for the same condition. */
-#include "src/runtime/errno_status.h"
+#include "errno_status.h"
 
 #include "livedump/runtime.h"
 

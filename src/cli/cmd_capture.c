@@ -386,34 +386,12 @@ static void catch_stop_signals(void)
     }
 }
 
-typedef struct cancel_sink {
-    ld_sink sink;
-    ld_sink *inner;
-} cancel_sink;
-
-static ld_status cancel_write(ld_sink *s, uint64_t offset, const void *buf, size_t len)
+static ld_status check_stop(void *arg, uint64_t offset, size_t len)
 {
-    cancel_sink *c = s->ctx;
-    return stop_signal ? LD_STATUS_CANCELLED : c->inner->write(c->inner, offset, buf, len);
-}
-
-static void cancel_abort(ld_sink *s)
-{
-    cancel_sink *c = s->ctx;
-    c->inner->abort(c->inner);
-    free(c);
-}
-
-static ld_status cancel_finish(ld_sink *s, uint64_t size)
-{
-    cancel_sink *c = s->ctx;
-    if (stop_signal) {
-        cancel_abort(s);
-        return LD_STATUS_CANCELLED;
-    }
-    ld_status st = c->inner->finish(c->inner, size);
-    free(c);
-    return st;
+    (void)arg;
+    (void)offset;
+    (void)len;
+    return stop_signal ? LD_STATUS_CANCELLED : LD_STATUS_SUCCESS;
 }
 
 /* Why the sink for `path` could not be created, naming the real obstacle. */
@@ -445,26 +423,25 @@ static ld_status capture_to_file(capture_args *a, ld_engine *engine, ld_result *
         sink_open_error(st, a->output);
         return st;
     }
-    cancel_sink *c = malloc(sizeof *c);
-    if (!c) {
-        file->abort(file);
-        return LD_STATUS_NO_MEMORY;
+    ld_sink *sink = NULL;
+    st = ld_sink_filter_open(file, check_stop, NULL, &sink);
+    if (!ld_ok(st)) {
+        ld_sink_drop(file);
+        return st;
     }
-    c->inner = file;
-    c->sink = *file;
-    c->sink.ctx = c;
-    c->sink.write = cancel_write;
-    c->sink.finish = cancel_finish;
-    c->sink.abort = cancel_abort;
-    ld_sink *sink = &c->sink;
     if (!a->defer)
         return ld_engine_capture(engine, &a->req, ld_format_find(a->format), sink, r);
     st = ld_engine_capture(engine, &a->req, NULL, NULL, r);
     if (ld_ok(st) && !stop_signal)
         return ld_engine_write_deferred_ex(engine, r->deferred, ld_format_find(a->format), sink, a->req.progress,
                                            a->req.progress_arg, r);
-    sink->abort(sink);
-    return ld_ok(st) ? LD_STATUS_CANCELLED : st;
+    ld_sink_drop(sink);
+    if (!ld_ok(st))
+        return st;
+    /* Stopped between the capture and the write: the held dump goes, and
+     * the result says so (no "dump written"). */
+    (void)ld_engine_discard_deferred_dump(engine, r->deferred);
+    return r->status = LD_STATUS_CANCELLED;
 }
 
 static int run_capture(capture_args *a, const ld_hal *hal)
@@ -495,7 +472,7 @@ static int run_capture(capture_args *a, const ld_hal *hal)
         fprintf(stderr, "livedump: warning: hypervisor pages were asked for, but machine '%s' runs no hypervisor: "
                         "the dump holds none\n", a->machine_name);
     if (!a->quiet && (r.status || r.pages))
-        print_summary(&r, hal->page_size, a->to_reports ? path : a->output);
+        print_summary(&r, r.page_size, a->to_reports ? path : a->output);
     if (stop_signal && !ld_ok(st))
         cli_status_error(st, "interrupted by signal %d: nothing was written", (int)stop_signal);
     else if (!ld_ok(st) && (r.status || r.pages))

@@ -20,15 +20,16 @@
  * Pages are identified by page frame number (PFN): physical address divided
  * by the page size.
  */
-#ifndef LIVEDUMP_HAL_H
-#define LIVEDUMP_HAL_H
+#ifndef LIVEDUMP_SYS_HAL_H
+#define LIVEDUMP_SYS_HAL_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
 
 #include "livedump/status.h"
-#include "livedump/platform.h"
+#include "livedump/machine.h"
+#include "livedump/sys/platform.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,97 +39,12 @@ extern "C" {
  * system_info) and for 2. */
 #define LD_HAL_VERSION 2
 
-/* What a page holds. Classification drives which pages a dump type keeps
- * (docs/architecture.md has the table). */
-typedef enum ld_page_kind {
-    LD_PAGE_UNKNOWN = 0,       /* not classified: treated as other kernel */
-    LD_PAGE_KERNEL_IMAGE,      /* required: kernel code and data */
-    LD_PAGE_HAL_IMAGE,         /* required: HAL image */
-    LD_PAGE_PAGE_TABLES,       /* important: page-table pages */
-    LD_PAGE_KERNEL_STACKS,     /* important: kernel thread stacks */
-    LD_PAGE_SHARED_USER_DATA,  /* required: KUSER_SHARED_DATA */
-    LD_PAGE_PROCESSOR_BLOCKS,  /* required: KPRCB / per-CPU areas */
-    LD_PAGE_DEBUGGER_DATA,     /* required: KdDebuggerDataBlock */
-    LD_PAGE_LOADED_MODULES,    /* required: loaded module list */
-    LD_PAGE_KERNEL_OTHER,      /* kernel pool, slab, other kernel data */
-    LD_PAGE_USER,              /* user-mode pages */
-    LD_PAGE_HV_ESSENTIAL,      /* hypervisor pages needed to debug it */
-    LD_PAGE_HV_NONESSENTIAL,   /* other hypervisor pages */
-    LD_PAGE_SECURE_KERNEL,     /* secure kernel (VTL1) pages */
-    LD_PAGE_FILE_CACHE,        /* system file cache */
-    LD_PAGE_FREE,              /* free pages (stale content) */
-    LD_PAGE_ZERO,              /* free pages known to be zero */
-    LD_PAGE_IO_SPACE,          /* device memory: never read */
-    LD_PAGE_KIND_COUNT
-} ld_page_kind;
-
-/* Static name of a page kind ("kernel-image"), or "invalid". */
-LD_EXTERN const char *ld_page_kind_name(ld_page_kind kind);
-
-/* A physical memory range, in pages. */
-typedef struct ld_phys_range {
-    uint64_t first_pfn;
-    uint64_t page_count;
-} ld_phys_range;
-
 /* A run of pages of one kind. */
 typedef struct ld_kind_range {
     uint64_t first_pfn;
     uint64_t page_count;
     uint32_t kind; /* ld_page_kind */
 } ld_kind_range;
-
-/* The four buffer pools of event 113, in the order the engine tries them. */
-typedef enum ld_pool {
-    LD_POOL_VM_PARTITION_IO_SPACE = 0,
-    LD_POOL_VM_PARTITION,
-    LD_POOL_SYSTEM_PARTITION_IO_SPACE,
-    LD_POOL_SYSTEM_PARTITION,
-    LD_POOL_COUNT
-} ld_pool;
-
-/* Register state of one processor, x86-64 layout. `valid` says which groups
- * were really captured; a backend never invents values it could not read. */
-#define LD_CTX_GPRS        0x01u /* gpr[], rip, rflags */
-#define LD_CTX_CONTROL     0x02u /* cr0, cr2, cr3, cr4, cr8 */
-#define LD_CTX_SEGMENTS    0x04u /* selectors, fs_base, gs_base */
-#define LD_CTX_STACK_RANGE 0x08u /* stack_base/stack_limit of the current thread */
-#define LD_CTX_THREAD      0x10u /* thread_id */
-#define LD_CTX_FLOAT       0x20u /* mxcsr */
-
-/* Indexes into gpr[], in x86-64 register-encoding order. */
-enum { LD_RAX, LD_RCX, LD_RDX, LD_RBX, LD_RSP, LD_RBP, LD_RSI, LD_RDI,
-       LD_R8, LD_R9, LD_R10, LD_R11, LD_R12, LD_R13, LD_R14, LD_R15 };
-
-typedef struct ld_cpu_context {
-    uint32_t cpu;
-    uint32_t valid; /* LD_CTX_* */
-    uint64_t gpr[16];
-    uint64_t rip, rflags;
-    uint64_t cr0, cr2, cr3, cr4, cr8;
-    uint16_t cs, ds, es, fs, gs, ss;
-    uint32_t mxcsr;
-    uint64_t fs_base, gs_base;
-    uint64_t stack_base;  /* highest address of the current kernel stack */
-    uint64_t stack_limit; /* lowest address */
-    uint64_t stack_base_pfn; /* physical frames of that stack: first PFN */
-    uint64_t stack_pages;    /*   and page count (0 if unknown) */
-    uint64_t thread_id;
-} ld_cpu_context;
-
-/* Duration of each step of one quiesce, in nanoseconds: the four steps of
- * events 121/165 and the four inverse steps of 122/166. */
-typedef struct ld_quiesce_times {
-    uint64_t corral_ns;
-    uint64_t disable_interrupts_ns;
-    uint64_t save_supervisor_state_ns;
-    uint64_t suspend_clock_timer_ns;
-    uint64_t uncorral_ns;
-    uint64_t enable_interrupts_ns;
-    uint64_t restore_supervisor_state_ns;
-    uint64_t resume_clock_timer_ns;
-    uint64_t stopped_ns; /* from the last processor parked to the first released */
-} ld_quiesce_times;
 
 /* What the running OS says of itself, for format headers a debugger needs
  * (the Windows .dmp header, the ELF vmcore's notes). Every field may be 0 or
@@ -165,34 +81,7 @@ typedef ld_status (*ld_quiesced_fn)(void *arg);
 #define LD_HAL_CAP_MEM_STATUS    0x0080u /* mem_status */
 #define LD_HAL_CAP_SYSTEM_INFO   0x0100u /* system_info (HAL version 2) */
 
-/* Operation numbers, for fault injection and messages. */
-typedef enum ld_hal_op {
-    LD_HAL_OP_MEM_RANGES = 0,
-    LD_HAL_OP_MEM_KINDS,
-    LD_HAL_OP_MEM_READ,
-    LD_HAL_OP_MEM_STATUS,
-    LD_HAL_OP_DIRTY_START,
-    LD_HAL_OP_DIRTY_FETCH,
-    LD_HAL_OP_DIRTY_STOP,
-    LD_HAL_OP_POOL_OPEN,
-    LD_HAL_OP_POOL_ALLOC,
-    LD_HAL_OP_POOL_FREE,
-    LD_HAL_OP_CPU_COUNT,
-    LD_HAL_OP_QUIESCE,
-    LD_HAL_OP_CPU_CONTEXT,
-    LD_HAL_OP_HV_SIZE,
-    LD_HAL_OP_HV_PREPARE,
-    LD_HAL_OP_HV_COLLECT,
-    LD_HAL_OP_IPT_SIZE,
-    LD_HAL_OP_IPT_COLLECT,
-    LD_HAL_OP_SYSTEM_INFO,
-    LD_HAL_OP_PLATFORM_ALLOC, /* the platform's alloc, for fault injection */
-    LD_HAL_OP_COUNT
-} ld_hal_op;
-
-LD_EXTERN const char *ld_hal_op_name(ld_hal_op op);
-
-typedef struct ld_hal {
+struct ld_hal {
     uint32_t version;             /* LD_HAL_VERSION the backend was built for */
     uint32_t caps;                /* LD_HAL_CAP_* */
     const char *name;             /* "sim", "kcore", "nt" */
@@ -282,7 +171,7 @@ typedef struct ld_hal {
      * dump's headers, read once per capture while the machine runs. Absent
      * or failing: those header fields stay 0 and the dump goes on. */
     ld_status (*system_info)(void *ctx, ld_system_info *out);
-} ld_hal;
+};
 
 #ifdef __cplusplus
 }

@@ -1,13 +1,9 @@
 /* Page bitmaps: one bit per PFN, with an optional rank index so that the
  * position of a page among the set bits (its buffer slot) is O(1). */
-#ifndef LD_CORE_BITMAP_H
-#define LD_CORE_BITMAP_H
+#ifndef LDI_BITMAP_H
+#define LDI_BITMAP_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include "livedump/platform.h"
+#include "base.h"
 
 typedef struct ldi_bitmap {
     uint64_t *words;

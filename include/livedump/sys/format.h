@@ -1,45 +1,32 @@
-/* livedump: captured dumps, format writers and sinks.
+/* livedump: for format authors. A format turns a captured dump into bytes
+ * for a sink; this header is all it needs: the format table, the read-only
+ * view of a captured dump, and one iterator over its runs of pages.
  *
  * The engine captures into buffers: header data (bug check, processor
  * contexts, runs), primary data (the pages of the bitmap) and secondary data
- * (tagged blobs). A format writer (raw image, Windows .dmp, ELF vmcore, ...)
- * turns an ld_dump into bytes for an ld_sink. Writers are part of the core:
- * they use no libc, so a kernel-mode build writes the same formats.
+ * (tagged blobs). A writer reads them through the calls below, in file
+ * order, and writes through the sink's table (livedump/sys/sink.h). The
+ * built-in writers (src/formats/) use nothing else, and no libc, so a
+ * kernel-mode build writes the same formats; a third party adds a format
+ * the same way, without touching the engine, and passes its table to
+ * ld_engine_capture.
  */
-#ifndef LIVEDUMP_WRITER_H
-#define LIVEDUMP_WRITER_H
+#ifndef LIVEDUMP_SYS_FORMAT_H
+#define LIVEDUMP_SYS_FORMAT_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
 
-#include "livedump/hal.h"
+#include "livedump/types.h"
+#include "livedump/sys/hal.h"
+#include "livedump/sys/sink.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* ---- sinks: where the bytes go ----
- * A sink takes positioned writes (a writer may leave holes, which a file
- * sink keeps sparse), then exactly one of finish or abort, which also frees
- * it. finish(size) makes the result durable and visible with `size` bytes;
- * abort discards everything written. */
-#define LD_SINK_VERSION 1
-
-typedef struct ld_sink ld_sink;
-struct ld_sink {
-    uint32_t version;
-    void *ctx;
-    ld_status (*write)(ld_sink *sink, uint64_t offset, const void *buf, size_t len);
-    ld_status (*finish)(ld_sink *sink, uint64_t size);
-    void (*abort)(ld_sink *sink);
-};
-
-/* Progress of long work: `phase` names it ("mirror", "copy", "write"). */
-typedef void (*ld_progress_fn)(void *arg, const char *phase, uint64_t done, uint64_t total);
-
 /* ---- the captured dump (read-only view, owned by the engine) ---- */
-typedef struct ld_dump ld_dump;
 
 /* A secondary-data blob from a callout or the HAL. */
 typedef struct ld_blob {
@@ -80,6 +67,45 @@ LD_EXTERN uint64_t ld_dump_next_page(const ld_dump *dump, uint64_t pfn);
 /* The kind the page had at the quiesce (LD_PAGE_UNKNOWN outside RAM). */
 LD_EXTERN ld_page_kind ld_dump_page_kind(const ld_dump *dump, uint64_t pfn);
 
+/* Present pages among the `count` from first_pfn. */
+LD_EXTERN uint64_t ld_dump_count_pages(const ld_dump *dump, uint64_t first_pfn, uint64_t count);
+/* The highest present PFN, or UINT64_MAX when the dump holds no page. */
+LD_EXTERN uint64_t ld_dump_last_page(const ld_dump *dump);
+/* The presence bitmap, `count` 64-bit words from word `first_word` on: bit
+ * b of word w says whether PFN 64 * w + b is present (zeros past the end),
+ * for formats that store a bitmap (.dmp, kdump). */
+LD_EXTERN void ld_dump_bitmap_words(const ld_dump *dump, uint64_t first_word, uint64_t *words, size_t count);
+/* Memory for a writer's own buffers, from the platform the dump was
+ * captured with (a kernel build has no malloc); NULL on failure. Free it
+ * with ld_dump_free_memory. */
+LD_EXTERN void *ld_dump_alloc_memory(const ld_dump *dump, size_t bytes);
+LD_EXTERN void ld_dump_free_memory(const ld_dump *dump, void *mem);
+
+/* A run of consecutive present pages, from first_pfn on. */
+typedef struct ld_page_run {
+    uint64_t first_pfn;
+    uint64_t count;
+    const uint8_t *data; /* LD_RUN_DATA: the run's copies, count * page_size bytes */
+} ld_page_run;
+
+/* What makes a run: */
+#define LD_RUN_PRESENCE 0u /* consecutive present pages (a layout: PT_LOAD, LiME range, ...) */
+#define LD_RUN_DATA     1u /* ... whose copies also lie back to back in memory (one write) */
+
+/* The first run at or after pfn, at most max_pages long (0: no limit), in
+ * `run`; false when no present page is left. Every writer walks a dump so:
+ *
+ *     ld_page_run r;
+ *     for (uint64_t pfn = 0; ld_dump_next_run(d, pfn, max, LD_RUN_DATA, &r);
+ *          pfn = r.first_pfn + r.count)
+ *         write r.count pages from r.data;
+ *
+ * With LD_RUN_DATA a page reported present without a copy (which the
+ * engine never produces) gives a run with data NULL; writers refuse it
+ * with LD_STATUS_INVALID_DEVICE_STATE. */
+LD_EXTERN bool ld_dump_next_run(const ld_dump *dump, uint64_t pfn, uint64_t max_pages, uint32_t flags,
+                                ld_page_run *run);
+
 /* ---- format writers ---- */
 typedef struct ld_write_stats {
     uint64_t header_bytes;
@@ -88,11 +114,13 @@ typedef struct ld_write_stats {
     uint64_t file_bytes; /* size of the file (holes included) */
 } ld_write_stats;
 
-/* Version 2 added `overhead`; a version 1 format has no such field. */
+/* Version 2 added `overhead`; a version 1 format has no such field. The
+ * engine refuses (LD_STATUS_INVALID_PARAMETER) a format of another
+ * version. */
 #define LD_FORMAT_VERSION 2
 
-typedef struct ld_format {
-    uint32_t version;
+struct ld_format {
+    uint32_t version; /* LD_FORMAT_VERSION, or 1 */
     const char *name; /* "raw", ... */
     /* Write the whole dump to sink (not finishing it); fill stats. */
     ld_status (*write)(const ld_dump *dump, ld_sink *sink, ld_progress_fn progress,
@@ -106,26 +134,7 @@ typedef struct ld_format {
      * ranges, max_pfn, cpu_count, system) are final. It must not decrease
      * when pages grows. */
     uint64_t (*overhead)(const ld_dump_info *info, uint64_t pages);
-} ld_format;
-
-/* Raw physical image: every present page at offset pfn * page_size, holes
- * (absent pages, gaps between ranges) left unwritten. No header, no
- * secondary data: it is the simplest proof that the right bytes were
- * captured, and what `dd` of /dev/mem would give. */
-LD_EXTERN const ld_format *ld_format_raw(void);
-/* Windows 64-bit kernel dump (.dmp, "PAGEDU64"): a bitmap dump (DumpType 5)
- * of the present pages, or a full dump (DumpType 1) when every page of every
- * physical range is present and the ranges fit the header; secondary data
- * (blobs and every processor's context) after the pages. Page size 4 KiB.
- * Layout: docs/dmp-format.md; reader: livedump/dmp.h. */
-LD_EXTERN const ld_format *ld_format_dmp(void);
-/* ELF vmcore (ET_CORE), the layout of Linux's /proc/vmcore: NT_PRSTATUS per
- * processor and the kernel's VMCOREINFO note, one PT_LOAD per run of
- * captured pages (p_paddr physical, p_vaddr in the direct map). crash, drgn,
- * libkdumpfile and makedumpfile open it. Secondary data is not stored. */
-LD_EXTERN const ld_format *ld_format_elf(void);
-/* A built-in format by name ("raw", "dmp", "elf"), or NULL. */
-LD_EXTERN const ld_format *ld_format_find(const char *name);
+};
 
 #ifdef __cplusplus
 }

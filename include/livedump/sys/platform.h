@@ -3,15 +3,16 @@
  * The core engine runs in user mode and inside a Windows kernel driver, so it
  * never calls malloc, clock_gettime or pthreads. It takes memory, time and a
  * lock from this table instead. User-mode programs use ld_platform_default()
- * (include/livedump/runtime.h); a kernel backend supplies its own.
+ * (livedump/runtime.h); a kernel backend supplies its own.
  */
-#ifndef LIVEDUMP_PLATFORM_H
-#define LIVEDUMP_PLATFORM_H
+#ifndef LIVEDUMP_SYS_PLATFORM_H
+#define LIVEDUMP_SYS_PLATFORM_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "livedump/status.h"
+#include "livedump/types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -19,7 +20,7 @@ extern "C" {
 
 #define LD_PLATFORM_VERSION 1
 
-typedef struct ld_platform {
+struct ld_platform {
     uint32_t version; /* LD_PLATFORM_VERSION the table was written for */
     void *ctx;        /* passed back to every call */
 
@@ -39,7 +40,7 @@ typedef struct ld_platform {
     void (*lock_acquire)(void *ctx, void *lock);
     void (*lock_release)(void *ctx, void *lock);
     void (*lock_destroy)(void *ctx, void *lock);
-} ld_platform;
+};
 
 #ifdef __cplusplus
 }
