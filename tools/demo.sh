@@ -8,5 +8,5 @@ sh tools/deps.sh
 ninja -C build
 out=${1:-demo-dump.raw}
 rm -f "$out"
-./build/examples/livedump capture --machine sim --memory 1G --cpus 2 --dirty-rate 64M \
+./build/src/cli/livedump capture --machine sim --memory 1G --cpus 2 --dirty-rate 64M \
     --taskmgr -o "$out"

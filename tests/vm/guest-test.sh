@@ -6,6 +6,8 @@
 # dump of the same guest and exits with livedump's status.
 echo "guest: kernel $(uname -r), $(nproc) CPUs, $(grep MemTotal /proc/meminfo)"
 cat /proc/iomem > iomem.txt
+# A real system has /run (a tmpfs); livedump keeps its machine lock there.
+mkdir -p /run && mount -t tmpfs -o mode=0755 none /run || echo "guest: no /run"
 mkdir -p /sys/fs/cgroup
 mount -t cgroup2 none /sys/fs/cgroup || echo "guest: no cgroup2"
 mkdir -p /sys/fs/cgroup/workload

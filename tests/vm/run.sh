@@ -19,7 +19,7 @@ if [ ! -f "$static_build/build.ninja" ]; then
     meson setup "$static_build" "$root" -Dstatic_cli=true -Dtests=false >"$out/static-setup.log" 2>&1 ||
         { cat "$out/static-setup.log"; exit 1; }
 fi
-ninja -C "$static_build" examples/livedump-static >"$out/static-build.log" 2>&1 ||
+ninja -C "$static_build" src/cli/livedump-static >"$out/static-build.log" 2>&1 ||
     { cat "$out/static-build.log"; exit 1; }
 # shellcheck disable=SC2046 # pkg-config prints a list of flags
 cc -O2 -Wall -Wextra -Werror -o "$out/kdumpfile-read" "$root/tests/vm/kdumpfile-read.c" \
@@ -29,7 +29,7 @@ rm -f "$out/qemu.elf" "$out/filtered.kdump"
 rc=0
 # 4-level paging (la57=off), as on most machines; the result disk holds the dump.
 "$root/tests/vm/run-guest.py" -m "${VM_MEM:-512M}" -c "${VM_CPUS:-2}" -C max,la57=off -d 1G -t 900 \
-    -o "$out" -x "$root/tests/vm/dump-memory.py" -f "$static_build/examples/livedump-static" \
+    -o "$out" -x "$root/tests/vm/dump-memory.py" -f "$static_build/src/cli/livedump-static" \
     "$root/tests/vm/guest-test.sh" || rc=$?
 if [ $rc -ne 0 ]; then
     echo "vm: the guest run failed ($rc); console:" >&2
