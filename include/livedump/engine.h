@@ -100,7 +100,11 @@ typedef struct ld_result {
     bool io_space_enabled;
 
     /* mirroring */
-    bool mirrored;                  /* false: every page was copied while stopped */
+    bool mirrored;                  /* false: every page was copied in the final quiesce */
+    bool machine_stopped;           /* the HAL really stops the machine (LD_HAL_CAP_QUIESCE);
+                                       false: the quiesces only bracket the final copy and the
+                                       machine kept running (e.g. Linux /proc/kcore), so the
+                                       "stopped" durations below are of that bracket */
     uint32_t mirror_passes;         /* phase-1 passes */
     uint64_t mirror_phase0_pages;   /* pages copied while running, phase 0 */
     uint64_t mirror_phase1_pages;   /* pages recopied while running, phase 1 */
@@ -134,8 +138,19 @@ typedef struct ld_result {
 
 typedef struct ld_engine ld_engine;
 
+/* Memory for the engine, when the embedder wants to give it (to account
+ * for it, bound it, or take it from a pool of its own). */
+typedef struct ld_allocator {
+    void *ctx;
+    void *(*alloc)(void *ctx, size_t size); /* NULL on failure, never aborts */
+    void (*free)(void *ctx, void *ptr);     /* free(ctx, NULL) must be harmless */
+} ld_allocator;
+
+/* 2 added `allocator`. The engine accepts 1 and 2. */
+#define LD_ENGINE_OPTIONS_VERSION 2
+
 typedef struct ld_engine_options {
-    uint32_t version;
+    uint32_t version;           /* LD_ENGINE_OPTIONS_VERSION */
     bool allow_live_dump;       /* policy AllowLiveDump; default true */
     uint32_t max_deferred;      /* deferred dumps held at once; default 1, at most
                                    LD_MAX_DEFERRED; 0 refuses LD_FLAG_DEFER */
@@ -155,6 +170,13 @@ typedef struct ld_engine_options {
     /* The dynamic low-memory threshold (default true): estimated dump
      * buffers + max(64 MiB, physical / 32). False: the buffers alone. */
     bool dynamic_low_memory_threshold;
+    /* Version 2: where the engine's memory comes from — its own state, the
+     * bitmaps, the dump's tables, and the page buffers when the HAL has no
+     * pools of its own. NULL (default): the HAL's platform allocator. The
+     * engine allocates nothing while the machine is stopped, so any
+     * allocator will do; it must outlive the engine and every dump it
+     * holds. Copied at create. */
+    const ld_allocator *allocator;
 } ld_engine_options;
 
 #define LD_MAX_DEFERRED 8

@@ -10,6 +10,7 @@
 #include "livedump/status.h"
 #include "livedump/types.h"
 #include "livedump/output.h"
+#include "livedump/engine.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -63,6 +64,35 @@ LD_EXTERN ld_status ld_sink_fd_open(int fd, ld_sink **out);
  * The new sink owns inner: its finish or abort frees both. On failure
  * (LD_STATUS_NO_MEMORY) inner is left as it was. */
 LD_EXTERN ld_status ld_sink_filter_open(ld_sink *inner, ld_sink_check_fn check, void *arg, ld_sink **out);
+
+/* ---- the one call: a live dump into a file ---- */
+
+#define LD_FILE_OPTIONS_VERSION 1
+
+typedef struct ld_file_options {
+    uint32_t version;         /* LD_FILE_OPTIONS_VERSION */
+    /* NULL (default): the format the path's extension names (x.dmp, x.elf,
+     * x.raw: ld_format_for_path), raw for any other name. */
+    const ld_format *format;
+    /* Optional: asked before every write and before the file gets its name
+     * (a caller's cancellation: LD_STATUS_CANCELLED, say); with a deferred
+     * request also between the capture and the write. */
+    ld_sink_check_fn check;
+    void *check_arg;
+} ld_file_options;
+
+LD_EXTERN void ld_file_options_init(ld_file_options *opts);
+
+/* Take a live dump of the engine's machine into a new file at `path`,
+ * created as ld_sink_file_open creates it (0600, never over an existing
+ * file, under its name only once complete). opts NULL: the defaults. A
+ * request with LD_FLAG_DEFER is captured into memory first and then
+ * written (the held dump is discarded if the check stops the work; a write
+ * that fails otherwise, a full disk, leaves it held: result->deferred). Returns the status of
+ * the capture, or of creating the file (then the engine did not run:
+ * result->status is that status and no event was raised). */
+LD_EXTERN ld_status ld_capture_to_path(ld_engine *engine, const ld_capture_request *req, const char *path,
+                                       const ld_file_options *opts, ld_result *result);
 
 /* The OS error (errno) behind `status`, when `status` is what the last
  * file operation of the runtime, report storage, settings, dump reader or

@@ -6,11 +6,13 @@
  * quiesce take spare slots after those. */
 #include "dump.h"
 
-ld_dump *ldi_dump_new(const ld_hal *hal)
+ld_dump *ldi_dump_new(const ld_hal *hal, const ld_platform *plat)
 {
-    ld_dump *d = ldi_zalloc(hal->platform, sizeof *d);
-    if (d)
+    ld_dump *d = ldi_zalloc(plat, sizeof *d);
+    if (d) {
         d->hal = hal;
+        d->plat = plat;
+    }
     return d;
 }
 
@@ -18,8 +20,8 @@ void ldi_dump_free(ld_dump *d)
 {
     if (!d)
         return;
-    const ld_platform *p = d->hal->platform;
-    ldi_buffers_free(&d->buffers, d->hal);
+    const ld_platform *p = d->plat;
+    ldi_buffers_free(&d->buffers, d->hal, d->plat);
     ldi_bitmap_free(&d->slots_map, p);
     ldi_bitmap_free(&d->present, p);
     if (d->ranges)
@@ -162,13 +164,13 @@ void ld_dump_bitmap_words(const ld_dump *dump, uint64_t first_word, uint64_t *wo
 
 void *ld_dump_alloc_memory(const ld_dump *dump, size_t bytes)
 {
-    const ld_platform *p = dump->hal->platform;
+    const ld_platform *p = dump->plat;
     return p->alloc(p->ctx, bytes);
 }
 
 void ld_dump_free_memory(const ld_dump *dump, void *mem)
 {
-    const ld_platform *p = dump->hal->platform;
+    const ld_platform *p = dump->plat;
     p->free(p->ctx, mem);
 }
 

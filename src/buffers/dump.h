@@ -16,6 +16,7 @@
 struct ld_dump {
     ld_dump_info info;
     const ld_hal *hal;
+    const ld_platform *plat;    /* its memory (the engine's allocator) */
     ld_phys_range *ranges;
     ld_kind_range *kinds;       /* the classification read for this dump */
     size_t kind_count;
@@ -34,7 +35,8 @@ struct ld_dump {
     ld_result result;           /* the capture's result, for deferred writes */
 };
 
-ld_dump *ldi_dump_new(const ld_hal *hal);
+/* A new, empty dump of hal's machine; plat gives its memory. */
+ld_dump *ldi_dump_new(const ld_hal *hal, const ld_platform *plat);
 void ldi_dump_free(ld_dump *d);
 /* Where pfn's copy goes, or NULL. */
 void *ldi_dump_slot(ld_dump *d, uint64_t pfn);

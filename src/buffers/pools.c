@@ -14,10 +14,9 @@ static bool pool_usable(const ld_hal *hal, ld_pool pool, bool use_io_space, ldi_
     return false;
 }
 
-ld_status ldi_buffers_alloc(ldi_buffers *b, const ld_hal *hal, uint64_t pages, bool use_io_space,
+ld_status ldi_buffers_alloc(ldi_buffers *b, const ld_hal *hal, const ld_platform *plat, uint64_t pages, bool use_io_space,
                             ldi_pool_report *report)
 {
-    const ld_platform *plat = hal->platform;
     memset(b, 0, sizeof *b);
     memset(report, 0, sizeof *report);
     b->page_size = hal->page_size;
@@ -75,9 +74,8 @@ ld_status ldi_buffers_alloc(ldi_buffers *b, const ld_hal *hal, uint64_t pages, b
     return LD_STATUS_SUCCESS;
 }
 
-void ldi_buffers_free(ldi_buffers *b, const ld_hal *hal)
+void ldi_buffers_free(ldi_buffers *b, const ld_hal *hal, const ld_platform *plat)
 {
-    const ld_platform *plat = hal->platform;
     for (uint64_t i = 0; i < b->chunk_count; i++) {
         ldi_chunk *c = &b->chunks[i];
         if (c->pool == LD_POOL_COUNT)

@@ -33,9 +33,10 @@ typedef struct ldi_pool_report {
  * pools run dry (the caller decides: partial dump or abort), or a failure
  * for an error that is not exhaustion. use_io_space false skips the two
  * IO-space pools. */
-ld_status ldi_buffers_alloc(ldi_buffers *b, const ld_hal *hal, uint64_t pages, bool use_io_space,
+/* plat: where the chunk table and, without HAL pools, the buffers come from. */
+ld_status ldi_buffers_alloc(ldi_buffers *b, const ld_hal *hal, const ld_platform *plat, uint64_t pages, bool use_io_space,
                             ldi_pool_report *report);
-void ldi_buffers_free(ldi_buffers *b, const ld_hal *hal);
+void ldi_buffers_free(ldi_buffers *b, const ld_hal *hal, const ld_platform *plat);
 
 static inline void *ldi_buffers_slot(const ldi_buffers *b, uint64_t slot)
 {

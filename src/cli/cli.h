@@ -61,6 +61,7 @@ typedef struct cli_output {
     cli_events_mode events;
     bool progress_tty;   /* stderr is a terminal: draw the progress line */
     bool progress_shown; /* a progress line is on screen now */
+    uint64_t events_seen;  /* events delivered so far */
 } cli_output;
 
 void cli_output_init(cli_output *o);

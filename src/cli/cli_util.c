@@ -176,6 +176,7 @@ void cli_progress_clear(cli_output *o)
 void cli_on_event(void *arg, const ld_event *ev)
 {
     cli_output *o = arg;
+    o->events_seen++;
     char buf[2048];
     cli_progress_clear(o);
     if (o->events == CLI_EVENTS_JSON) {

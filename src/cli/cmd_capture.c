@@ -89,11 +89,15 @@ static void print_summary(const ld_result *r, uint32_t page_size, const char *pa
     }
     printf("\n");
     printf("  mirroring       %s: phase 0 %" PRIu64 " pages in %.1f ms, phase 1 %u passes %" PRIu64 " pages in %.1f ms\n",
-           r->mirrored ? "on" : "off (pages copied while stopped)", r->mirror_phase0_pages, ms(r->mirror_phase0_ns),
+           r->mirrored ? "on" : (r->machine_stopped ? "off (pages copied while stopped)" : "off (pages copied in the final pass)"), r->mirror_phase0_pages, ms(r->mirror_phase0_ns),
            r->mirror_passes, r->mirror_phase1_pages, ms(r->mirror_phase1_ns));
-    printf("  machine stopped sizing %.3f ms, capture %.3f ms (corral %.3f ms, %" PRIu64 " pages copied stopped)\n",
-           ms(r->sizing_stopped_ns), ms(r->capture_stopped_ns), ms(r->capture_quiesce.corral_ns),
-           r->quiesce_copied_pages);
+    if (r->machine_stopped)
+        printf("  machine stopped sizing %.3f ms, capture %.3f ms (corral %.3f ms, %" PRIu64 " pages copied stopped)\n",
+               ms(r->sizing_stopped_ns), ms(r->capture_stopped_ns), ms(r->capture_quiesce.corral_ns),
+               r->quiesce_copied_pages);
+    else
+        printf("  machine         not stopped (kernel kept running); final pass %.3f ms, %" PRIu64 " pages copied in it\n",
+               ms(r->capture_stopped_ns), r->quiesce_copied_pages);
     printf("  durations       capture %.1f ms, write %.1f ms\n", ms(r->capture_ns), ms(r->write_ns));
 }
 
@@ -417,31 +421,16 @@ static void sink_open_error(ld_status st, const char *path)
 
 static ld_status capture_to_file(capture_args *a, ld_engine *engine, ld_result *r)
 {
-    ld_sink *file = NULL;
-    ld_status st = ld_sink_file_open(a->output, &file);
-    if (!ld_ok(st)) {
+    ld_file_options o;
+    ld_file_options_init(&o);
+    o.format = ld_format_find(a->format);
+    o.check = check_stop;
+    uint64_t events_before = a->out.events_seen;
+    ld_status st = ld_capture_to_path(engine, &a->req, a->output, &o, r);
+    /* No event: the engine never ran, the file could not be created. */
+    if (!ld_ok(st) && a->out.events_seen == events_before)
         sink_open_error(st, a->output);
-        return st;
-    }
-    ld_sink *sink = NULL;
-    st = ld_sink_filter_open(file, check_stop, NULL, &sink);
-    if (!ld_ok(st)) {
-        ld_sink_drop(file);
-        return st;
-    }
-    if (!a->defer)
-        return ld_engine_capture(engine, &a->req, ld_format_find(a->format), sink, r);
-    st = ld_engine_capture(engine, &a->req, NULL, NULL, r);
-    if (ld_ok(st) && !stop_signal)
-        return ld_engine_write_deferred_ex(engine, r->deferred, ld_format_find(a->format), sink, a->req.progress,
-                                           a->req.progress_arg, r);
-    ld_sink_drop(sink);
-    if (!ld_ok(st))
-        return st;
-    /* Stopped between the capture and the write: the held dump goes, and
-     * the result says so (no "dump written"). */
-    (void)ld_engine_discard_deferred_dump(engine, r->deferred);
-    return r->status = LD_STATUS_CANCELLED;
+    return st;
 }
 
 static int run_capture(capture_args *a, const ld_hal *hal)

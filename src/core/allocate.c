@@ -148,7 +148,7 @@ static ld_status take_buffers(ld_engine *e, ldi_session *s, uint64_t spare, allo
     uint64_t t0 = ldi_now(e);
     ldi_pool_report pools;
     memset(&pools, 0, sizeof pools);
-    ld_status st = ldi_buffers_alloc(&d->buffers, e->hal, buffer_budget(e, s, rep->wanted), s->io_space, &pools);
+    ld_status st = ldi_buffers_alloc(&d->buffers, e->hal, e->plat, buffer_budget(e, s, rep->wanted), s->io_space, &pools);
     emit_pool_report(e, &pools);
     rep->buffers_ns = ldi_now(e) - t0;
     uint64_t short_by = st == LD_STATUS_SUCCESS && d->buffers.slots < rep->wanted ? rep->wanted - d->buffers.slots : 0;

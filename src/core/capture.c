@@ -239,6 +239,7 @@ ld_status ldi_capture_pages(ld_engine *e, ldi_session *s)
     if (s->fail_in_quiesce != LD_STATUS_SUCCESS)
         mirror_failed(e, s, s->fail_in_quiesce);
     res->mirrored = s->mirroring;
+    res->machine_stopped = (e->hal->caps & LD_HAL_CAP_QUIESCE) != 0;
     if (st != LD_STATUS_SUCCESS)
         return st;
     if (s->req->add_pages & LD_ADD_HV_PAGES && !s->hv && (e->hal->caps & LD_HAL_CAP_HYPERVISOR))

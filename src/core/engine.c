@@ -17,7 +17,7 @@
 void ld_engine_options_init(ld_engine_options *opts)
 {
     memset(opts, 0, sizeof *opts);
-    opts->version = 1;
+    opts->version = LD_ENGINE_OPTIONS_VERSION;
     opts->allow_live_dump = true;
     opts->max_deferred = 1;
     opts->on_event_mask = LD_CHANNEL_MASK_ALL;
@@ -39,6 +39,75 @@ static bool hal_usable(const ld_hal *hal)
     return hal->page_size >= 512 && (hal->page_size & (hal->page_size - 1)) == 0;
 }
 
+/* The engine's platform: memory from its allocator, the rest from the
+ * HAL's platform (ctx is the engine). */
+static void *engine_alloc(void *ctx, size_t size)
+{
+    ld_engine *e = ctx;
+    return e->allocator.alloc(e->allocator.ctx, size);
+}
+
+static void engine_free(void *ctx, void *ptr)
+{
+    ld_engine *e = ctx;
+    e->allocator.free(e->allocator.ctx, ptr);
+}
+
+static uint64_t engine_now_ns(void *ctx)
+{
+    const ld_platform *p = ((ld_engine *)ctx)->hal->platform;
+    return p->now_ns(p->ctx);
+}
+
+static uint64_t engine_system_time(void *ctx)
+{
+    const ld_platform *p = ((ld_engine *)ctx)->hal->platform;
+    return p->system_time(p->ctx);
+}
+
+static ld_status engine_lock_create(void *ctx, void **lock)
+{
+    const ld_platform *p = ((ld_engine *)ctx)->hal->platform;
+    return p->lock_create(p->ctx, lock);
+}
+
+static void engine_lock_acquire(void *ctx, void *lock)
+{
+    const ld_platform *p = ((ld_engine *)ctx)->hal->platform;
+    p->lock_acquire(p->ctx, lock);
+}
+
+static void engine_lock_release(void *ctx, void *lock)
+{
+    const ld_platform *p = ((ld_engine *)ctx)->hal->platform;
+    p->lock_release(p->ctx, lock);
+}
+
+static void engine_lock_destroy(void *ctx, void *lock)
+{
+    const ld_platform *p = ((ld_engine *)ctx)->hal->platform;
+    p->lock_destroy(p->ctx, lock);
+}
+
+static void engine_platform_init(ld_engine *e, const ld_allocator *a)
+{
+    const ld_platform *hp = e->hal->platform;
+    e->allocator = a ? *a : (ld_allocator){hp->ctx, hp->alloc, hp->free};
+    e->platform = (ld_platform){
+        .version = LD_PLATFORM_VERSION,
+        .ctx = e,
+        .alloc = engine_alloc,
+        .free = engine_free,
+        .now_ns = engine_now_ns,
+        .system_time = hp->system_time ? engine_system_time : 0,
+        .lock_create = engine_lock_create,
+        .lock_acquire = engine_lock_acquire,
+        .lock_release = engine_lock_release,
+        .lock_destroy = engine_lock_destroy,
+    };
+    e->plat = &e->platform;
+}
+
 ld_status ld_engine_create(const ld_hal *hal, const ld_engine_options *opts, ld_engine **out)
 {
     ld_engine_options defaults;
@@ -51,13 +120,17 @@ ld_status ld_engine_create(const ld_hal *hal, const ld_engine_options *opts, ld_
         ld_engine_options_init(&defaults);
         opts = &defaults;
     }
-    if (opts->version != 1 || opts->max_deferred > LD_MAX_DEFERRED)
+    if (opts->version < 1 || opts->version > LD_ENGINE_OPTIONS_VERSION || opts->max_deferred > LD_MAX_DEFERRED)
         return LD_STATUS_INVALID_PARAMETER;
-    ld_engine *e = ldi_zalloc(hal->platform, sizeof *e);
+    const ld_allocator *a = opts->version >= 2 ? opts->allocator : 0;
+    if (a && (!a->alloc || !a->free))
+        return LD_STATUS_INVALID_PARAMETER;
+    ld_engine *e = a ? a->alloc(a->ctx, sizeof *e) : hal->platform->alloc(hal->platform->ctx, sizeof *e);
     if (!e)
         return LD_STATUS_NO_MEMORY;
+    memset(e, 0, sizeof *e);
     e->hal = hal;
-    e->plat = hal->platform;
+    engine_platform_init(e, a);
     e->allow = opts->allow_live_dump;
     e->max_deferred = opts->max_deferred;
     e->size_limit = opts->dump_file_size_limit;
@@ -396,7 +469,7 @@ ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const l
     bool defer = (req->flags & LD_FLAG_DEFER) != 0;
     ld_status st = policy_gate(e, req, format, sink, &claim);
     if (st == LD_STATUS_SUCCESS) {
-        s.dump = ldi_dump_new(e->hal);
+        s.dump = ldi_dump_new(e->hal, e->plat);
         if (!s.dump)
             st = LD_STATUS_NO_MEMORY;
     }

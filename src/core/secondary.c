@@ -35,6 +35,7 @@ ld_status ldi_collect_secondary(ld_engine *e, ldi_session *s)
                            (req->add_pages & LD_ADD_HV_NONESSENTIAL_PAGES) && !hv_none ? " +hv-nonessential" : "",
                            (req->flags & LD_FLAG_SELECTIVE_DUMP) ? " selective" : "",
                            s->res->mirrored ? " mirrored" : " stopped-copy",
+                           s->res->machine_stopped ? "" : "; not stopped (the kernel kept running)",
                            req->comment ? "; " : "", req->comment ? req->comment : ""};
     for (size_t i = 0; i < LDI_ARRAY_SIZE(parts); i++)
         for (const char *q = parts[i]; *q && n + 1 < cap; q++)

@@ -86,7 +86,12 @@ typedef struct ldi_session {
 
 struct ld_engine {
     const ld_hal *hal;
+    /* What the engine uses: the HAL's platform for time and locks, memory
+     * from the embedder's allocator when it gave one (engine options).
+     * plat points at `platform`. */
     const ld_platform *plat;
+    ld_platform platform;
+    ld_allocator allocator;
     void *lock;
     ldi_state state;
     bool allow;

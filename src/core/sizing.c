@@ -17,9 +17,9 @@ static ld_status call_table(const ld_hal *hal, bool kinds, void *items, size_t *
     return kinds ? hal->mem_kinds(hal->ctx, items, count) : hal->mem_ranges(hal->ctx, items, count);
 }
 
-static ld_status read_table(const ld_hal *hal, bool kinds, size_t item_size, void **out, size_t *count)
+static ld_status read_table(const ld_hal *hal, const ld_platform *p, bool kinds, size_t item_size, void **out,
+                            size_t *count)
 {
-    const ld_platform *p = hal->platform;
     for (int attempt = 0; attempt < 4; attempt++) {
         size_t n = 0;
         ld_status st = call_table(hal, kinds, 0, &n);
@@ -53,7 +53,7 @@ static ld_status read_layout(ld_engine *e, ld_dump *d)
     const ld_hal *hal = e->hal;
     size_t n = 0;
     void *items = 0;
-    ld_status st = read_table(hal, false, sizeof(ld_phys_range), &items, &n);
+    ld_status st = read_table(hal, e->plat, false, sizeof(ld_phys_range), &items, &n);
     if (st != LD_STATUS_SUCCESS)
         return st;
     d->ranges = items;
@@ -69,7 +69,7 @@ static ld_status read_layout(ld_engine *e, ld_dump *d)
     }
     d->info.max_pfn = end;
 
-    st = read_table(hal, true, sizeof(ld_kind_range), &items, &n);
+    st = read_table(hal, e->plat, true, sizeof(ld_kind_range), &items, &n);
     if (st != LD_STATUS_SUCCESS)
         return st;
     d->kinds = items;

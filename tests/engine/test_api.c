@@ -48,6 +48,98 @@ static void test_one_dump_at_a_time(void **state)
     harness_stop(&h);
 }
 
+/* ---- the embedder's allocator ---- */
+
+typedef struct counting_allocator {
+    int64_t live;      /* blocks not freed */
+    uint64_t calls;    /* alloc calls */
+    uint64_t fail_at;  /* 0: never; n: the nth call fails */
+} counting_allocator;
+
+static void *count_alloc(void *ctx, size_t size)
+{
+    counting_allocator *c = ctx;
+    if (++c->calls == c->fail_at)
+        return NULL;
+    void *p = malloc(size);
+    if (p)
+        c->live++;
+    return p;
+}
+
+static void count_free(void *ctx, void *ptr)
+{
+    counting_allocator *c = ctx;
+    if (ptr)
+        c->live--;
+    free(ptr);
+}
+
+/* The engine's memory comes from the allocator in its options (the HAL's
+ * platform has no platform buffers then), all of it is given back, and a
+ * failing one ends a capture with NO_MEMORY, not a crash. */
+static void test_engine_allocator(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    harness h;
+    harness_start(&h, &cfg, true);
+    counting_allocator c = {0, 0, 0};
+    ld_allocator a = {&c, count_alloc, count_free};
+    ld_engine_options o;
+    ld_engine_options_init(&o);
+    assert_int_equal(o.version, LD_ENGINE_OPTIONS_VERSION);
+    o.allocator = &a;
+    ld_engine *e;
+    assert_int_equal(ld_engine_create(h.hal, &o, &e), LD_STATUS_SUCCESS);
+    int64_t hal_allocs = ld_sim_outstanding_allocs(h.sim);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    mem_sink m;
+    mem_sink_init(&m);
+    ld_result r;
+    assert_int_equal(ld_engine_capture(e, &req, ld_format_raw(), &m.sink, &r), LD_STATUS_SUCCESS);
+    assert_true(r.pages > 0);
+    assert_true(c.calls > 10);      /* bitmaps, tables, the dump */
+    assert_int_equal(c.live, 1);     /* the engine itself */
+    /* Nothing of the capture came from the HAL's platform. */
+    assert_int_equal(ld_sim_outstanding_allocs(h.sim), hal_allocs);
+    ld_engine_destroy(e);
+    assert_int_equal(c.live, 0);
+    mem_sink_release(&m);
+
+    /* Every allocation failing in turn: NO_MEMORY or success, never a leak. */
+    uint64_t total = c.calls;
+    for (uint64_t k = 1; k <= total; k++) {
+        counting_allocator f = {0, 0, k};
+        ld_allocator fa = {&f, count_alloc, count_free};
+        o.allocator = &fa;
+        ld_status st = ld_engine_create(h.hal, &o, &e);
+        if (st == LD_STATUS_SUCCESS) {
+            mem_sink_init(&m);
+            st = ld_engine_capture(e, &req, ld_format_raw(), &m.sink, &r);
+            assert_true(st == LD_STATUS_SUCCESS || st == LD_STATUS_NO_MEMORY);
+            ld_engine_destroy(e);
+            mem_sink_release(&m);
+        } else {
+            assert_int_equal(st, LD_STATUS_NO_MEMORY);
+        }
+        assert_int_equal(f.live, 0);
+    }
+    /* An allocator without its functions is refused; version 1 options
+     * (no allocator field) still work. */
+    ld_allocator half = {&c, count_alloc, NULL};
+    o.allocator = &half;
+    assert_int_equal(ld_engine_create(h.hal, &o, &e), LD_STATUS_INVALID_PARAMETER);
+    o.version = 1;
+    assert_int_equal(ld_engine_create(h.hal, &o, &e), LD_STATUS_SUCCESS);
+    ld_engine_destroy(e);
+    o.version = LD_ENGINE_OPTIONS_VERSION + 1;
+    assert_int_equal(ld_engine_create(h.hal, &o, &e), LD_STATUS_INVALID_PARAMETER);
+    harness_stop(&h);
+}
+
 /* ---- deferred ---- */
 
 static void test_deferred(void **state)
@@ -321,6 +413,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_dump_at_a_time),
         cmocka_unit_test(test_deferred),
+        cmocka_unit_test(test_engine_allocator),
         cmocka_unit_test(test_state_machine),
         cmocka_unit_test(test_subscriptions),
         cmocka_unit_test(test_create_refuses_bad_hal),

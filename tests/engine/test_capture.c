@@ -324,6 +324,42 @@ static void test_hv_pages_without_hypervisor(void **state)
     evlog_free(log);
 }
 
+/* A HAL that does not claim LD_HAL_CAP_QUIESCE (as the Linux one): the
+ * result and the dump's comment say the machine was not stopped; the sim,
+ * which really stops its vCPUs, says it was. */
+static void capture_quiesce_cap(bool really_stops, ld_result *r, char *comment, size_t cap)
+{
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    harness h;
+    harness_start(&h, &cfg, true);
+    ld_hal copy = *h.hal;
+    if (!really_stops)
+        copy.caps &= ~LD_HAL_CAP_QUIESCE;
+    ld_engine *engine;
+    assert_int_equal(ld_engine_create(&copy, NULL, &engine), LD_STATUS_SUCCESS);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.flags |= LD_FLAG_DEFER;
+    assert_int_equal(ld_engine_capture(engine, &req, NULL, NULL, r), LD_STATUS_SUCCESS);
+    snprintf(comment, cap, "%s", ld_dump_get_info(r->deferred)->comment);
+    ld_engine_destroy(engine); /* discards the held dump */
+    harness_stop(&h);
+}
+
+static void test_says_when_nothing_stopped(void **state)
+{
+    (void)state;
+    ld_result r;
+    char comment[256];
+    capture_quiesce_cap(false, &r, comment, sizeof comment);
+    assert_false(r.machine_stopped);
+    assert_non_null(strstr(comment, "not stopped (the kernel kept running)"));
+    capture_quiesce_cap(true, &r, comment, sizeof comment);
+    assert_true(r.machine_stopped);
+    assert_null(strstr(comment, "not stopped"));
+}
+
 static void test_file_sink(void **state)
 {
     (void)state;
@@ -395,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_file_sink),
         cmocka_unit_test(test_system_info),
         cmocka_unit_test(test_hv_pages_without_hypervisor),
+        cmocka_unit_test(test_says_when_nothing_stopped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

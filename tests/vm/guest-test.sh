@@ -38,6 +38,11 @@ if [ "$events" != "frozen 0" ] || [ "$c2" -le "$c1" ]; then
     echo "guest: the workload was left frozen"
     [ $rc -eq 0 ] && rc=3
 fi
+# The kernel kept running: the summary must not claim the machine stopped.
+if ! grep -q 'not stopped (kernel kept running)' capture.txt || grep -q 'machine stopped' capture.txt; then
+    echo "guest: the summary claims the machine was stopped"
+    [ $rc -eq 0 ] && rc=5
+fi
 echo "capture_rc=$rc start=$t0 end=$t1 thaw='$events' counter=$c1..$c2" > guest-result.txt
 # A kernel-only dump (no user, file-cache, free pages: makedumpfile's level
 # 31), stopping the workload by SIGSTOP instead; only its summary is kept.
