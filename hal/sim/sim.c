@@ -155,9 +155,6 @@ static uint64_t free_bytes(const ld_sim *sim)
 static ld_status sim_mem_status(void *ctx, uint64_t *available, uint64_t *total)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_MEM_STATUS);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     if (!available || !total)
         return LD_STATUS_INVALID_PARAMETER;
     uint64_t held = __atomic_load_n(&sim->pool_used[LD_POOL_SYSTEM_PARTITION], __ATOMIC_RELAXED);
@@ -183,9 +180,6 @@ static uint64_t pool_capacity(const ld_sim *sim, ld_pool pool)
 static ld_status sim_pool_open(void *ctx, ld_pool pool)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_POOL_OPEN);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     if ((unsigned)pool >= LD_POOL_COUNT)
         return LD_STATUS_INVALID_PARAMETER;
     return pool_capacity(sim, pool) ? LD_STATUS_SUCCESS : LD_STATUS_NOT_SUPPORTED;
@@ -194,9 +188,7 @@ static ld_status sim_pool_open(void *ctx, ld_pool pool)
 static ld_status sim_pool_alloc(void *ctx, ld_pool pool, uint64_t bytes, void **mem)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_POOL_ALLOC);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
+    ld_status st = LD_STATUS_SUCCESS;
     if (!mem)
         return LD_STATUS_INVALID_PARAMETER;
     *mem = NULL;
@@ -241,7 +233,6 @@ static ld_status sim_pool_alloc(void *ctx, ld_pool pool, uint64_t bytes, void **
 static void sim_pool_free(void *ctx, ld_pool pool, void *mem, uint64_t bytes)
 {
     ld_sim *sim = ctx;
-    (void)ldi_sim_fault_apply(sim, LD_HAL_OP_POOL_FREE); /* a free cannot fail; it may stall */
     if (!mem)
         return;
     uv_mutex_lock(&sim->pool_lock);
@@ -273,10 +264,7 @@ uint64_t ld_sim_pool_used(ld_sim *sim, ld_pool pool)
 
 static ld_status sim_hv_size(void *ctx, uint64_t *secondary_bytes)
 {
-    ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_HV_SIZE);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
+    (void)ctx;
     if (!secondary_bytes)
         return LD_STATUS_INVALID_PARAMETER;
     *secondary_bytes = LDI_SIM_HV_BYTES;
@@ -286,9 +274,6 @@ static ld_status sim_hv_size(void *ctx, uint64_t *secondary_bytes)
 static ld_status sim_hv_prepare(void *ctx)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_HV_PREPARE);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     __atomic_store_n(&sim->hv_prepared, true, __ATOMIC_RELEASE);
     return LD_STATUS_SUCCESS;
 }
@@ -307,10 +292,8 @@ static ld_status check_collect(ld_sim *sim, const void *dst, uint64_t cap, const
 static ld_status sim_hv_collect(void *ctx, void *dst, uint64_t cap, uint64_t *len)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_HV_COLLECT);
+    ld_status st = check_collect(sim, dst, cap, len);
     if (st != LD_STATUS_SUCCESS)
-        return st;
-    if ((st = check_collect(sim, dst, cap, len)) != LD_STATUS_SUCCESS)
         return st;
     if (!__atomic_load_n(&sim->hv_prepared, __ATOMIC_ACQUIRE))
         return LD_STATUS_INVALID_DEVICE_STATE;
@@ -323,9 +306,6 @@ static ld_status sim_hv_collect(void *ctx, void *dst, uint64_t cap, uint64_t *le
 static ld_status sim_ipt_size(void *ctx, uint64_t *bytes)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_IPT_SIZE);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     if (!bytes)
         return LD_STATUS_INVALID_PARAMETER;
     *bytes = (uint64_t)LDI_SIM_IPT_BYTES_PER_CPU * sim->cpu_count;
@@ -335,10 +315,8 @@ static ld_status sim_ipt_size(void *ctx, uint64_t *bytes)
 static ld_status sim_ipt_collect(void *ctx, void *dst, uint64_t cap, uint64_t *len)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_IPT_COLLECT);
+    ld_status st = check_collect(sim, dst, cap, len);
     if (st != LD_STATUS_SUCCESS)
-        return st;
-    if ((st = check_collect(sim, dst, cap, len)) != LD_STATUS_SUCCESS)
         return st;
     /* One trace buffer per vCPU, back to back. */
     uint64_t done = 0;
@@ -368,9 +346,6 @@ static uint64_t kind_va(const ld_sim *sim, ld_page_kind kind)
 static ld_status sim_system_info(void *ctx, ld_system_info *out)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_SYSTEM_INFO);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     if (!out)
         return LD_STATUS_INVALID_PARAMETER;
     memset(out, 0, sizeof *out);
@@ -398,7 +373,7 @@ static void build_hal(ld_sim *sim)
               LD_HAL_CAP_SYSTEM_INFO;
     h->name = "sim";
     h->ctx = sim;
-    h->platform = &sim->platform;
+    h->platform = ld_platform_default();
     h->page_size = LDI_SIM_PAGE_SIZE;
     h->mem_ranges = ldi_sim_mem_ranges;
     h->mem_kinds = ldi_sim_mem_kinds;
@@ -471,7 +446,6 @@ ld_status ld_sim_create(const ld_sim_config *cfg, ld_sim **out)
         return LD_STATUS_INVALID_PARAMETER;
     }
     sim->footprint = ldi_sim_footprint(&sim->layout);
-    ldi_sim_platform_init(sim);
     build_hal(sim);
     if (uv_mutex_init(&sim->pool_lock) != 0)
         st = LD_STATUS_INSUFFICIENT_RESOURCES;

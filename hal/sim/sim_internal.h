@@ -4,7 +4,6 @@
  * sim_layout.c  physical ranges, page kinds, where each region lies
  * sim_memory.c  RAM content, mem_read, the dirty log
  * sim_vcpu.c    vCPU threads, workload, probe, safe point, corral (quiesce)
- * sim_fault.c   fault injection and the counting platform
  *
  * Shared words that threads race on are accessed only with __atomic
  * builtins; everything else about the vCPUs' park state is under sim->lock. */
@@ -82,19 +81,6 @@ typedef struct ldi_sim_layout {
     uint64_t hot_first_index, hot_pages; /* the hot set, in RAM index order */
 } ldi_sim_layout;
 
-typedef struct ldi_sim_fault_rule {
-    uint64_t trigger;  /* call number that fires the rule; 0: no rule */
-    uint32_t status;
-    uint64_t stall_ns;
-    bool repeat;
-} ldi_sim_fault_rule;
-
-/* What a counted call must do. */
-typedef struct ldi_sim_fault_hit {
-    ld_status status;
-    uint64_t stall_ns;
-} ldi_sim_fault_hit;
-
 typedef struct ldi_sim_pool_alloc {
     void *mem;
     uint64_t bytes;
@@ -115,7 +101,8 @@ typedef struct ldi_sim_vcpu {
     /* Under sim->lock. */
     ld_cpu_context published; /* the register file as it parked */
     uint64_t parked_gen;      /* corral generation it parked in */
-    uint64_t stalled_gen;     /* corral generation it already delayed */
+    uint64_t corral_delay_ns; /* how late it arrives at a corral (ld_sim_set_corral_delay) */
+    uint64_t delayed_gen;     /* corral generation it already arrived late at */
 
     uint64_t pages_written;   /* atomic */
 
@@ -140,11 +127,6 @@ struct ld_sim {
     bool dirty_enabled;    /* atomic */
 
     ld_hal hal;
-    ld_platform platform;  /* counting wrapper of ld_platform_default() */
-    int64_t outstanding_allocs; /* atomic */
-
-    uint64_t calls[LD_HAL_OP_COUNT]; /* atomic */
-    ldi_sim_fault_rule rules[LD_HAL_OP_COUNT]; /* atomic fields */
 
     uv_mutex_t pool_lock;
     bool pool_lock_ready;
@@ -167,8 +149,6 @@ struct ld_sim {
     bool stopping, paused, corral_active;
     uint64_t corral_gen;
     uint32_t parked, at_safe_point;
-    uint64_t corral_stall_ns;
-    uint32_t corral_stall_cpu;
     uint64_t last_parked_ns;
     uint64_t saved_control[LDI_SIM_MAX_CPUS][5]; /* cr0, cr2, cr3, cr4, cr8 */
     /* Atomic: */
@@ -232,13 +212,5 @@ void ldi_sim_vcpus_stop(ld_sim *sim);
 uint32_t ldi_sim_cpu_count(void *ctx);
 ld_status ldi_sim_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *arg, ld_quiesce_times *times);
 ld_status ldi_sim_cpu_context(void *ctx, uint32_t cpu, ld_cpu_context *out);
-
-/* ---- sim_fault.c ---- */
-/* Count one call of op and say what the rule (if any) makes it do. */
-ldi_sim_fault_hit ldi_sim_fault_check(ld_sim *sim, ld_hal_op op);
-/* Check, stall, and return the status the call must fail with (or SUCCESS). */
-ld_status ldi_sim_fault_apply(ld_sim *sim, ld_hal_op op);
-void ldi_sim_sleep_ns(uint64_t ns);
-void ldi_sim_platform_init(ld_sim *sim);
 
 #endif

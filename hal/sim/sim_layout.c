@@ -223,17 +223,11 @@ static ld_status copy_table(const void *table, size_t n, size_t elem, void *out,
 ld_status ldi_sim_mem_ranges(void *ctx, ld_phys_range *ranges, size_t *count)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_MEM_RANGES);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     return copy_table(sim->layout.ranges, sim->layout.range_count, sizeof *ranges, ranges, count);
 }
 
 ld_status ldi_sim_mem_kinds(void *ctx, ld_kind_range *runs, size_t *count)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_MEM_KINDS);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     return copy_table(sim->layout.runs, sim->layout.run_count, sizeof *runs, runs, count);
 }

@@ -213,9 +213,6 @@ static void generate_page(const ld_sim *sim, uint64_t pfn, uint8_t *out)
 ld_status ldi_sim_mem_read(void *ctx, uint64_t pfn, uint64_t count, void *dst)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_MEM_READ);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     if (count == 0)
         return LD_STATUS_SUCCESS;
     if (!dst || ldi_sim_range_of(&sim->layout, pfn, count) < 0)
@@ -236,9 +233,6 @@ ld_status ldi_sim_mem_read(void *ctx, uint64_t pfn, uint64_t count, void *dst)
 ld_status ldi_sim_dirty_start(void *ctx)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_DIRTY_START);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     __atomic_store_n(&sim->dirty_enabled, true, __ATOMIC_RELEASE);
     /* An acquiring exchange, not a store: a write whose bit is cleared
      * here happens-before every copy made after start returns, so losing
@@ -251,9 +245,6 @@ ld_status ldi_sim_dirty_start(void *ctx)
 ld_status ldi_sim_dirty_fetch(void *ctx, uint64_t *bits, uint64_t nbits, uint64_t *dirty_count)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_DIRTY_FETCH);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     if (!bits && nbits)
         return LD_STATUS_INVALID_PARAMETER;
     if (!__atomic_load_n(&sim->dirty_enabled, __ATOMIC_ACQUIRE))
@@ -287,9 +278,6 @@ ld_status ldi_sim_dirty_fetch(void *ctx, uint64_t *bits, uint64_t nbits, uint64_
 ld_status ldi_sim_dirty_stop(void *ctx)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_DIRTY_STOP);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     __atomic_store_n(&sim->dirty_enabled, false, __ATOMIC_RELEASE);
     return LD_STATUS_SUCCESS;
 }

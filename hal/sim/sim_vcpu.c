@@ -7,8 +7,10 @@
  * finished its whole step. The fast path of the safe point is one atomic
  * load of sim->attention; the slow path runs under sim->lock. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sim_internal.h"
 
@@ -18,6 +20,13 @@
 #define MAX_WAIT_SLICE_NS 100000000u /* keeps libuv's absolute-deadline arithmetic far from overflow */
 
 typedef unsigned __int128 u128;
+
+static void sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    while (ns && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
 
 static uint64_t kernel_va(uint64_t pfn)
 {
@@ -95,12 +104,13 @@ static void step(ld_sim *sim, ldi_sim_vcpu *cpu, bool write)
 
 /* ---- the safe point ---- */
 
-/* The fault-injected late arrival: wait out the stall unless the corral
- * is called off first. Under sim->lock. */
-static void delay_arrival(ld_sim *sim, uint64_t gen)
+/* A vCPU that arrives late at the corral (ld_sim_set_corral_delay): it
+ * waits out its delay unless the corral is called off first, as a
+ * processor that keeps interrupts disabled for a while. Under sim->lock. */
+static void delay_arrival(ld_sim *sim, uint64_t gen, uint64_t delay_ns)
 {
     uint64_t start = uv_hrtime();
-    uint64_t deadline = sim->corral_stall_ns > UINT64_MAX - start ? UINT64_MAX : start + sim->corral_stall_ns;
+    uint64_t deadline = delay_ns > UINT64_MAX - start ? UINT64_MAX : start + delay_ns;
     while (!sim->stopping && sim->corral_active && sim->corral_gen == gen) {
         uint64_t now = uv_hrtime();
         if (now >= deadline)
@@ -121,9 +131,9 @@ static bool safe_point(ld_sim *sim, ldi_sim_vcpu *cpu)
             break;
         if (sim->corral_active && cpu->parked_gen != sim->corral_gen) {
             uint64_t gen = sim->corral_gen;
-            if (sim->corral_stall_ns && cpu->index == sim->corral_stall_cpu && cpu->stalled_gen != gen) {
-                cpu->stalled_gen = gen;
-                delay_arrival(sim, gen);
+            if (cpu->corral_delay_ns && cpu->delayed_gen != gen) {
+                cpu->delayed_gen = gen;
+                delay_arrival(sim, gen, cpu->corral_delay_ns);
                 continue;
             }
             cpu->published = cpu->regs;
@@ -202,7 +212,7 @@ static void vcpu_main(void *arg)
         if (budget > cap)
             budget = cap;
         if (budget < cost) {
-            ldi_sim_sleep_ns(THROTTLE_SLEEP_NS);
+            sleep_ns(THROTTLE_SLEEP_NS);
             continue;
         }
         budget -= cost;
@@ -306,15 +316,13 @@ void ldi_sim_vcpus_stop(ld_sim *sim)
 
 /* ---- the corral ---- */
 
-static ld_status corral(ld_sim *sim, uint64_t timeout_ns, uint64_t stall_ns, ld_quiesce_times *times)
+static ld_status corral(ld_sim *sim, uint64_t timeout_ns, ld_quiesce_times *times)
 {
     uint64_t t0 = uv_hrtime();
     uint64_t deadline = timeout_ns > UINT64_MAX - t0 ? UINT64_MAX : t0 + timeout_ns;
     uv_mutex_lock(&sim->lock);
     sim->corral_gen++;
     sim->corral_active = true;
-    sim->corral_stall_ns = stall_ns;
-    sim->corral_stall_cpu = sim->cpu_count - 1; /* the last vCPU arrives late */
     update_attention(sim);
     uv_cond_broadcast(&sim->wake);
     while (sim->parked < sim->cpu_count && !sim->stopping) {
@@ -331,7 +339,6 @@ static ld_status corral(ld_sim *sim, uint64_t timeout_ns, uint64_t stall_ns, ld_
          * left in the park, so the machine is running again. */
         st = LD_STATUS_TIMEOUT;
         sim->corral_active = false;
-        sim->corral_stall_ns = 0;
         update_attention(sim);
         uv_cond_broadcast(&sim->wake);
         while (sim->parked > 0)
@@ -349,7 +356,6 @@ static void uncorral(ld_sim *sim, ld_quiesce_times *times)
     uint64_t release = uv_hrtime();
     times->stopped_ns = release > sim->last_parked_ns ? release - sim->last_parked_ns : 0;
     sim->corral_active = false;
-    sim->corral_stall_ns = 0;
     update_attention(sim);
     uv_cond_broadcast(&sim->wake);
     while (sim->parked > 0)
@@ -402,20 +408,13 @@ ld_status ldi_sim_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, voi
     if (!times)
         times = &scratch;
     memset(times, 0, sizeof *times);
-    /* A stall on success delays a vCPU (in the corral); a failure stops
-     * nothing. */
-    ldi_sim_fault_hit hit = ldi_sim_fault_check(sim, LD_HAL_OP_QUIESCE);
-    if (hit.status != LD_STATUS_SUCCESS) {
-        ldi_sim_sleep_ns(hit.stall_ns);
-        return hit.status;
-    }
     if (!fn)
         return LD_STATUS_INVALID_PARAMETER;
     int idle = 0;
     if (!__atomic_compare_exchange_n(&sim->quiesce_busy, &idle, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         return LD_STATUS_DEVICE_BUSY; /* one stop-the-world at a time, and none from inside one */
 
-    ld_status st = corral(sim, timeout_ns, hit.stall_ns, times);
+    ld_status st = corral(sim, timeout_ns, times);
     if (st == LD_STATUS_SUCCESS) {
         uint64_t t = uv_hrtime();
         __atomic_store_n(&sim->interrupts_enabled, false, __ATOMIC_RELEASE);
@@ -447,17 +446,12 @@ ld_status ldi_sim_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, voi
 uint32_t ldi_sim_cpu_count(void *ctx)
 {
     ld_sim *sim = ctx;
-    if (ldi_sim_fault_apply(sim, LD_HAL_OP_CPU_COUNT) != LD_STATUS_SUCCESS)
-        return 0; /* the only failure a count can report */
     return sim->cpu_count;
 }
 
 ld_status ldi_sim_cpu_context(void *ctx, uint32_t cpu, ld_cpu_context *out)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_CPU_CONTEXT);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     if (cpu >= sim->cpu_count || !out)
         return LD_STATUS_INVALID_PARAMETER;
     if (!__atomic_load_n(&sim->corralled, __ATOMIC_ACQUIRE))
@@ -508,5 +502,15 @@ ld_status ld_sim_probe_of(ld_sim *sim, uint32_t cpu, ld_sim_probe *out)
     out->a_offset = c->probe_a_offset;
     out->b_pfn = c->probe_b_pfn;
     out->b_offset = c->probe_b_offset;
+    return LD_STATUS_SUCCESS;
+}
+
+ld_status ld_sim_set_corral_delay(ld_sim *sim, uint32_t cpu, uint64_t delay_ns)
+{
+    if (!sim || cpu >= sim->cpu_count)
+        return LD_STATUS_INVALID_PARAMETER;
+    uv_mutex_lock(&sim->lock);
+    sim->cpus[cpu].corral_delay_ns = delay_ns;
+    uv_mutex_unlock(&sim->lock);
     return LD_STATUS_SUCCESS;
 }

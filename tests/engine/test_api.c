@@ -166,8 +166,8 @@ static void test_state_machine(void **state)
      * goes straight back to idle. */
     t.n = 0;
     req.flags = 0;
-    ld_sim_fault f = {.op = LD_HAL_OP_QUIESCE, .nth = 2, .status = LD_STATUS_UNSUCCESSFUL};
-    assert_int_equal(ld_sim_inject(h.sim, &f), LD_STATUS_SUCCESS);
+    ld_fault f = {.op = LD_HAL_OP_QUIESCE, .nth = 2, .status = LD_STATUS_UNSUCCESSFUL};
+    assert_int_equal(ld_fault_inject(h.fault, &f), LD_STATUS_SUCCESS);
     mem_sink_init(&m);
     assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, NULL), LD_STATUS_UNSUCCESSFUL);
     assert_int_equal(t.to[t.n - 1], LDI_IDLE);
