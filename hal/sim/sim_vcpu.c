@@ -30,7 +30,7 @@ static void sleep_ns(uint64_t ns)
 
 static uint64_t kernel_va(uint64_t pfn)
 {
-    return LDI_SIM_KERNEL_VA_BASE + (pfn << LDI_SIM_PAGE_SHIFT);
+    return LDS_KERNEL_VA_BASE + (pfn << LDS_PAGE_SHIFT);
 }
 
 static void store_le64(uint8_t *p, uint64_t v)
@@ -55,46 +55,46 @@ static void wait_slice(uv_cond_t *cond, uv_mutex_t *lock, uint64_t ns)
 
 /* ---- one step ---- */
 
-static void hot_write(ld_sim *sim, ldi_sim_vcpu *cpu)
+static void hot_write(ld_sim *sim, lds_vcpu *cpu)
 {
-    const ldi_sim_layout *l = &sim->layout;
-    uint64_t x = ldi_sim_splitmix64(&cpu->rng);
-    uint64_t pfn = ldi_sim_ram_pfn(l, l->hot_first_index + x % l->hot_pages);
-    uint64_t offset = ((x >> 40) % (LDI_SIM_PAGE_SIZE / 64)) * 64;
-    uint64_t *line = (uint64_t *)(ldi_sim_page_ptr(sim, pfn) + offset);
+    const lds_layout *l = &sim->layout;
+    uint64_t x = lds_splitmix64(&cpu->rng);
+    uint64_t pfn = lds_ram_pfn(l, l->hot_first_index + x % l->hot_pages);
+    uint64_t offset = ((x >> 40) % (LDS_PAGE_SIZE / 64)) * 64;
+    uint64_t *line = (uint64_t *)(lds_page_ptr(sim, pfn) + offset);
     for (int i = 0; i < 8; i++)
         __atomic_store_n(&line[i], x + (uint64_t)i * 0x9e3779b97f4a7c15ull, __ATOMIC_RELAXED);
     /* The data first, then the bit: whoever fetches the bit copies after. */
-    ldi_sim_mark_dirty(sim, pfn);
+    lds_mark_dirty(sim, pfn);
     __atomic_add_fetch(&cpu->pages_written, 1, __ATOMIC_RELAXED);
     cpu->regs.cr2 = kernel_va(pfn) + offset;
 }
 
-static void evolve_registers(ld_sim *sim, ldi_sim_vcpu *cpu)
+static void evolve_registers(ld_sim *sim, lds_vcpu *cpu)
 {
     static const uint8_t scratch[] = {LD_RCX, LD_RDX, LD_RBX, LD_RSI, LD_RDI, LD_R8,  LD_R9,
                                       LD_R10, LD_R11, LD_R12, LD_R13, LD_R14, LD_R15};
-    const ldi_sim_layout *l = &sim->layout;
+    const lds_layout *l = &sim->layout;
     ld_cpu_context *r = &cpu->regs;
-    uint64_t x = ldi_sim_splitmix64(&cpu->rng);
+    uint64_t x = lds_splitmix64(&cpu->rng);
     r->gpr[scratch[x % sizeof scratch]] = x;
-    r->rip = kernel_va(l->kernel_image_pfn) + ((x >> 8) % (l->kernel_image_pages * LDI_SIM_PAGE_SIZE / 16)) * 16;
+    r->rip = kernel_va(l->kernel_image_pfn) + ((x >> 8) % (l->kernel_image_pages * LDS_PAGE_SIZE / 16)) * 16;
     r->gpr[LD_RSP] = r->stack_base - 8 * (1 + ((x >> 48) % 256));
     r->gpr[LD_RBP] = r->stack_base - 8;
 }
 
 /* A, then B, then rax: a dump of one instant sees all three equal. */
-static void probe_step(ld_sim *sim, ldi_sim_vcpu *cpu)
+static void probe_step(ld_sim *sim, lds_vcpu *cpu)
 {
     uint64_t v = ++cpu->seq;
-    store_le64(ldi_sim_page_ptr(sim, cpu->probe_a_pfn) + cpu->probe_a_offset, v);
-    ldi_sim_mark_dirty(sim, cpu->probe_a_pfn);
-    store_le64(ldi_sim_page_ptr(sim, cpu->probe_b_pfn) + cpu->probe_b_offset, v);
-    ldi_sim_mark_dirty(sim, cpu->probe_b_pfn);
+    store_le64(lds_page_ptr(sim, cpu->probe_a_pfn) + cpu->probe_a_offset, v);
+    lds_mark_dirty(sim, cpu->probe_a_pfn);
+    store_le64(lds_page_ptr(sim, cpu->probe_b_pfn) + cpu->probe_b_offset, v);
+    lds_mark_dirty(sim, cpu->probe_b_pfn);
     cpu->regs.gpr[LD_RAX] = v;
 }
 
-static void step(ld_sim *sim, ldi_sim_vcpu *cpu, bool write)
+static void step(ld_sim *sim, lds_vcpu *cpu, bool write)
 {
     if (write)
         hot_write(sim, cpu);
@@ -121,7 +121,7 @@ static void delay_arrival(ld_sim *sim, uint64_t gen, uint64_t delay_ns)
 
 /* Park while a corral, a pause or a stop asks for it. Returns true when
  * the machine is stopping. */
-static bool safe_point(ld_sim *sim, ldi_sim_vcpu *cpu)
+static bool safe_point(ld_sim *sim, lds_vcpu *cpu)
 {
     uv_mutex_lock(&sim->lock);
     sim->at_safe_point++;
@@ -179,12 +179,12 @@ static void advance_clock(ld_sim *sim, uint64_t *last)
 
 static void vcpu_main(void *arg)
 {
-    ldi_sim_vcpu *cpu = arg;
+    lds_vcpu *cpu = arg;
     ld_sim *sim = cpu->sim;
     uint64_t rate = sim->cfg.dirty_rate;
     /* Rate accounting in byte-nanoseconds: every elapsed ns earns `rate`,
      * one page write costs page size * 1e9 * vCPUs (the rate is shared). */
-    const u128 cost = (u128)LDI_SIM_PAGE_SIZE * 1000000000u * sim->cpu_count;
+    const u128 cost = (u128)LDS_PAGE_SIZE * 1000000000u * sim->cpu_count;
     u128 cap = (u128)rate * MAX_BACKLOG_NS;
     if (cap < cost)
         cap = cost;
@@ -222,13 +222,13 @@ static void vcpu_main(void *arg)
 
 /* ---- start / stop ---- */
 
-static void init_vcpu(ld_sim *sim, ldi_sim_vcpu *cpu, uint32_t index)
+static void init_vcpu(ld_sim *sim, lds_vcpu *cpu, uint32_t index)
 {
-    const ldi_sim_layout *l = &sim->layout;
+    const lds_layout *l = &sim->layout;
     cpu->sim = sim;
     cpu->index = index;
     cpu->rng = sim->cfg.seed ^ (0x5ca1ab1e00000000ull + index * 0x9e3779b97f4a7c15ull);
-    cpu->stack_pfn = l->stacks_pfn + (uint64_t)index * LDI_SIM_STACK_PAGES;
+    cpu->stack_pfn = l->stacks_pfn + (uint64_t)index * LDS_STACK_PAGES;
     cpu->probe_a_pfn = l->probe_pfn;
     cpu->probe_a_offset = 8ull * index;
     cpu->probe_b_pfn = cpu->stack_pfn;
@@ -239,14 +239,14 @@ static void init_vcpu(ld_sim *sim, ldi_sim_vcpu *cpu, uint32_t index)
     r->cpu = index;
     r->valid = LD_CTX_GPRS | LD_CTX_CONTROL | LD_CTX_SEGMENTS | LD_CTX_STACK_RANGE | LD_CTX_THREAD | LD_CTX_FLOAT;
     for (int i = 0; i < 16; i++)
-        r->gpr[i] = ldi_sim_splitmix64(&cpu->rng);
+        r->gpr[i] = lds_splitmix64(&cpu->rng);
     r->stack_limit = kernel_va(cpu->stack_pfn);
-    r->stack_base = kernel_va(cpu->stack_pfn + LDI_SIM_STACK_PAGES);
+    r->stack_base = kernel_va(cpu->stack_pfn + LDS_STACK_PAGES);
     r->stack_base_pfn = cpu->stack_pfn;
-    r->stack_pages = LDI_SIM_STACK_PAGES;
+    r->stack_pages = LDS_STACK_PAGES;
     r->rflags = 0x202; /* IF set */
     r->cr0 = 0x80050033ull; /* PG, WP, NE, ET, MP, PE */
-    r->cr3 = (l->page_tables_pfn + index % l->page_tables_pages) << LDI_SIM_PAGE_SHIFT;
+    r->cr3 = (l->page_tables_pfn + index % l->page_tables_pages) << LDS_PAGE_SHIFT;
     r->cr4 = 0x350ef8ull;
     r->cs = 0x10;
     r->ss = 0x18;
@@ -260,12 +260,12 @@ static void init_vcpu(ld_sim *sim, ldi_sim_vcpu *cpu, uint32_t index)
     /* The probe starts consistent: A == B == rax == 0 before any step. */
     cpu->seq = 0;
     r->gpr[LD_RAX] = 0;
-    store_le64(ldi_sim_page_ptr(sim, cpu->probe_a_pfn) + cpu->probe_a_offset, 0);
-    store_le64(ldi_sim_page_ptr(sim, cpu->probe_b_pfn) + cpu->probe_b_offset, 0);
+    store_le64(lds_page_ptr(sim, cpu->probe_a_pfn) + cpu->probe_a_offset, 0);
+    store_le64(lds_page_ptr(sim, cpu->probe_b_pfn) + cpu->probe_b_offset, 0);
     cpu->published = *r;
 }
 
-ld_status ldi_sim_vcpus_start(ld_sim *sim)
+ld_status lds_vcpus_start(ld_sim *sim)
 {
     sim->cpu_count = sim->cfg.cpus;
     sim->cpus = calloc(sim->cpu_count, sizeof *sim->cpus);
@@ -288,7 +288,7 @@ ld_status ldi_sim_vcpus_start(ld_sim *sim)
     for (uint32_t i = 0; i < sim->cpu_count; i++)
         init_vcpu(sim, &sim->cpus[i], i);
     for (uint32_t i = 0; i < sim->cpu_count; i++) {
-        ldi_sim_vcpu *cpu = &sim->cpus[i];
+        lds_vcpu *cpu = &sim->cpus[i];
         if (uv_thread_create(&cpu->thread, vcpu_main, cpu) != 0)
             return LD_STATUS_INSUFFICIENT_RESOURCES; /* the caller stops the started ones */
         cpu->thread_started = true;
@@ -296,7 +296,7 @@ ld_status ldi_sim_vcpus_start(ld_sim *sim)
     return LD_STATUS_SUCCESS;
 }
 
-void ldi_sim_vcpus_stop(ld_sim *sim)
+void lds_vcpus_stop(ld_sim *sim)
 {
     if (!sim->sync_ready)
         return;
@@ -401,7 +401,7 @@ static uint64_t since(uint64_t t0)
     return uv_hrtime() - t0;
 }
 
-ld_status ldi_sim_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *arg, ld_quiesce_times *times)
+ld_status lds_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *arg, ld_quiesce_times *times)
 {
     ld_sim *sim = ctx;
     ld_quiesce_times scratch;
@@ -443,13 +443,13 @@ ld_status ldi_sim_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, voi
     return st;
 }
 
-uint32_t ldi_sim_cpu_count(void *ctx)
+uint32_t lds_cpu_count(void *ctx)
 {
     ld_sim *sim = ctx;
     return sim->cpu_count;
 }
 
-ld_status ldi_sim_cpu_context(void *ctx, uint32_t cpu, ld_cpu_context *out)
+ld_status lds_cpu_context(void *ctx, uint32_t cpu, ld_cpu_context *out)
 {
     ld_sim *sim = ctx;
     if (cpu >= sim->cpu_count || !out)
@@ -497,7 +497,7 @@ ld_status ld_sim_probe_of(ld_sim *sim, uint32_t cpu, ld_sim_probe *out)
 {
     if (!sim || !out || cpu >= sim->cpu_count)
         return LD_STATUS_INVALID_PARAMETER;
-    const ldi_sim_vcpu *c = &sim->cpus[cpu];
+    const lds_vcpu *c = &sim->cpus[cpu];
     out->a_pfn = c->probe_a_pfn;
     out->a_offset = c->probe_a_offset;
     out->b_pfn = c->probe_b_pfn;

@@ -34,7 +34,11 @@ typedef struct ld_sim ld_sim;
 #define LD_SIM_MIN_MEMORY (64ull << 20)
 #define LD_SIM_MAX_MEMORY (128ull << 30)
 
+/* The version of ld_sim_config this header describes. */
+#define LD_SIM_CONFIG_VERSION 1
+
 typedef struct ld_sim_config {
+    uint32_t version;          /* LD_SIM_CONFIG_VERSION (set by ld_sim_config_init) */
     uint64_t memory_bytes;     /* RAM; default 512 MiB; at least 64 MiB */
     uint32_t cpus;             /* vCPU threads; default 2; 1..64 */
     uint64_t dirty_rate;       /* bytes of pages dirtied per second by all vCPUs together; 0 = idle */
@@ -55,7 +59,7 @@ typedef struct ld_sim_config {
     uint64_t host_available_bytes;
 } ld_sim_config;
 
-/* Fill cfg with the defaults above. */
+/* Fill cfg with the defaults above and the version. */
 LD_EXTERN void ld_sim_config_init(ld_sim_config *cfg);
 
 /* Build the machine and start its vCPUs (they run until destroy).
@@ -75,7 +79,8 @@ LD_EXTERN ld_status ld_sim_create(const ld_sim_config *cfg, ld_sim **out);
  *
  * Whether ld_sim_create would accept cfg, and if not why, as one sentence
  * into why (cap bytes; why may be NULL): LD_STATUS_INVALID_PARAMETER for a
- * configuration out of the machine's limits (memory LD_SIM_MIN_MEMORY to
+ * configuration of another version than LD_SIM_CONFIG_VERSION or out of the
+ * machine's limits (memory LD_SIM_MIN_MEMORY to
  * LD_SIM_MAX_MEMORY, 1 to 64 CPUs, a hot set of at most half the memory),
  * LD_STATUS_INSUFFICIENT_RESOURCES when the host cannot back it. */
 LD_EXTERN ld_status ld_sim_config_check(const ld_sim_config *cfg, char *why, size_t cap);
