@@ -16,6 +16,7 @@ void ld_sim_config_init(ld_sim_config *cfg)
     if (!cfg)
         return;
     memset(cfg, 0, sizeof *cfg);
+    cfg->version = LD_SIM_CONFIG_VERSION;
     cfg->memory_bytes = 512ull << 20;
     cfg->cpus = 2;
     cfg->hot_set_bytes = 64ull << 20;
@@ -53,7 +54,7 @@ static void read_host_memory(uint64_t *total, uint64_t *avail)
 static uint64_t host_reserve(uint64_t host_total)
 {
     uint64_t r = host_total / 8;
-    return r > LDI_SIM_HOST_RESERVE_MIN ? r : LDI_SIM_HOST_RESERVE_MIN;
+    return r > LDS_HOST_RESERVE_MIN ? r : LDS_HOST_RESERVE_MIN;
 }
 
 /* The host's memory and what it has available now. `committed` is what this
@@ -111,14 +112,19 @@ ld_status ld_sim_config_check(const ld_sim_config *cfg, char *why, size_t cap)
         say(why, cap, "no configuration");
         return LD_STATUS_INVALID_PARAMETER;
     }
-    uint64_t mem = cfg->memory_bytes & ~(uint64_t)(LDI_SIM_PAGE_SIZE - 1);
-    if (mem < LDI_SIM_MIN_MEMORY || mem > LDI_SIM_MAX_MEMORY) {
-        say(why, cap, "memory of %" PRIu64 " MiB is out of the simulated machine's range: %" PRIu64 " MiB to %" PRIu64
-                      " GiB", MIB(cfg->memory_bytes), MIB(LDI_SIM_MIN_MEMORY), (uint64_t)(LDI_SIM_MAX_MEMORY >> 30));
+    if (cfg->version != LD_SIM_CONFIG_VERSION) {
+        say(why, cap, "configuration version %" PRIu32 ": this library knows version %u (ld_sim_config_init sets it)",
+            cfg->version, LD_SIM_CONFIG_VERSION);
         return LD_STATUS_INVALID_PARAMETER;
     }
-    if (cfg->cpus < 1 || cfg->cpus > LDI_SIM_MAX_CPUS) {
-        say(why, cap, "%" PRIu32 " CPUs: the simulated machine has 1 to %u", cfg->cpus, LDI_SIM_MAX_CPUS);
+    uint64_t mem = cfg->memory_bytes & ~(uint64_t)(LDS_PAGE_SIZE - 1);
+    if (mem < LDS_MIN_MEMORY || mem > LDS_MAX_MEMORY) {
+        say(why, cap, "memory of %" PRIu64 " MiB is out of the simulated machine's range: %" PRIu64 " MiB to %" PRIu64
+                      " GiB", MIB(cfg->memory_bytes), MIB(LDS_MIN_MEMORY), (uint64_t)(LDS_MAX_MEMORY >> 30));
+        return LD_STATUS_INVALID_PARAMETER;
+    }
+    if (cfg->cpus < 1 || cfg->cpus > LDS_MAX_CPUS) {
+        say(why, cap, "%" PRIu32 " CPUs: the simulated machine has 1 to %u", cfg->cpus, LDS_MAX_CPUS);
         return LD_STATUS_INVALID_PARAMETER;
     }
     if (cfg->hot_set_bytes == 0 || cfg->hot_set_bytes > mem / 2) {
@@ -126,13 +132,13 @@ ld_status ld_sim_config_check(const ld_sim_config *cfg, char *why, size_t cap)
                       " MiB)", MIB(cfg->hot_set_bytes), MIB(mem / 2));
         return LD_STATUS_INVALID_PARAMETER;
     }
-    ldi_sim_layout l;
-    uint64_t hot_pages = (cfg->hot_set_bytes + LDI_SIM_PAGE_SIZE - 1) / LDI_SIM_PAGE_SIZE;
-    if (!ldi_sim_layout_build(&l, mem, cfg->cpus, hot_pages, cfg->hypervisor, cfg->secure_kernel)) {
+    lds_layout l;
+    uint64_t hot_pages = (cfg->hot_set_bytes + LDS_PAGE_SIZE - 1) / LDS_PAGE_SIZE;
+    if (!lds_layout_build(&l, mem, cfg->cpus, hot_pages, cfg->hypervisor, cfg->secure_kernel)) {
         say(why, cap, "%" PRIu64 " MiB with %" PRIu32 " CPUs cannot be laid out", MIB(mem), cfg->cpus);
         return LD_STATUS_INVALID_PARAMETER;
     }
-    uint64_t total, avail, need = ldi_sim_footprint(&l);
+    uint64_t total, avail, need = lds_footprint(&l);
     host_memory(cfg, 0, &total, &avail);
     uint64_t keep = host_reserve(total);
     if (need > (avail > keep ? avail - keep : 0)) {
@@ -148,16 +154,13 @@ ld_status ld_sim_config_check(const ld_sim_config *cfg, char *why, size_t cap)
 /* What the machine has free: the free and zero pages. */
 static uint64_t free_bytes(const ld_sim *sim)
 {
-    const ldi_sim_layout *l = &sim->layout;
-    return (l->kind_pages[LD_PAGE_FREE] + l->kind_pages[LD_PAGE_ZERO]) * LDI_SIM_PAGE_SIZE;
+    const lds_layout *l = &sim->layout;
+    return (l->kind_pages[LD_PAGE_FREE] + l->kind_pages[LD_PAGE_ZERO]) * LDS_PAGE_SIZE;
 }
 
 static ld_status sim_mem_status(void *ctx, uint64_t *available, uint64_t *total)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_MEM_STATUS);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     if (!available || !total)
         return LD_STATUS_INVALID_PARAMETER;
     uint64_t held = __atomic_load_n(&sim->pool_used[LD_POOL_SYSTEM_PARTITION], __ATOMIC_RELAXED);
@@ -183,9 +186,6 @@ static uint64_t pool_capacity(const ld_sim *sim, ld_pool pool)
 static ld_status sim_pool_open(void *ctx, ld_pool pool)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_POOL_OPEN);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     if ((unsigned)pool >= LD_POOL_COUNT)
         return LD_STATUS_INVALID_PARAMETER;
     return pool_capacity(sim, pool) ? LD_STATUS_SUCCESS : LD_STATUS_NOT_SUPPORTED;
@@ -194,13 +194,11 @@ static ld_status sim_pool_open(void *ctx, ld_pool pool)
 static ld_status sim_pool_alloc(void *ctx, ld_pool pool, uint64_t bytes, void **mem)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_POOL_ALLOC);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
+    ld_status st = LD_STATUS_SUCCESS;
     if (!mem)
         return LD_STATUS_INVALID_PARAMETER;
     *mem = NULL;
-    if ((unsigned)pool >= LD_POOL_COUNT || bytes == 0 || bytes % LDI_SIM_PAGE_SIZE || (size_t)bytes != bytes)
+    if ((unsigned)pool >= LD_POOL_COUNT || bytes == 0 || bytes % LDS_PAGE_SIZE || (size_t)bytes != bytes)
         return LD_STATUS_INVALID_PARAMETER;
     uint64_t cap = pool_capacity(sim, pool);
     if (cap == 0)
@@ -213,7 +211,7 @@ static ld_status sim_pool_alloc(void *ctx, ld_pool pool, uint64_t bytes, void **
         st = LD_STATUS_INSUFFICIENT_RESOURCES;
     } else if (sim->pool_alloc_count == sim->pool_alloc_cap) {
         size_t ncap = sim->pool_alloc_cap ? sim->pool_alloc_cap * 2 : 64;
-        ldi_sim_pool_alloc *grown = realloc(sim->pool_allocs, ncap * sizeof *grown);
+        lds_pool_alloc *grown = realloc(sim->pool_allocs, ncap * sizeof *grown);
         if (!grown) {
             st = LD_STATUS_INSUFFICIENT_RESOURCES;
         } else {
@@ -226,8 +224,8 @@ static ld_status sim_pool_alloc(void *ctx, ld_pool pool, uint64_t bytes, void **
         if (p == MAP_FAILED) {
             st = LD_STATUS_INSUFFICIENT_RESOURCES;
         } else {
-            ldi_sim_populate(p, bytes); /* the engine fills every slot it asks for */
-            sim->pool_allocs[sim->pool_alloc_count++] = (ldi_sim_pool_alloc){p, bytes, (uint32_t)pool};
+            lds_populate(p, bytes); /* the engine fills every slot it asks for */
+            sim->pool_allocs[sim->pool_alloc_count++] = (lds_pool_alloc){p, bytes, (uint32_t)pool};
             __atomic_store_n(&sim->pool_used[pool], sim->pool_used[pool] + bytes, __ATOMIC_RELAXED);
             *mem = p;
         }
@@ -241,12 +239,11 @@ static ld_status sim_pool_alloc(void *ctx, ld_pool pool, uint64_t bytes, void **
 static void sim_pool_free(void *ctx, ld_pool pool, void *mem, uint64_t bytes)
 {
     ld_sim *sim = ctx;
-    (void)ldi_sim_fault_apply(sim, LD_HAL_OP_POOL_FREE); /* a free cannot fail; it may stall */
     if (!mem)
         return;
     uv_mutex_lock(&sim->pool_lock);
     for (size_t i = sim->pool_alloc_count; i-- > 0;) {
-        ldi_sim_pool_alloc *a = &sim->pool_allocs[i];
+        lds_pool_alloc *a = &sim->pool_allocs[i];
         if (a->mem != mem)
             continue;
         if (a->bytes == bytes && a->pool == (uint32_t)pool) {
@@ -273,22 +270,16 @@ uint64_t ld_sim_pool_used(ld_sim *sim, ld_pool pool)
 
 static ld_status sim_hv_size(void *ctx, uint64_t *secondary_bytes)
 {
-    ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_HV_SIZE);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
+    (void)ctx;
     if (!secondary_bytes)
         return LD_STATUS_INVALID_PARAMETER;
-    *secondary_bytes = LDI_SIM_HV_BYTES;
+    *secondary_bytes = LDS_HV_BYTES;
     return LD_STATUS_SUCCESS;
 }
 
 static ld_status sim_hv_prepare(void *ctx)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_HV_PREPARE);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     __atomic_store_n(&sim->hv_prepared, true, __ATOMIC_RELEASE);
     return LD_STATUS_SUCCESS;
 }
@@ -307,15 +298,13 @@ static ld_status check_collect(ld_sim *sim, const void *dst, uint64_t cap, const
 static ld_status sim_hv_collect(void *ctx, void *dst, uint64_t cap, uint64_t *len)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_HV_COLLECT);
+    ld_status st = check_collect(sim, dst, cap, len);
     if (st != LD_STATUS_SUCCESS)
-        return st;
-    if ((st = check_collect(sim, dst, cap, len)) != LD_STATUS_SUCCESS)
         return st;
     if (!__atomic_load_n(&sim->hv_prepared, __ATOMIC_ACQUIRE))
         return LD_STATUS_INVALID_DEVICE_STATE;
-    uint64_t n = cap < LDI_SIM_HV_BYTES ? cap : LDI_SIM_HV_BYTES;
-    ldi_sim_fill_bytes(sim->cfg.seed, HV_SALT, dst, n);
+    uint64_t n = cap < LDS_HV_BYTES ? cap : LDS_HV_BYTES;
+    lds_fill_bytes(sim->cfg.seed, HV_SALT, dst, n);
     *len = n;
     return LD_STATUS_SUCCESS;
 }
@@ -323,28 +312,23 @@ static ld_status sim_hv_collect(void *ctx, void *dst, uint64_t cap, uint64_t *le
 static ld_status sim_ipt_size(void *ctx, uint64_t *bytes)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_IPT_SIZE);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     if (!bytes)
         return LD_STATUS_INVALID_PARAMETER;
-    *bytes = (uint64_t)LDI_SIM_IPT_BYTES_PER_CPU * sim->cpu_count;
+    *bytes = (uint64_t)LDS_IPT_BYTES_PER_CPU * sim->cpu_count;
     return LD_STATUS_SUCCESS;
 }
 
 static ld_status sim_ipt_collect(void *ctx, void *dst, uint64_t cap, uint64_t *len)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_IPT_COLLECT);
+    ld_status st = check_collect(sim, dst, cap, len);
     if (st != LD_STATUS_SUCCESS)
-        return st;
-    if ((st = check_collect(sim, dst, cap, len)) != LD_STATUS_SUCCESS)
         return st;
     /* One trace buffer per vCPU, back to back. */
     uint64_t done = 0;
     for (uint32_t i = 0; i < sim->cpu_count && done < cap; i++) {
-        uint64_t n = cap - done < LDI_SIM_IPT_BYTES_PER_CPU ? cap - done : LDI_SIM_IPT_BYTES_PER_CPU;
-        ldi_sim_fill_bytes(sim->cfg.seed, IPT_SALT + i, (uint8_t *)dst + done, n);
+        uint64_t n = cap - done < LDS_IPT_BYTES_PER_CPU ? cap - done : LDS_IPT_BYTES_PER_CPU;
+        lds_fill_bytes(sim->cfg.seed, IPT_SALT + i, (uint8_t *)dst + done, n);
         done += n;
     }
     *len = done;
@@ -356,10 +340,10 @@ static ld_status sim_ipt_collect(void *ctx, void *dst, uint64_t cap, uint64_t *l
 /* Virtual address of the first page of a kind, in the sim's direct map. */
 static uint64_t kind_va(const ld_sim *sim, ld_page_kind kind)
 {
-    const ldi_sim_layout *l = &sim->layout;
+    const lds_layout *l = &sim->layout;
     for (size_t i = 0; i < l->run_count; i++)
         if (l->runs[i].kind == (uint32_t)kind)
-            return LDI_SIM_KERNEL_VA_BASE + (l->runs[i].first_pfn << LDI_SIM_PAGE_SHIFT);
+            return LDS_KERNEL_VA_BASE + (l->runs[i].first_pfn << LDS_PAGE_SHIFT);
     return 0;
 }
 
@@ -368,20 +352,17 @@ static uint64_t kind_va(const ld_sim *sim, ld_page_kind kind)
 static ld_status sim_system_info(void *ctx, ld_system_info *out)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_SYSTEM_INFO);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     if (!out)
         return LD_STATUS_INVALID_PARAMETER;
     memset(out, 0, sizeof *out);
     out->machine_type = 0x8664;
     out->os_major = 15;
     out->os_minor = 26100;
-    out->kernel_base = LDI_SIM_KERNEL_VA_BASE + (sim->layout.kernel_image_pfn << LDI_SIM_PAGE_SHIFT);
-    out->directory_table_base = sim->layout.page_tables_pfn << LDI_SIM_PAGE_SHIFT;
+    out->kernel_base = LDS_KERNEL_VA_BASE + (sim->layout.kernel_image_pfn << LDS_PAGE_SHIFT);
+    out->directory_table_base = sim->layout.page_tables_pfn << LDS_PAGE_SHIFT;
     out->loaded_module_list = kind_va(sim, LD_PAGE_LOADED_MODULES);
     out->debugger_data_block = kind_va(sim, LD_PAGE_DEBUGGER_DATA);
-    out->direct_map_base = LDI_SIM_KERNEL_VA_BASE;
+    out->direct_map_base = LDS_KERNEL_VA_BASE;
     out->os_release = "livedump-sim";
     return LD_STATUS_SUCCESS;
 }
@@ -398,24 +379,24 @@ static void build_hal(ld_sim *sim)
               LD_HAL_CAP_SYSTEM_INFO;
     h->name = "sim";
     h->ctx = sim;
-    h->platform = &sim->platform;
-    h->page_size = LDI_SIM_PAGE_SIZE;
-    h->mem_ranges = ldi_sim_mem_ranges;
-    h->mem_kinds = ldi_sim_mem_kinds;
-    h->mem_read = ldi_sim_mem_read;
+    h->platform = ld_platform_default();
+    h->page_size = LDS_PAGE_SIZE;
+    h->mem_ranges = lds_mem_ranges;
+    h->mem_kinds = lds_mem_kinds;
+    h->mem_read = lds_mem_read;
     h->mem_status = sim_mem_status;
     if (!c->no_dirty_log) {
         h->caps |= LD_HAL_CAP_DIRTY_LOG;
-        h->dirty_start = ldi_sim_dirty_start;
-        h->dirty_fetch = ldi_sim_dirty_fetch;
-        h->dirty_stop = ldi_sim_dirty_stop;
+        h->dirty_start = lds_dirty_start;
+        h->dirty_fetch = lds_dirty_fetch;
+        h->dirty_stop = lds_dirty_stop;
     }
     h->pool_open = sim_pool_open;
     h->pool_alloc = sim_pool_alloc;
     h->pool_free = sim_pool_free;
-    h->cpu_count = ldi_sim_cpu_count;
-    h->quiesce = ldi_sim_quiesce;
-    h->cpu_context = ldi_sim_cpu_context;
+    h->cpu_count = lds_cpu_count;
+    h->quiesce = lds_quiesce;
+    h->cpu_context = lds_cpu_context;
     if (c->hypervisor) {
         h->caps |= LD_HAL_CAP_HYPERVISOR;
         h->hv_size = sim_hv_size;
@@ -436,7 +417,7 @@ void ld_sim_destroy(ld_sim *sim)
 {
     if (!sim)
         return;
-    ldi_sim_vcpus_stop(sim);
+    lds_vcpus_stop(sim);
     free(sim->cpus);
     /* Pool memory the caller never gave back goes with the machine. */
     for (size_t i = 0; i < sim->pool_alloc_count; i++)
@@ -444,7 +425,7 @@ void ld_sim_destroy(ld_sim *sim)
     free(sim->pool_allocs);
     if (sim->pool_lock_ready)
         uv_mutex_destroy(&sim->pool_lock);
-    ldi_sim_memory_release(sim);
+    lds_memory_release(sim);
     free(sim);
 }
 
@@ -459,28 +440,27 @@ ld_status ld_sim_create(const ld_sim_config *cfg, ld_sim **out)
     if (st != LD_STATUS_SUCCESS)
         return st;
     ld_sim_config c = *cfg;
-    c.memory_bytes &= ~(uint64_t)(LDI_SIM_PAGE_SIZE - 1);
-    uint64_t hot_pages = (c.hot_set_bytes + LDI_SIM_PAGE_SIZE - 1) / LDI_SIM_PAGE_SIZE;
+    c.memory_bytes &= ~(uint64_t)(LDS_PAGE_SIZE - 1);
+    uint64_t hot_pages = (c.hot_set_bytes + LDS_PAGE_SIZE - 1) / LDS_PAGE_SIZE;
 
     ld_sim *sim = calloc(1, sizeof *sim);
     if (!sim)
         return LD_STATUS_NO_MEMORY;
     sim->cfg = c;
-    if (!ldi_sim_layout_build(&sim->layout, c.memory_bytes, c.cpus, hot_pages, c.hypervisor, c.secure_kernel)) {
+    if (!lds_layout_build(&sim->layout, c.memory_bytes, c.cpus, hot_pages, c.hypervisor, c.secure_kernel)) {
         free(sim);
         return LD_STATUS_INVALID_PARAMETER;
     }
-    sim->footprint = ldi_sim_footprint(&sim->layout);
-    ldi_sim_platform_init(sim);
+    sim->footprint = lds_footprint(&sim->layout);
     build_hal(sim);
     if (uv_mutex_init(&sim->pool_lock) != 0)
         st = LD_STATUS_INSUFFICIENT_RESOURCES;
     else
         sim->pool_lock_ready = true;
     if (st == LD_STATUS_SUCCESS)
-        st = ldi_sim_memory_init(sim);
+        st = lds_memory_init(sim);
     if (st == LD_STATUS_SUCCESS)
-        st = ldi_sim_vcpus_start(sim);
+        st = lds_vcpus_start(sim);
     if (st != LD_STATUS_SUCCESS) {
         ld_sim_destroy(sim);
         return st;
@@ -498,8 +478,8 @@ const void *ld_sim_page(ld_sim *sim, uint64_t pfn)
 {
     if (!sim)
         return NULL;
-    uint8_t *p = ldi_sim_page_ptr(sim, pfn);
+    uint8_t *p = lds_page_ptr(sim, pfn);
     if (p)
-        ldi_sim_materialize(sim, pfn, 1);
+        lds_materialize(sim, pfn, 1);
     return p;
 }

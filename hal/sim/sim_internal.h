@@ -4,12 +4,11 @@
  * sim_layout.c  physical ranges, page kinds, where each region lies
  * sim_memory.c  RAM content, mem_read, the dirty log
  * sim_vcpu.c    vCPU threads, workload, probe, safe point, corral (quiesce)
- * sim_fault.c   fault injection and the counting platform
  *
  * Shared words that threads race on are accessed only with __atomic
  * builtins; everything else about the vCPUs' park state is under sim->lock. */
-#ifndef LDI_SIM_INTERNAL_H
-#define LDI_SIM_INTERNAL_H
+#ifndef LDS_INTERNAL_H
+#define LDS_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -20,48 +19,48 @@
 #include "livedump/sim.h"
 #include "livedump/sys/hal.h"
 
-#define LDI_SIM_PAGE_SIZE 4096u
-#define LDI_SIM_PAGE_SHIFT 12
-#define LDI_SIM_MIN_MEMORY LD_SIM_MIN_MEMORY
+#define LDS_PAGE_SIZE 4096u
+#define LDS_PAGE_SHIFT 12
+#define LDS_MIN_MEMORY LD_SIM_MIN_MEMORY
 /* Keeps every fixed region (kernel image .. kernel stacks) below the 3 GiB
  * hole, so each stays physically contiguous. */
-#define LDI_SIM_MAX_MEMORY LD_SIM_MAX_MEMORY
+#define LDS_MAX_MEMORY LD_SIM_MAX_MEMORY
 /* What the host keeps for itself: max(this, host memory / 8). */
-#define LDI_SIM_HOST_RESERVE_MIN (512ull << 20)
-#define LDI_SIM_MAX_CPUS 64u
+#define LDS_HOST_RESERVE_MIN (512ull << 20)
+#define LDS_MAX_CPUS 64u
 
 /* x86 PC physical map. Page 0 belongs to the firmware (real-mode
  * interrupt vectors, BIOS data) and 640 KiB-1 MiB to legacy devices: neither
  * is RAM, so neither is in the ranges, as in Windows' MmPhysicalMemoryBlock
  * (whose first run starts at PFN 1). */
-#define LDI_SIM_FIRST_RAM_PFN 1ull
-#define LDI_SIM_LEGACY_IO_PFN 0xA0ull    /* 640 KiB: legacy device memory starts */
-#define LDI_SIM_LEGACY_IO_PAGES 0x60ull  /* up to 1 MiB */
+#define LDS_FIRST_RAM_PFN 1ull
+#define LDS_LEGACY_IO_PFN 0xA0ull    /* 640 KiB: legacy device memory starts */
+#define LDS_LEGACY_IO_PAGES 0x60ull  /* up to 1 MiB */
 /* RAM pages below 640 KiB. */
-#define LDI_SIM_CONV_PAGES (LDI_SIM_LEGACY_IO_PFN - LDI_SIM_FIRST_RAM_PFN)
-#define LDI_SIM_MMIO_HOLE_PFN 0xC0000ull /* 3 GiB: the MMIO hole starts */
-#define LDI_SIM_HIGH_RAM_PFN 0x100000ull /* 4 GiB: RAM resumes */
+#define LDS_CONV_PAGES (LDS_LEGACY_IO_PFN - LDS_FIRST_RAM_PFN)
+#define LDS_MMIO_HOLE_PFN 0xC0000ull /* 3 GiB: the MMIO hole starts */
+#define LDS_HIGH_RAM_PFN 0x100000ull /* 4 GiB: RAM resumes */
 
 /* Kernel virtual addresses: a direct map of physical memory, so any page's
  * VA is this base plus its physical address. */
-#define LDI_SIM_KERNEL_VA_BASE 0xfffff80000000000ull
+#define LDS_KERNEL_VA_BASE 0xfffff80000000000ull
 
-#define LDI_SIM_STACK_PAGES 6u
-#define LDI_SIM_OTHER_STACKS 256u
+#define LDS_STACK_PAGES 6u
+#define LDS_OTHER_STACKS 256u
 /* Content is materialized per chunk of this many pages (2 MiB). */
-#define LDI_SIM_CHUNK_PAGES 512u
+#define LDS_CHUNK_PAGES 512u
 /* Content up to this size is generated at create; above it, on first
  * access to each chunk, so a 16 GiB machine is created quickly and only
  * commits what is touched. */
-#define LDI_SIM_EAGER_CONTENT_MAX (1ull << 30)
-#define LDI_SIM_MAX_RUNS 32u
-#define LDI_SIM_HV_BYTES (64u << 10)
-#define LDI_SIM_IPT_BYTES_PER_CPU (16u << 10)
+#define LDS_EAGER_CONTENT_MAX (1ull << 30)
+#define LDS_MAX_RUNS 32u
+#define LDS_HV_BYTES (64u << 10)
+#define LDS_IPT_BYTES_PER_CPU (16u << 10)
 
 /* Where things are. Regions are laid out in "RAM index" order (the n-th
- * page of RAM, IO space and holes excluded); ldi_sim_ram_pfn maps a RAM
+ * page of RAM, IO space and holes excluded); lds_ram_pfn maps a RAM
  * index to its PFN. */
-typedef struct ldi_sim_layout {
+typedef struct lds_layout {
     uint64_t ram_pages;      /* memory_bytes / page size */
     uint64_t low_ram_pages;  /* RAM pages below the 3 GiB hole (the first two ranges) */
     uint64_t low_end_pfn;    /* one past the last RAM PFN below the hole */
@@ -70,38 +69,25 @@ typedef struct ldi_sim_layout {
     size_t range_count;
     ld_phys_range ranges[3]; /* RAM only: below 640 KiB, 1 MiB to the hole, from 4 GiB */
     size_t run_count;
-    ld_kind_range runs[LDI_SIM_MAX_RUNS];
+    ld_kind_range runs[LDS_MAX_RUNS];
     uint64_t kind_pages[LD_PAGE_KIND_COUNT];
     uint64_t content_pages;  /* pages that hold generated content */
 
     uint64_t kernel_image_pfn, kernel_image_pages;
     uint64_t processor_blocks_pfn;
     uint64_t page_tables_pfn, page_tables_pages;
-    uint64_t stacks_pfn, stacks_pages; /* vCPU i's current stack: stacks_pfn + i * LDI_SIM_STACK_PAGES */
+    uint64_t stacks_pfn, stacks_pages; /* vCPU i's current stack: stacks_pfn + i * LDS_STACK_PAGES */
     uint64_t probe_pfn;                /* the probe page (A slots), first page of kernel-other */
     uint64_t hot_first_index, hot_pages; /* the hot set, in RAM index order */
-} ldi_sim_layout;
+} lds_layout;
 
-typedef struct ldi_sim_fault_rule {
-    uint64_t trigger;  /* call number that fires the rule; 0: no rule */
-    uint32_t status;
-    uint64_t stall_ns;
-    bool repeat;
-} ldi_sim_fault_rule;
-
-/* What a counted call must do. */
-typedef struct ldi_sim_fault_hit {
-    ld_status status;
-    uint64_t stall_ns;
-} ldi_sim_fault_hit;
-
-typedef struct ldi_sim_pool_alloc {
+typedef struct lds_pool_alloc {
     void *mem;
     uint64_t bytes;
     uint32_t pool;
-} ldi_sim_pool_alloc;
+} lds_pool_alloc;
 
-typedef struct ldi_sim_vcpu {
+typedef struct lds_vcpu {
     ld_sim *sim;
     uint32_t index;
     uv_thread_t thread;
@@ -115,24 +101,25 @@ typedef struct ldi_sim_vcpu {
     /* Under sim->lock. */
     ld_cpu_context published; /* the register file as it parked */
     uint64_t parked_gen;      /* corral generation it parked in */
-    uint64_t stalled_gen;     /* corral generation it already delayed */
+    uint64_t corral_delay_ns; /* how late it arrives at a corral (ld_sim_set_corral_delay) */
+    uint64_t delayed_gen;     /* corral generation it already arrived late at */
 
     uint64_t pages_written;   /* atomic */
 
     uint64_t stack_pfn;       /* first PFN of its current stack */
     uint64_t probe_a_pfn, probe_a_offset;
     uint64_t probe_b_pfn, probe_b_offset;
-} ldi_sim_vcpu;
+} lds_vcpu;
 
 struct ld_sim {
     ld_sim_config cfg;
-    ldi_sim_layout layout;
+    lds_layout layout;
 
     /* Backing store: PFNs 0 to low_end_pfn (the non-RAM pages below it
      * are never touched), then the range at 4 GiB, back to back. */
     uint8_t *ram;
     size_t ram_bytes;
-    uint8_t *chunk_state; /* atomic, per chunk: LDI_SIM_CHUNK_* */
+    uint8_t *chunk_state; /* atomic, per chunk: LDS_CHUNK_* */
     size_t chunk_count;
 
     uint64_t *dirty_words; /* atomic: one bit per PFN */
@@ -140,16 +127,11 @@ struct ld_sim {
     bool dirty_enabled;    /* atomic */
 
     ld_hal hal;
-    ld_platform platform;  /* counting wrapper of ld_platform_default() */
-    int64_t outstanding_allocs; /* atomic */
-
-    uint64_t calls[LD_HAL_OP_COUNT]; /* atomic */
-    ldi_sim_fault_rule rules[LD_HAL_OP_COUNT]; /* atomic fields */
 
     uv_mutex_t pool_lock;
     bool pool_lock_ready;
     uint64_t pool_used[LD_POOL_COUNT]; /* written under pool_lock, read atomically */
-    ldi_sim_pool_alloc *pool_allocs;
+    lds_pool_alloc *pool_allocs;
     size_t pool_alloc_count, pool_alloc_cap;
 
     bool hv_prepared; /* atomic */
@@ -158,7 +140,7 @@ struct ld_sim {
 
     /* vCPUs and the corral. */
     uint32_t cpu_count;
-    ldi_sim_vcpu *cpus;
+    lds_vcpu *cpus;
     uv_mutex_t lock;
     uv_cond_t wake;    /* to the vCPUs: something changed (corral, pause, stop) */
     uv_cond_t changed; /* from the vCPUs: one parked, left the park, reached its safe point */
@@ -167,10 +149,8 @@ struct ld_sim {
     bool stopping, paused, corral_active;
     uint64_t corral_gen;
     uint32_t parked, at_safe_point;
-    uint64_t corral_stall_ns;
-    uint32_t corral_stall_cpu;
     uint64_t last_parked_ns;
-    uint64_t saved_control[LDI_SIM_MAX_CPUS][5]; /* cr0, cr2, cr3, cr4, cr8 */
+    uint64_t saved_control[LDS_MAX_CPUS][5]; /* cr0, cr2, cr3, cr4, cr8 */
     /* Atomic: */
     int attention;   /* stopping || paused || corral_active: vCPUs leave their fast path */
     int quiesce_busy;
@@ -182,35 +162,35 @@ struct ld_sim {
 
 /* ---- sim_layout.c ---- */
 /* Compute the layout; false if the configuration cannot be laid out. */
-bool ldi_sim_layout_build(ldi_sim_layout *l, uint64_t memory_bytes, uint32_t cpus, uint64_t hot_pages,
+bool lds_layout_build(lds_layout *l, uint64_t memory_bytes, uint32_t cpus, uint64_t hot_pages,
                           bool hypervisor, bool secure_kernel);
-uint64_t ldi_sim_ram_pfn(const ldi_sim_layout *l, uint64_t ram_index);
+uint64_t lds_ram_pfn(const lds_layout *l, uint64_t ram_index);
 /* Index of the range holding [pfn, pfn + count), or -1. */
-int ldi_sim_range_of(const ldi_sim_layout *l, uint64_t pfn, uint64_t count);
-ld_page_kind ldi_sim_kind_of(const ldi_sim_layout *l, uint64_t pfn);
-bool ldi_sim_kind_has_content(uint32_t kind);
-ld_status ldi_sim_mem_ranges(void *ctx, ld_phys_range *ranges, size_t *count);
-ld_status ldi_sim_mem_kinds(void *ctx, ld_kind_range *runs, size_t *count);
+int lds_range_of(const lds_layout *l, uint64_t pfn, uint64_t count);
+ld_page_kind lds_kind_of(const lds_layout *l, uint64_t pfn);
+bool lds_kind_has_content(uint32_t kind);
+ld_status lds_mem_ranges(void *ctx, ld_phys_range *ranges, size_t *count);
+ld_status lds_mem_kinds(void *ctx, ld_kind_range *runs, size_t *count);
 
 /* Host memory the machine of layout l commits at create (its footprint). */
-uint64_t ldi_sim_footprint(const ldi_sim_layout *l);
+uint64_t lds_footprint(const lds_layout *l);
 
 /* ---- sim_memory.c ---- */
-ld_status ldi_sim_memory_init(ld_sim *sim);
-void ldi_sim_memory_release(ld_sim *sim);
+ld_status lds_memory_init(ld_sim *sim);
+void lds_memory_release(ld_sim *sim);
 /* RAM of one PFN (NULL outside the ranges). Does not materialize content. */
-uint8_t *ldi_sim_page_ptr(ld_sim *sim, uint64_t pfn);
+uint8_t *lds_page_ptr(ld_sim *sim, uint64_t pfn);
 /* Make sure the content of every page of [pfn, pfn + count) exists. */
-void ldi_sim_materialize(ld_sim *sim, uint64_t pfn, uint64_t count);
-static inline void ldi_sim_mark_dirty(ld_sim *sim, uint64_t pfn)
+void lds_materialize(ld_sim *sim, uint64_t pfn, uint64_t count);
+static inline void lds_mark_dirty(ld_sim *sim, uint64_t pfn)
 {
     __atomic_fetch_or(&sim->dirty_words[pfn >> 6], 1ull << (pfn & 63), __ATOMIC_RELEASE);
 }
 /* Commit [mem, mem + bytes) in one go: one call is much cheaper than a
  * page fault per page, especially in a VM. */
-void ldi_sim_populate(void *mem, uint64_t bytes);
+void lds_populate(void *mem, uint64_t bytes);
 /* The splitmix64 generator: every pseudo-random byte of the machine. */
-static inline uint64_t ldi_sim_splitmix64(uint64_t *state)
+static inline uint64_t lds_splitmix64(uint64_t *state)
 {
     uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -218,27 +198,19 @@ static inline uint64_t ldi_sim_splitmix64(uint64_t *state)
     return z ^ (z >> 31);
 }
 /* Deterministic bytes derived from (seed, salt), into a buffer of any alignment. */
-void ldi_sim_fill_bytes(uint64_t seed, uint64_t salt, void *dst, uint64_t len);
-ld_status ldi_sim_mem_read(void *ctx, uint64_t pfn, uint64_t count, void *dst);
-ld_status ldi_sim_dirty_start(void *ctx);
-ld_status ldi_sim_dirty_fetch(void *ctx, uint64_t *bits, uint64_t nbits, uint64_t *dirty_count);
-ld_status ldi_sim_dirty_stop(void *ctx);
+void lds_fill_bytes(uint64_t seed, uint64_t salt, void *dst, uint64_t len);
+ld_status lds_mem_read(void *ctx, uint64_t pfn, uint64_t count, void *dst);
+ld_status lds_dirty_start(void *ctx);
+ld_status lds_dirty_fetch(void *ctx, uint64_t *bits, uint64_t nbits, uint64_t *dirty_count);
+ld_status lds_dirty_stop(void *ctx);
 
 /* ---- sim_vcpu.c ---- */
 /* Set up the register files and probe, then start the threads. */
-ld_status ldi_sim_vcpus_start(ld_sim *sim);
+ld_status lds_vcpus_start(ld_sim *sim);
 /* Stop and join every started thread. */
-void ldi_sim_vcpus_stop(ld_sim *sim);
-uint32_t ldi_sim_cpu_count(void *ctx);
-ld_status ldi_sim_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *arg, ld_quiesce_times *times);
-ld_status ldi_sim_cpu_context(void *ctx, uint32_t cpu, ld_cpu_context *out);
-
-/* ---- sim_fault.c ---- */
-/* Count one call of op and say what the rule (if any) makes it do. */
-ldi_sim_fault_hit ldi_sim_fault_check(ld_sim *sim, ld_hal_op op);
-/* Check, stall, and return the status the call must fail with (or SUCCESS). */
-ld_status ldi_sim_fault_apply(ld_sim *sim, ld_hal_op op);
-void ldi_sim_sleep_ns(uint64_t ns);
-void ldi_sim_platform_init(ld_sim *sim);
+void lds_vcpus_stop(ld_sim *sim);
+uint32_t lds_cpu_count(void *ctx);
+ld_status lds_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *arg, ld_quiesce_times *times);
+ld_status lds_cpu_context(void *ctx, uint32_t cpu, ld_cpu_context *out);
 
 #endif

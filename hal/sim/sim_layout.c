@@ -14,22 +14,22 @@ typedef struct region {
     uint64_t pages;
 } region;
 
-uint64_t ldi_sim_ram_pfn(const ldi_sim_layout *l, uint64_t ram_index)
+uint64_t lds_ram_pfn(const lds_layout *l, uint64_t ram_index)
 {
-    if (ram_index < LDI_SIM_CONV_PAGES)
-        return LDI_SIM_FIRST_RAM_PFN + ram_index;
+    if (ram_index < LDS_CONV_PAGES)
+        return LDS_FIRST_RAM_PFN + ram_index;
     if (ram_index < l->low_ram_pages)
-        return LDI_SIM_FIRST_RAM_PFN + LDI_SIM_LEGACY_IO_PAGES + ram_index;
-    return LDI_SIM_HIGH_RAM_PFN + (ram_index - l->low_ram_pages);
+        return LDS_FIRST_RAM_PFN + LDS_LEGACY_IO_PAGES + ram_index;
+    return LDS_HIGH_RAM_PFN + (ram_index - l->low_ram_pages);
 }
 
-bool ldi_sim_kind_has_content(uint32_t kind)
+bool lds_kind_has_content(uint32_t kind)
 {
     return kind != LD_PAGE_FREE && kind != LD_PAGE_ZERO && kind != LD_PAGE_IO_SPACE && kind != LD_PAGE_UNKNOWN &&
            kind < LD_PAGE_KIND_COUNT;
 }
 
-static bool add_run(ldi_sim_layout *l, uint64_t pfn, uint64_t pages, ld_page_kind kind)
+static bool add_run(lds_layout *l, uint64_t pfn, uint64_t pages, ld_page_kind kind)
 {
     if (pages == 0)
         return true;
@@ -40,7 +40,7 @@ static bool add_run(ldi_sim_layout *l, uint64_t pfn, uint64_t pages, ld_page_kin
             return true;
         }
     }
-    if (l->run_count == LDI_SIM_MAX_RUNS)
+    if (l->run_count == LDS_MAX_RUNS)
         return false;
     l->runs[l->run_count++] = (ld_kind_range){pfn, pages, (uint32_t)kind};
     return true;
@@ -48,56 +48,56 @@ static bool add_run(ldi_sim_layout *l, uint64_t pfn, uint64_t pages, ld_page_kin
 
 /* Emit the runs of RAM indexes [first, first + pages), split where the
  * RAM index to PFN mapping jumps (the legacy IO pages, the MMIO hole). */
-static bool add_region_runs(ldi_sim_layout *l, uint64_t first, uint64_t pages, ld_page_kind kind)
+static bool add_region_runs(lds_layout *l, uint64_t first, uint64_t pages, ld_page_kind kind)
 {
-    const uint64_t breaks[] = {LDI_SIM_CONV_PAGES, l->low_ram_pages};
+    const uint64_t breaks[] = {LDS_CONV_PAGES, l->low_ram_pages};
     uint64_t at = first, end = first + pages;
     while (at < end) {
         uint64_t piece_end = end;
         for (size_t i = 0; i < sizeof breaks / sizeof breaks[0]; i++)
             if (breaks[i] > at && breaks[i] < piece_end)
                 piece_end = breaks[i];
-        if (!add_run(l, ldi_sim_ram_pfn(l, at), piece_end - at, kind))
+        if (!add_run(l, lds_ram_pfn(l, at), piece_end - at, kind))
             return false;
         at = piece_end;
     }
     return true;
 }
 
-bool ldi_sim_layout_build(ldi_sim_layout *l, uint64_t memory_bytes, uint32_t cpus, uint64_t hot_pages,
+bool lds_layout_build(lds_layout *l, uint64_t memory_bytes, uint32_t cpus, uint64_t hot_pages,
                           bool hypervisor, bool secure_kernel)
 {
     memset(l, 0, sizeof *l);
-    uint64_t r = memory_bytes / LDI_SIM_PAGE_SIZE;
-    if (memory_bytes < LDI_SIM_MIN_MEMORY || memory_bytes > LDI_SIM_MAX_MEMORY || cpus == 0 ||
-        cpus > LDI_SIM_MAX_CPUS || hot_pages == 0)
+    uint64_t r = memory_bytes / LDS_PAGE_SIZE;
+    if (memory_bytes < LDS_MIN_MEMORY || memory_bytes > LDS_MAX_MEMORY || cpus == 0 ||
+        cpus > LDS_MAX_CPUS || hot_pages == 0)
         return false;
     l->ram_pages = r;
     /* Every PFN below the hole but page 0 and the legacy IO window. */
-    uint64_t low_max = LDI_SIM_MMIO_HOLE_PFN - LDI_SIM_FIRST_RAM_PFN - LDI_SIM_LEGACY_IO_PAGES;
+    uint64_t low_max = LDS_MMIO_HOLE_PFN - LDS_FIRST_RAM_PFN - LDS_LEGACY_IO_PAGES;
     l->low_ram_pages = r < low_max ? r : low_max;
-    l->low_end_pfn = LDI_SIM_FIRST_RAM_PFN + LDI_SIM_LEGACY_IO_PAGES + l->low_ram_pages;
+    l->low_end_pfn = LDS_FIRST_RAM_PFN + LDS_LEGACY_IO_PAGES + l->low_ram_pages;
     l->high_pages = r - l->low_ram_pages;
-    l->ranges[0] = (ld_phys_range){LDI_SIM_FIRST_RAM_PFN, LDI_SIM_CONV_PAGES};
-    l->ranges[1] = (ld_phys_range){LDI_SIM_LEGACY_IO_PFN + LDI_SIM_LEGACY_IO_PAGES, l->low_ram_pages - LDI_SIM_CONV_PAGES};
+    l->ranges[0] = (ld_phys_range){LDS_FIRST_RAM_PFN, LDS_CONV_PAGES};
+    l->ranges[1] = (ld_phys_range){LDS_LEGACY_IO_PFN + LDS_LEGACY_IO_PAGES, l->low_ram_pages - LDS_CONV_PAGES};
     l->range_count = 2;
     if (l->high_pages)
-        l->ranges[l->range_count++] = (ld_phys_range){LDI_SIM_HIGH_RAM_PFN, l->high_pages};
-    l->max_pfn = l->high_pages ? LDI_SIM_HIGH_RAM_PFN + l->high_pages : l->low_end_pfn;
+        l->ranges[l->range_count++] = (ld_phys_range){LDS_HIGH_RAM_PFN, l->high_pages};
+    l->max_pfn = l->high_pages ? LDS_HIGH_RAM_PFN + l->high_pages : l->low_end_pfn;
 
     /* Conventional memory below 640 KiB is free, as after boot; the kernel
      * loads at 1 MiB. Kernel-other, file cache and user are adjacent so the
      * hot set (which spills from one into the next) is one span. */
     region regions[] = {
-        {LD_PAGE_FREE, LDI_SIM_CONV_PAGES},
-        {LD_PAGE_KERNEL_IMAGE, (8u << 20) / LDI_SIM_PAGE_SIZE},
-        {LD_PAGE_HAL_IMAGE, (1u << 20) / LDI_SIM_PAGE_SIZE},
+        {LD_PAGE_FREE, LDS_CONV_PAGES},
+        {LD_PAGE_KERNEL_IMAGE, (8u << 20) / LDS_PAGE_SIZE},
+        {LD_PAGE_HAL_IMAGE, (1u << 20) / LDS_PAGE_SIZE},
         {LD_PAGE_DEBUGGER_DATA, 1},
         {LD_PAGE_LOADED_MODULES, 4},
         {LD_PAGE_SHARED_USER_DATA, 1},
         {LD_PAGE_PROCESSOR_BLOCKS, cpus},
         {LD_PAGE_PAGE_TABLES, r / 64},
-        {LD_PAGE_KERNEL_STACKS, ((uint64_t)cpus + LDI_SIM_OTHER_STACKS) * LDI_SIM_STACK_PAGES},
+        {LD_PAGE_KERNEL_STACKS, ((uint64_t)cpus + LDS_OTHER_STACKS) * LDS_STACK_PAGES},
         {LD_PAGE_HV_ESSENTIAL, hypervisor ? r / 64 : 0},
         {LD_PAGE_HV_NONESSENTIAL, hypervisor ? r / 64 : 0},
         {LD_PAGE_SECURE_KERNEL, secure_kernel ? r / 128 : 0},
@@ -118,7 +118,7 @@ bool ldi_sim_layout_build(ldi_sim_layout *l, uint64_t memory_bytes, uint32_t cpu
     uint64_t at = 0;
     for (size_t i = 0; i < nregions; i++) {
         region *g = &regions[i];
-        uint64_t pfn = ldi_sim_ram_pfn(l, at);
+        uint64_t pfn = lds_ram_pfn(l, at);
         switch (g->kind) {
         case LD_PAGE_KERNEL_IMAGE:
             l->kernel_image_pfn = pfn;
@@ -145,7 +145,7 @@ bool ldi_sim_layout_build(ldi_sim_layout *l, uint64_t memory_bytes, uint32_t cpu
         if (!add_region_runs(l, at, g->pages, g->kind))
             return false;
         l->kind_pages[g->kind] += g->pages;
-        if (ldi_sim_kind_has_content(g->kind))
+        if (lds_kind_has_content(g->kind))
             l->content_pages += g->pages;
         at += g->pages;
     }
@@ -157,24 +157,24 @@ bool ldi_sim_layout_build(ldi_sim_layout *l, uint64_t memory_bytes, uint32_t cpu
     l->hot_pages = hot_pages < hot_capacity ? hot_pages : hot_capacity;
 
     /* The fixed regions must not straddle the MMIO hole (see
-     * LDI_SIM_MAX_MEMORY): a stack is read as contiguous frames. */
+     * LDS_MAX_MEMORY): a stack is read as contiguous frames. */
     return l->stacks_pfn + l->stacks_pages <= l->low_end_pfn;
 }
 
-uint64_t ldi_sim_footprint(const ldi_sim_layout *l)
+uint64_t lds_footprint(const lds_layout *l)
 {
-    uint64_t meta = l->max_pfn / 8 + l->max_pfn / LDI_SIM_CHUNK_PAGES; /* dirty log, chunk states */
-    uint64_t content = l->content_pages * LDI_SIM_PAGE_SIZE;
-    if (content <= LDI_SIM_EAGER_CONTENT_MAX)
+    uint64_t meta = l->max_pfn / 8 + l->max_pfn / LDS_CHUNK_PAGES; /* dirty log, chunk states */
+    uint64_t content = l->content_pages * LDS_PAGE_SIZE;
+    if (content <= LDS_EAGER_CONTENT_MAX)
         return content + meta;
-    /* The chunks the vCPUs write (see ldi_sim_memory_init): at most two
+    /* The chunks the vCPUs write (see lds_memory_init): at most two
      * partial chunks at each end of the probe, the stacks and the two
      * pieces of the hot set. */
-    uint64_t pages = l->hot_pages + l->stacks_pages + 1 + 8ull * LDI_SIM_CHUNK_PAGES;
-    return pages * LDI_SIM_PAGE_SIZE + meta;
+    uint64_t pages = l->hot_pages + l->stacks_pages + 1 + 8ull * LDS_CHUNK_PAGES;
+    return pages * LDS_PAGE_SIZE + meta;
 }
 
-int ldi_sim_range_of(const ldi_sim_layout *l, uint64_t pfn, uint64_t count)
+int lds_range_of(const lds_layout *l, uint64_t pfn, uint64_t count)
 {
     if (count == 0 || pfn + count < pfn)
         return -1;
@@ -186,7 +186,7 @@ int ldi_sim_range_of(const ldi_sim_layout *l, uint64_t pfn, uint64_t count)
     return -1;
 }
 
-ld_page_kind ldi_sim_kind_of(const ldi_sim_layout *l, uint64_t pfn)
+ld_page_kind lds_kind_of(const lds_layout *l, uint64_t pfn)
 {
     size_t lo = 0, hi = l->run_count;
     while (lo < hi) {
@@ -220,20 +220,14 @@ static ld_status copy_table(const void *table, size_t n, size_t elem, void *out,
     return LD_STATUS_SUCCESS;
 }
 
-ld_status ldi_sim_mem_ranges(void *ctx, ld_phys_range *ranges, size_t *count)
+ld_status lds_mem_ranges(void *ctx, ld_phys_range *ranges, size_t *count)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_MEM_RANGES);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     return copy_table(sim->layout.ranges, sim->layout.range_count, sizeof *ranges, ranges, count);
 }
 
-ld_status ldi_sim_mem_kinds(void *ctx, ld_kind_range *runs, size_t *count)
+ld_status lds_mem_kinds(void *ctx, ld_kind_range *runs, size_t *count)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_MEM_KINDS);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     return copy_table(sim->layout.runs, sim->layout.run_count, sizeof *runs, runs, count);
 }

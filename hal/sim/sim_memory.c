@@ -21,23 +21,23 @@
 
 enum { CHUNK_EMPTY = 0, CHUNK_FILLING = 1, CHUNK_READY = 2 };
 
-void ldi_sim_fill_bytes(uint64_t seed, uint64_t salt, void *dst, uint64_t len)
+void lds_fill_bytes(uint64_t seed, uint64_t salt, void *dst, uint64_t len)
 {
     uint8_t *out = dst;
     uint64_t state = seed ^ (salt * 0xd1b54a32d192ed03ull);
     while (len >= 8) {
-        uint64_t v = ldi_sim_splitmix64(&state);
+        uint64_t v = lds_splitmix64(&state);
         memcpy(out, &v, 8);
         out += 8;
         len -= 8;
     }
     if (len) {
-        uint64_t v = ldi_sim_splitmix64(&state);
+        uint64_t v = lds_splitmix64(&state);
         memcpy(out, &v, (size_t)len);
     }
 }
 
-void ldi_sim_populate(void *mem, uint64_t bytes)
+void lds_populate(void *mem, uint64_t bytes)
 {
     /* Best effort: older kernels refuse it and the writes fault as usual. */
     (void)madvise(mem, (size_t)bytes, MADV_POPULATE_WRITE);
@@ -61,49 +61,49 @@ void ldi_sim_populate(void *mem, uint64_t bytes)
 NO_TSAN static void fill_page(uint64_t seed, uint64_t pfn, uint64_t *page)
 {
     uint64_t state = seed ^ (pfn * 0xd1b54a32d192ed03ull);
-    for (size_t i = 0; i < LDI_SIM_PAGE_SIZE / 8; i++)
-        page[i] = ldi_sim_splitmix64(&state);
+    for (size_t i = 0; i < LDS_PAGE_SIZE / 8; i++)
+        page[i] = lds_splitmix64(&state);
 }
 
 /* Where a RAM page lives in the backing store; false outside RAM. */
-static bool backing_page(const ldi_sim_layout *l, uint64_t pfn, uint64_t *page)
+static bool backing_page(const lds_layout *l, uint64_t pfn, uint64_t *page)
 {
     if (pfn < l->low_end_pfn) {
-        if (pfn < LDI_SIM_FIRST_RAM_PFN || (pfn >= LDI_SIM_LEGACY_IO_PFN && pfn - LDI_SIM_LEGACY_IO_PFN < LDI_SIM_LEGACY_IO_PAGES))
+        if (pfn < LDS_FIRST_RAM_PFN || (pfn >= LDS_LEGACY_IO_PFN && pfn - LDS_LEGACY_IO_PFN < LDS_LEGACY_IO_PAGES))
             return false;
         *page = pfn;
         return true;
     }
-    if (pfn >= LDI_SIM_HIGH_RAM_PFN && pfn - LDI_SIM_HIGH_RAM_PFN < l->high_pages) {
-        *page = l->low_end_pfn + (pfn - LDI_SIM_HIGH_RAM_PFN);
+    if (pfn >= LDS_HIGH_RAM_PFN && pfn - LDS_HIGH_RAM_PFN < l->high_pages) {
+        *page = l->low_end_pfn + (pfn - LDS_HIGH_RAM_PFN);
         return true;
     }
     return false;
 }
 
-uint8_t *ldi_sim_page_ptr(ld_sim *sim, uint64_t pfn)
+uint8_t *lds_page_ptr(ld_sim *sim, uint64_t pfn)
 {
     uint64_t page;
-    return backing_page(&sim->layout, pfn, &page) ? sim->ram + page * LDI_SIM_PAGE_SIZE : NULL;
+    return backing_page(&sim->layout, pfn, &page) ? sim->ram + page * LDS_PAGE_SIZE : NULL;
 }
 
 /* Write the content of every content page of one chunk. Runs while the
  * chunk is marked FILLING, so nobody else touches these pages. */
 static void fill_chunk(ld_sim *sim, size_t chunk)
 {
-    const ldi_sim_layout *l = &sim->layout;
-    uint64_t first = (uint64_t)chunk * LDI_SIM_CHUNK_PAGES, end = first + LDI_SIM_CHUNK_PAGES;
+    const lds_layout *l = &sim->layout;
+    uint64_t first = (uint64_t)chunk * LDS_CHUNK_PAGES, end = first + LDS_CHUNK_PAGES;
     for (size_t i = 0; i < l->run_count; i++) {
         const ld_kind_range *k = &l->runs[i];
-        if (!ldi_sim_kind_has_content(k->kind))
+        if (!lds_kind_has_content(k->kind))
             continue;
         uint64_t from = k->first_pfn > first ? k->first_pfn : first;
         uint64_t to = k->first_pfn + k->page_count < end ? k->first_pfn + k->page_count : end;
         if (from >= to)
             continue;
-        ldi_sim_populate(ldi_sim_page_ptr(sim, from), (to - from) * LDI_SIM_PAGE_SIZE);
+        lds_populate(lds_page_ptr(sim, from), (to - from) * LDS_PAGE_SIZE);
         for (uint64_t pfn = from; pfn < to; pfn++)
-            fill_page(sim->cfg.seed, pfn, (uint64_t *)ldi_sim_page_ptr(sim, pfn));
+            fill_page(sim->cfg.seed, pfn, (uint64_t *)lds_page_ptr(sim, pfn));
     }
 }
 
@@ -123,19 +123,19 @@ static void materialize_chunk(ld_sim *sim, size_t chunk)
         sched_yield();
 }
 
-void ldi_sim_materialize(ld_sim *sim, uint64_t pfn, uint64_t count)
+void lds_materialize(ld_sim *sim, uint64_t pfn, uint64_t count)
 {
     if (count == 0)
         return;
-    size_t first = (size_t)(pfn / LDI_SIM_CHUNK_PAGES), last = (size_t)((pfn + count - 1) / LDI_SIM_CHUNK_PAGES);
+    size_t first = (size_t)(pfn / LDS_CHUNK_PAGES), last = (size_t)((pfn + count - 1) / LDS_CHUNK_PAGES);
     for (size_t c = first; c <= last && c < sim->chunk_count; c++)
         materialize_chunk(sim, c);
 }
 
-ld_status ldi_sim_memory_init(ld_sim *sim)
+ld_status lds_memory_init(ld_sim *sim)
 {
-    const ldi_sim_layout *l = &sim->layout;
-    uint64_t bytes = (l->low_end_pfn + l->high_pages) * LDI_SIM_PAGE_SIZE;
+    const lds_layout *l = &sim->layout;
+    uint64_t bytes = (l->low_end_pfn + l->high_pages) * LDS_PAGE_SIZE;
     if ((size_t)bytes != bytes)
         return LD_STATUS_NO_MEMORY;
     void *ram = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -143,35 +143,35 @@ ld_status ldi_sim_memory_init(ld_sim *sim)
         return LD_STATUS_NO_MEMORY;
     sim->ram = ram;
     sim->ram_bytes = (size_t)bytes;
-    sim->chunk_count = (size_t)((l->max_pfn + LDI_SIM_CHUNK_PAGES - 1) / LDI_SIM_CHUNK_PAGES);
+    sim->chunk_count = (size_t)((l->max_pfn + LDS_CHUNK_PAGES - 1) / LDS_CHUNK_PAGES);
     sim->chunk_state = calloc(sim->chunk_count, 1);
     sim->dirty_word_count = (size_t)((l->max_pfn + 63) / 64);
     sim->dirty_words = calloc(sim->dirty_word_count, sizeof(uint64_t));
     if (!sim->chunk_state || !sim->dirty_words)
         return LD_STATUS_NO_MEMORY;
 
-    if (l->content_pages * LDI_SIM_PAGE_SIZE <= LDI_SIM_EAGER_CONTENT_MAX) {
-        ldi_sim_materialize(sim, 0, l->max_pfn);
+    if (l->content_pages * LDS_PAGE_SIZE <= LDS_EAGER_CONTENT_MAX) {
+        lds_materialize(sim, 0, l->max_pfn);
     } else {
         /* Everything the vCPUs write: the probe page, the current stacks,
          * the hot set (one span of RAM indexes, possibly split by the
          * MMIO hole). */
-        ldi_sim_materialize(sim, l->probe_pfn, 1);
-        ldi_sim_materialize(sim, l->stacks_pfn, l->stacks_pages);
-        uint64_t hot_first = ldi_sim_ram_pfn(l, l->hot_first_index);
-        uint64_t hot_last = ldi_sim_ram_pfn(l, l->hot_first_index + l->hot_pages - 1);
+        lds_materialize(sim, l->probe_pfn, 1);
+        lds_materialize(sim, l->stacks_pfn, l->stacks_pages);
+        uint64_t hot_first = lds_ram_pfn(l, l->hot_first_index);
+        uint64_t hot_last = lds_ram_pfn(l, l->hot_first_index + l->hot_pages - 1);
         if (hot_last - hot_first + 1 == l->hot_pages) {
-            ldi_sim_materialize(sim, hot_first, l->hot_pages);
+            lds_materialize(sim, hot_first, l->hot_pages);
         } else {
             uint64_t low_part = l->low_ram_pages - l->hot_first_index;
-            ldi_sim_materialize(sim, hot_first, low_part);
-            ldi_sim_materialize(sim, LDI_SIM_HIGH_RAM_PFN, l->hot_pages - low_part);
+            lds_materialize(sim, hot_first, low_part);
+            lds_materialize(sim, LDS_HIGH_RAM_PFN, l->hot_pages - low_part);
         }
     }
     return LD_STATUS_SUCCESS;
 }
 
-void ldi_sim_memory_release(ld_sim *sim)
+void lds_memory_release(ld_sim *sim)
 {
     if (sim->ram)
         munmap(sim->ram, sim->ram_bytes);
@@ -188,7 +188,7 @@ void ldi_sim_memory_release(ld_sim *sim)
 static void copy_page(const uint8_t *src, uint8_t *dst)
 {
     const uint64_t *words = (const uint64_t *)src;
-    for (size_t i = 0; i < LDI_SIM_PAGE_SIZE / 8; i++) {
+    for (size_t i = 0; i < LDS_PAGE_SIZE / 8; i++) {
         uint64_t v = __atomic_load_n(&words[i], __ATOMIC_RELAXED);
         memcpy(dst + i * 8, &v, 8);
     }
@@ -201,30 +201,27 @@ static void copy_page(const uint8_t *src, uint8_t *dst)
  * memory on the host. */
 static void generate_page(const ld_sim *sim, uint64_t pfn, uint8_t *out)
 {
-    if (!ldi_sim_kind_has_content(ldi_sim_kind_of(&sim->layout, pfn))) {
-        memset(out, 0, LDI_SIM_PAGE_SIZE);
+    if (!lds_kind_has_content(lds_kind_of(&sim->layout, pfn))) {
+        memset(out, 0, LDS_PAGE_SIZE);
         return;
     }
-    uint64_t words[LDI_SIM_PAGE_SIZE / 8];
+    uint64_t words[LDS_PAGE_SIZE / 8];
     fill_page(sim->cfg.seed, pfn, words);
-    memcpy(out, words, LDI_SIM_PAGE_SIZE);
+    memcpy(out, words, LDS_PAGE_SIZE);
 }
 
-ld_status ldi_sim_mem_read(void *ctx, uint64_t pfn, uint64_t count, void *dst)
+ld_status lds_mem_read(void *ctx, uint64_t pfn, uint64_t count, void *dst)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_MEM_READ);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     if (count == 0)
         return LD_STATUS_SUCCESS;
-    if (!dst || ldi_sim_range_of(&sim->layout, pfn, count) < 0)
+    if (!dst || lds_range_of(&sim->layout, pfn, count) < 0)
         return LD_STATUS_INVALID_PARAMETER;
     uint8_t *out = dst;
-    for (uint64_t i = 0; i < count; i++, out += LDI_SIM_PAGE_SIZE) {
-        size_t chunk = (size_t)((pfn + i) / LDI_SIM_CHUNK_PAGES);
+    for (uint64_t i = 0; i < count; i++, out += LDS_PAGE_SIZE) {
+        size_t chunk = (size_t)((pfn + i) / LDS_CHUNK_PAGES);
         if (__atomic_load_n(&sim->chunk_state[chunk], __ATOMIC_ACQUIRE) == CHUNK_READY)
-            copy_page(ldi_sim_page_ptr(sim, pfn + i), out);
+            copy_page(lds_page_ptr(sim, pfn + i), out);
         else
             generate_page(sim, pfn + i, out);
     }
@@ -233,12 +230,9 @@ ld_status ldi_sim_mem_read(void *ctx, uint64_t pfn, uint64_t count, void *dst)
 
 /* The vCPUs set bits whether or not the log is enabled (one atomic OR per
  * write); start clears what accumulated before it. */
-ld_status ldi_sim_dirty_start(void *ctx)
+ld_status lds_dirty_start(void *ctx)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_DIRTY_START);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     __atomic_store_n(&sim->dirty_enabled, true, __ATOMIC_RELEASE);
     /* An acquiring exchange, not a store: a write whose bit is cleared
      * here happens-before every copy made after start returns, so losing
@@ -248,12 +242,9 @@ ld_status ldi_sim_dirty_start(void *ctx)
     return LD_STATUS_SUCCESS;
 }
 
-ld_status ldi_sim_dirty_fetch(void *ctx, uint64_t *bits, uint64_t nbits, uint64_t *dirty_count)
+ld_status lds_dirty_fetch(void *ctx, uint64_t *bits, uint64_t nbits, uint64_t *dirty_count)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_DIRTY_FETCH);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     if (!bits && nbits)
         return LD_STATUS_INVALID_PARAMETER;
     if (!__atomic_load_n(&sim->dirty_enabled, __ATOMIC_ACQUIRE))
@@ -284,12 +275,9 @@ ld_status ldi_sim_dirty_fetch(void *ctx, uint64_t *bits, uint64_t nbits, uint64_
     return LD_STATUS_SUCCESS;
 }
 
-ld_status ldi_sim_dirty_stop(void *ctx)
+ld_status lds_dirty_stop(void *ctx)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_DIRTY_STOP);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     __atomic_store_n(&sim->dirty_enabled, false, __ATOMIC_RELEASE);
     return LD_STATUS_SUCCESS;
 }

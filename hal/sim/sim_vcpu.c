@@ -7,8 +7,10 @@
  * finished its whole step. The fast path of the safe point is one atomic
  * load of sim->attention; the slow path runs under sim->lock. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sim_internal.h"
 
@@ -19,9 +21,16 @@
 
 typedef unsigned __int128 u128;
 
+static void sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    while (ns && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
 static uint64_t kernel_va(uint64_t pfn)
 {
-    return LDI_SIM_KERNEL_VA_BASE + (pfn << LDI_SIM_PAGE_SHIFT);
+    return LDS_KERNEL_VA_BASE + (pfn << LDS_PAGE_SHIFT);
 }
 
 static void store_le64(uint8_t *p, uint64_t v)
@@ -46,46 +55,46 @@ static void wait_slice(uv_cond_t *cond, uv_mutex_t *lock, uint64_t ns)
 
 /* ---- one step ---- */
 
-static void hot_write(ld_sim *sim, ldi_sim_vcpu *cpu)
+static void hot_write(ld_sim *sim, lds_vcpu *cpu)
 {
-    const ldi_sim_layout *l = &sim->layout;
-    uint64_t x = ldi_sim_splitmix64(&cpu->rng);
-    uint64_t pfn = ldi_sim_ram_pfn(l, l->hot_first_index + x % l->hot_pages);
-    uint64_t offset = ((x >> 40) % (LDI_SIM_PAGE_SIZE / 64)) * 64;
-    uint64_t *line = (uint64_t *)(ldi_sim_page_ptr(sim, pfn) + offset);
+    const lds_layout *l = &sim->layout;
+    uint64_t x = lds_splitmix64(&cpu->rng);
+    uint64_t pfn = lds_ram_pfn(l, l->hot_first_index + x % l->hot_pages);
+    uint64_t offset = ((x >> 40) % (LDS_PAGE_SIZE / 64)) * 64;
+    uint64_t *line = (uint64_t *)(lds_page_ptr(sim, pfn) + offset);
     for (int i = 0; i < 8; i++)
         __atomic_store_n(&line[i], x + (uint64_t)i * 0x9e3779b97f4a7c15ull, __ATOMIC_RELAXED);
     /* The data first, then the bit: whoever fetches the bit copies after. */
-    ldi_sim_mark_dirty(sim, pfn);
+    lds_mark_dirty(sim, pfn);
     __atomic_add_fetch(&cpu->pages_written, 1, __ATOMIC_RELAXED);
     cpu->regs.cr2 = kernel_va(pfn) + offset;
 }
 
-static void evolve_registers(ld_sim *sim, ldi_sim_vcpu *cpu)
+static void evolve_registers(ld_sim *sim, lds_vcpu *cpu)
 {
     static const uint8_t scratch[] = {LD_RCX, LD_RDX, LD_RBX, LD_RSI, LD_RDI, LD_R8,  LD_R9,
                                       LD_R10, LD_R11, LD_R12, LD_R13, LD_R14, LD_R15};
-    const ldi_sim_layout *l = &sim->layout;
+    const lds_layout *l = &sim->layout;
     ld_cpu_context *r = &cpu->regs;
-    uint64_t x = ldi_sim_splitmix64(&cpu->rng);
+    uint64_t x = lds_splitmix64(&cpu->rng);
     r->gpr[scratch[x % sizeof scratch]] = x;
-    r->rip = kernel_va(l->kernel_image_pfn) + ((x >> 8) % (l->kernel_image_pages * LDI_SIM_PAGE_SIZE / 16)) * 16;
+    r->rip = kernel_va(l->kernel_image_pfn) + ((x >> 8) % (l->kernel_image_pages * LDS_PAGE_SIZE / 16)) * 16;
     r->gpr[LD_RSP] = r->stack_base - 8 * (1 + ((x >> 48) % 256));
     r->gpr[LD_RBP] = r->stack_base - 8;
 }
 
 /* A, then B, then rax: a dump of one instant sees all three equal. */
-static void probe_step(ld_sim *sim, ldi_sim_vcpu *cpu)
+static void probe_step(ld_sim *sim, lds_vcpu *cpu)
 {
     uint64_t v = ++cpu->seq;
-    store_le64(ldi_sim_page_ptr(sim, cpu->probe_a_pfn) + cpu->probe_a_offset, v);
-    ldi_sim_mark_dirty(sim, cpu->probe_a_pfn);
-    store_le64(ldi_sim_page_ptr(sim, cpu->probe_b_pfn) + cpu->probe_b_offset, v);
-    ldi_sim_mark_dirty(sim, cpu->probe_b_pfn);
+    store_le64(lds_page_ptr(sim, cpu->probe_a_pfn) + cpu->probe_a_offset, v);
+    lds_mark_dirty(sim, cpu->probe_a_pfn);
+    store_le64(lds_page_ptr(sim, cpu->probe_b_pfn) + cpu->probe_b_offset, v);
+    lds_mark_dirty(sim, cpu->probe_b_pfn);
     cpu->regs.gpr[LD_RAX] = v;
 }
 
-static void step(ld_sim *sim, ldi_sim_vcpu *cpu, bool write)
+static void step(ld_sim *sim, lds_vcpu *cpu, bool write)
 {
     if (write)
         hot_write(sim, cpu);
@@ -95,12 +104,13 @@ static void step(ld_sim *sim, ldi_sim_vcpu *cpu, bool write)
 
 /* ---- the safe point ---- */
 
-/* The fault-injected late arrival: wait out the stall unless the corral
- * is called off first. Under sim->lock. */
-static void delay_arrival(ld_sim *sim, uint64_t gen)
+/* A vCPU that arrives late at the corral (ld_sim_set_corral_delay): it
+ * waits out its delay unless the corral is called off first, as a
+ * processor that keeps interrupts disabled for a while. Under sim->lock. */
+static void delay_arrival(ld_sim *sim, uint64_t gen, uint64_t delay_ns)
 {
     uint64_t start = uv_hrtime();
-    uint64_t deadline = sim->corral_stall_ns > UINT64_MAX - start ? UINT64_MAX : start + sim->corral_stall_ns;
+    uint64_t deadline = delay_ns > UINT64_MAX - start ? UINT64_MAX : start + delay_ns;
     while (!sim->stopping && sim->corral_active && sim->corral_gen == gen) {
         uint64_t now = uv_hrtime();
         if (now >= deadline)
@@ -111,7 +121,7 @@ static void delay_arrival(ld_sim *sim, uint64_t gen)
 
 /* Park while a corral, a pause or a stop asks for it. Returns true when
  * the machine is stopping. */
-static bool safe_point(ld_sim *sim, ldi_sim_vcpu *cpu)
+static bool safe_point(ld_sim *sim, lds_vcpu *cpu)
 {
     uv_mutex_lock(&sim->lock);
     sim->at_safe_point++;
@@ -121,9 +131,9 @@ static bool safe_point(ld_sim *sim, ldi_sim_vcpu *cpu)
             break;
         if (sim->corral_active && cpu->parked_gen != sim->corral_gen) {
             uint64_t gen = sim->corral_gen;
-            if (sim->corral_stall_ns && cpu->index == sim->corral_stall_cpu && cpu->stalled_gen != gen) {
-                cpu->stalled_gen = gen;
-                delay_arrival(sim, gen);
+            if (cpu->corral_delay_ns && cpu->delayed_gen != gen) {
+                cpu->delayed_gen = gen;
+                delay_arrival(sim, gen, cpu->corral_delay_ns);
                 continue;
             }
             cpu->published = cpu->regs;
@@ -169,12 +179,12 @@ static void advance_clock(ld_sim *sim, uint64_t *last)
 
 static void vcpu_main(void *arg)
 {
-    ldi_sim_vcpu *cpu = arg;
+    lds_vcpu *cpu = arg;
     ld_sim *sim = cpu->sim;
     uint64_t rate = sim->cfg.dirty_rate;
     /* Rate accounting in byte-nanoseconds: every elapsed ns earns `rate`,
      * one page write costs page size * 1e9 * vCPUs (the rate is shared). */
-    const u128 cost = (u128)LDI_SIM_PAGE_SIZE * 1000000000u * sim->cpu_count;
+    const u128 cost = (u128)LDS_PAGE_SIZE * 1000000000u * sim->cpu_count;
     u128 cap = (u128)rate * MAX_BACKLOG_NS;
     if (cap < cost)
         cap = cost;
@@ -202,7 +212,7 @@ static void vcpu_main(void *arg)
         if (budget > cap)
             budget = cap;
         if (budget < cost) {
-            ldi_sim_sleep_ns(THROTTLE_SLEEP_NS);
+            sleep_ns(THROTTLE_SLEEP_NS);
             continue;
         }
         budget -= cost;
@@ -212,13 +222,13 @@ static void vcpu_main(void *arg)
 
 /* ---- start / stop ---- */
 
-static void init_vcpu(ld_sim *sim, ldi_sim_vcpu *cpu, uint32_t index)
+static void init_vcpu(ld_sim *sim, lds_vcpu *cpu, uint32_t index)
 {
-    const ldi_sim_layout *l = &sim->layout;
+    const lds_layout *l = &sim->layout;
     cpu->sim = sim;
     cpu->index = index;
     cpu->rng = sim->cfg.seed ^ (0x5ca1ab1e00000000ull + index * 0x9e3779b97f4a7c15ull);
-    cpu->stack_pfn = l->stacks_pfn + (uint64_t)index * LDI_SIM_STACK_PAGES;
+    cpu->stack_pfn = l->stacks_pfn + (uint64_t)index * LDS_STACK_PAGES;
     cpu->probe_a_pfn = l->probe_pfn;
     cpu->probe_a_offset = 8ull * index;
     cpu->probe_b_pfn = cpu->stack_pfn;
@@ -229,14 +239,14 @@ static void init_vcpu(ld_sim *sim, ldi_sim_vcpu *cpu, uint32_t index)
     r->cpu = index;
     r->valid = LD_CTX_GPRS | LD_CTX_CONTROL | LD_CTX_SEGMENTS | LD_CTX_STACK_RANGE | LD_CTX_THREAD | LD_CTX_FLOAT;
     for (int i = 0; i < 16; i++)
-        r->gpr[i] = ldi_sim_splitmix64(&cpu->rng);
+        r->gpr[i] = lds_splitmix64(&cpu->rng);
     r->stack_limit = kernel_va(cpu->stack_pfn);
-    r->stack_base = kernel_va(cpu->stack_pfn + LDI_SIM_STACK_PAGES);
+    r->stack_base = kernel_va(cpu->stack_pfn + LDS_STACK_PAGES);
     r->stack_base_pfn = cpu->stack_pfn;
-    r->stack_pages = LDI_SIM_STACK_PAGES;
+    r->stack_pages = LDS_STACK_PAGES;
     r->rflags = 0x202; /* IF set */
     r->cr0 = 0x80050033ull; /* PG, WP, NE, ET, MP, PE */
-    r->cr3 = (l->page_tables_pfn + index % l->page_tables_pages) << LDI_SIM_PAGE_SHIFT;
+    r->cr3 = (l->page_tables_pfn + index % l->page_tables_pages) << LDS_PAGE_SHIFT;
     r->cr4 = 0x350ef8ull;
     r->cs = 0x10;
     r->ss = 0x18;
@@ -250,12 +260,12 @@ static void init_vcpu(ld_sim *sim, ldi_sim_vcpu *cpu, uint32_t index)
     /* The probe starts consistent: A == B == rax == 0 before any step. */
     cpu->seq = 0;
     r->gpr[LD_RAX] = 0;
-    store_le64(ldi_sim_page_ptr(sim, cpu->probe_a_pfn) + cpu->probe_a_offset, 0);
-    store_le64(ldi_sim_page_ptr(sim, cpu->probe_b_pfn) + cpu->probe_b_offset, 0);
+    store_le64(lds_page_ptr(sim, cpu->probe_a_pfn) + cpu->probe_a_offset, 0);
+    store_le64(lds_page_ptr(sim, cpu->probe_b_pfn) + cpu->probe_b_offset, 0);
     cpu->published = *r;
 }
 
-ld_status ldi_sim_vcpus_start(ld_sim *sim)
+ld_status lds_vcpus_start(ld_sim *sim)
 {
     sim->cpu_count = sim->cfg.cpus;
     sim->cpus = calloc(sim->cpu_count, sizeof *sim->cpus);
@@ -278,7 +288,7 @@ ld_status ldi_sim_vcpus_start(ld_sim *sim)
     for (uint32_t i = 0; i < sim->cpu_count; i++)
         init_vcpu(sim, &sim->cpus[i], i);
     for (uint32_t i = 0; i < sim->cpu_count; i++) {
-        ldi_sim_vcpu *cpu = &sim->cpus[i];
+        lds_vcpu *cpu = &sim->cpus[i];
         if (uv_thread_create(&cpu->thread, vcpu_main, cpu) != 0)
             return LD_STATUS_INSUFFICIENT_RESOURCES; /* the caller stops the started ones */
         cpu->thread_started = true;
@@ -286,7 +296,7 @@ ld_status ldi_sim_vcpus_start(ld_sim *sim)
     return LD_STATUS_SUCCESS;
 }
 
-void ldi_sim_vcpus_stop(ld_sim *sim)
+void lds_vcpus_stop(ld_sim *sim)
 {
     if (!sim->sync_ready)
         return;
@@ -306,15 +316,13 @@ void ldi_sim_vcpus_stop(ld_sim *sim)
 
 /* ---- the corral ---- */
 
-static ld_status corral(ld_sim *sim, uint64_t timeout_ns, uint64_t stall_ns, ld_quiesce_times *times)
+static ld_status corral(ld_sim *sim, uint64_t timeout_ns, ld_quiesce_times *times)
 {
     uint64_t t0 = uv_hrtime();
     uint64_t deadline = timeout_ns > UINT64_MAX - t0 ? UINT64_MAX : t0 + timeout_ns;
     uv_mutex_lock(&sim->lock);
     sim->corral_gen++;
     sim->corral_active = true;
-    sim->corral_stall_ns = stall_ns;
-    sim->corral_stall_cpu = sim->cpu_count - 1; /* the last vCPU arrives late */
     update_attention(sim);
     uv_cond_broadcast(&sim->wake);
     while (sim->parked < sim->cpu_count && !sim->stopping) {
@@ -331,7 +339,6 @@ static ld_status corral(ld_sim *sim, uint64_t timeout_ns, uint64_t stall_ns, ld_
          * left in the park, so the machine is running again. */
         st = LD_STATUS_TIMEOUT;
         sim->corral_active = false;
-        sim->corral_stall_ns = 0;
         update_attention(sim);
         uv_cond_broadcast(&sim->wake);
         while (sim->parked > 0)
@@ -349,7 +356,6 @@ static void uncorral(ld_sim *sim, ld_quiesce_times *times)
     uint64_t release = uv_hrtime();
     times->stopped_ns = release > sim->last_parked_ns ? release - sim->last_parked_ns : 0;
     sim->corral_active = false;
-    sim->corral_stall_ns = 0;
     update_attention(sim);
     uv_cond_broadcast(&sim->wake);
     while (sim->parked > 0)
@@ -395,27 +401,20 @@ static uint64_t since(uint64_t t0)
     return uv_hrtime() - t0;
 }
 
-ld_status ldi_sim_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *arg, ld_quiesce_times *times)
+ld_status lds_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *arg, ld_quiesce_times *times)
 {
     ld_sim *sim = ctx;
     ld_quiesce_times scratch;
     if (!times)
         times = &scratch;
     memset(times, 0, sizeof *times);
-    /* A stall on success delays a vCPU (in the corral); a failure stops
-     * nothing. */
-    ldi_sim_fault_hit hit = ldi_sim_fault_check(sim, LD_HAL_OP_QUIESCE);
-    if (hit.status != LD_STATUS_SUCCESS) {
-        ldi_sim_sleep_ns(hit.stall_ns);
-        return hit.status;
-    }
     if (!fn)
         return LD_STATUS_INVALID_PARAMETER;
     int idle = 0;
     if (!__atomic_compare_exchange_n(&sim->quiesce_busy, &idle, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         return LD_STATUS_DEVICE_BUSY; /* one stop-the-world at a time, and none from inside one */
 
-    ld_status st = corral(sim, timeout_ns, hit.stall_ns, times);
+    ld_status st = corral(sim, timeout_ns, times);
     if (st == LD_STATUS_SUCCESS) {
         uint64_t t = uv_hrtime();
         __atomic_store_n(&sim->interrupts_enabled, false, __ATOMIC_RELEASE);
@@ -444,20 +443,15 @@ ld_status ldi_sim_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, voi
     return st;
 }
 
-uint32_t ldi_sim_cpu_count(void *ctx)
+uint32_t lds_cpu_count(void *ctx)
 {
     ld_sim *sim = ctx;
-    if (ldi_sim_fault_apply(sim, LD_HAL_OP_CPU_COUNT) != LD_STATUS_SUCCESS)
-        return 0; /* the only failure a count can report */
     return sim->cpu_count;
 }
 
-ld_status ldi_sim_cpu_context(void *ctx, uint32_t cpu, ld_cpu_context *out)
+ld_status lds_cpu_context(void *ctx, uint32_t cpu, ld_cpu_context *out)
 {
     ld_sim *sim = ctx;
-    ld_status st = ldi_sim_fault_apply(sim, LD_HAL_OP_CPU_CONTEXT);
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     if (cpu >= sim->cpu_count || !out)
         return LD_STATUS_INVALID_PARAMETER;
     if (!__atomic_load_n(&sim->corralled, __ATOMIC_ACQUIRE))
@@ -503,10 +497,20 @@ ld_status ld_sim_probe_of(ld_sim *sim, uint32_t cpu, ld_sim_probe *out)
 {
     if (!sim || !out || cpu >= sim->cpu_count)
         return LD_STATUS_INVALID_PARAMETER;
-    const ldi_sim_vcpu *c = &sim->cpus[cpu];
+    const lds_vcpu *c = &sim->cpus[cpu];
     out->a_pfn = c->probe_a_pfn;
     out->a_offset = c->probe_a_offset;
     out->b_pfn = c->probe_b_pfn;
     out->b_offset = c->probe_b_offset;
+    return LD_STATUS_SUCCESS;
+}
+
+ld_status ld_sim_set_corral_delay(ld_sim *sim, uint32_t cpu, uint64_t delay_ns)
+{
+    if (!sim || cpu >= sim->cpu_count)
+        return LD_STATUS_INVALID_PARAMETER;
+    uv_mutex_lock(&sim->lock);
+    sim->cpus[cpu].corral_delay_ns = delay_ns;
+    uv_mutex_unlock(&sim->lock);
     return LD_STATUS_SUCCESS;
 }

@@ -21,6 +21,7 @@
 #include "livedump/reports.h"
 #include "livedump/runtime.h"
 #include "livedump/sim.h"
+#include "livedump/fault.h"
 #include "livedump/dmp.h"
 #ifdef __linux__
 #include "livedump/linux.h"

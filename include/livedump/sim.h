@@ -4,8 +4,10 @@
  * CPUs each run by a real thread that writes memory and keeps a register
  * file, a memory layout with RAM-only ranges and every RAM page kind, a dirty log and a real
  * stop-the-world corral. Every unit test runs the engine against it, and
- * users can test their agents with it. Faults can be injected into every HAL
- * operation.
+ * users can test their agents with it. It has what a real machine has (a
+ * vCPU may be late at the corral: ld_sim_set_corral_delay); failing HAL
+ * calls are the fault wrapper's (livedump/fault.h), which wraps this
+ * machine's HAL as it wraps any other.
  *
  * Ownership: ld_sim_create returns a machine the caller frees with
  * ld_sim_destroy. ld_sim_hal returns a table owned by the machine, valid
@@ -32,7 +34,11 @@ typedef struct ld_sim ld_sim;
 #define LD_SIM_MIN_MEMORY (64ull << 20)
 #define LD_SIM_MAX_MEMORY (128ull << 30)
 
+/* The version of ld_sim_config this header describes. */
+#define LD_SIM_CONFIG_VERSION 1
+
 typedef struct ld_sim_config {
+    uint32_t version;          /* LD_SIM_CONFIG_VERSION (set by ld_sim_config_init) */
     uint64_t memory_bytes;     /* RAM; default 512 MiB; at least 64 MiB */
     uint32_t cpus;             /* vCPU threads; default 2; 1..64 */
     uint64_t dirty_rate;       /* bytes of pages dirtied per second by all vCPUs together; 0 = idle */
@@ -53,12 +59,11 @@ typedef struct ld_sim_config {
     uint64_t host_available_bytes;
 } ld_sim_config;
 
-/* Fill cfg with the defaults above. */
+/* Fill cfg with the defaults above and the version. */
 LD_EXTERN void ld_sim_config_init(ld_sim_config *cfg);
 
 /* Build the machine and start its vCPUs (they run until destroy).
- * platform may be NULL for ld_platform_default(). Refuses what
- * ld_sim_config_check refuses, with the same status. */
+ * Refuses what ld_sim_config_check refuses, with the same status. */
 LD_EXTERN ld_status ld_sim_create(const ld_sim_config *cfg, ld_sim **out);
 
 /* What the host must back. RAM is lazily committed and a page nobody wrote
@@ -74,43 +79,30 @@ LD_EXTERN ld_status ld_sim_create(const ld_sim_config *cfg, ld_sim **out);
  *
  * Whether ld_sim_create would accept cfg, and if not why, as one sentence
  * into why (cap bytes; why may be NULL): LD_STATUS_INVALID_PARAMETER for a
- * configuration out of the machine's limits (memory LD_SIM_MIN_MEMORY to
+ * configuration of another version than LD_SIM_CONFIG_VERSION or out of the
+ * machine's limits (memory LD_SIM_MIN_MEMORY to
  * LD_SIM_MAX_MEMORY, 1 to 64 CPUs, a hot set of at most half the memory),
  * LD_STATUS_INSUFFICIENT_RESOURCES when the host cannot back it. */
 LD_EXTERN ld_status ld_sim_config_check(const ld_sim_config *cfg, char *why, size_t cap);
 LD_EXTERN void ld_sim_destroy(ld_sim *sim);
 
-/* The HAL of this machine. Its platform is a counting wrapper of the default
- * platform, so tests can see leaks (ld_sim_outstanding_allocs) and inject
- * allocation failures (LD_HAL_OP_PLATFORM_ALLOC). */
+/* The HAL of this machine. Its platform is ld_platform_default(); to
+ * count its allocations or make calls fail, wrap it (livedump/fault.h). */
 LD_EXTERN const ld_hal *ld_sim_hal(ld_sim *sim);
 
-/* ---- fault injection ----
- * Make the nth call (1-based, counted from now) of `op` fail with `status`
- * (LD_STATUS_SUCCESS: do not fail) after stalling `stall_ns`. For
- * LD_HAL_OP_QUIESCE a stall delays one vCPU's arrival at the corral, so a
- * stall longer than the timeout tests the processor-timeout path. One rule
- * per op; a new rule replaces the old. `repeat` true: every call from the
- * nth on. */
-typedef struct ld_sim_fault {
-    ld_hal_op op;
-    uint64_t nth;
-    ld_status status;
-    uint64_t stall_ns;
-    bool repeat;
-} ld_sim_fault;
-
-LD_EXTERN ld_status ld_sim_inject(ld_sim *sim, const ld_sim_fault *fault);
-LD_EXTERN void ld_sim_clear_faults(ld_sim *sim);
-/* Calls of `op` since create (or since the last clear). */
-LD_EXTERN uint64_t ld_sim_calls(ld_sim *sim, ld_hal_op op);
+/* From now on, vCPU `cpu` arrives delay_ns late at every corral (0: on
+ * time, the default), as a processor that keeps interrupts disabled for a
+ * while: a delay longer than a quiesce's timeout makes it time out
+ * (LD_STATUS_TIMEOUT, the machine running on), a shorter one lengthens the
+ * corral. Each vCPU keeps its own delay. The wait ends early when the
+ * corral is called off or the machine destroyed.
+ * LD_STATUS_INVALID_PARAMETER for a NULL sim or a cpu it does not have. */
+LD_EXTERN ld_status ld_sim_set_corral_delay(ld_sim *sim, uint32_t cpu, uint64_t delay_ns);
 
 /* ---- observation, for tests ---- */
 
 /* True while the vCPUs are parked in a corral. */
 LD_EXTERN bool ld_sim_corralled(ld_sim *sim);
-/* Platform allocations not yet freed. */
-LD_EXTERN int64_t ld_sim_outstanding_allocs(ld_sim *sim);
 /* Bytes currently held by each pool. */
 LD_EXTERN uint64_t ld_sim_pool_used(ld_sim *sim, ld_pool pool);
 /* Direct pointer to the machine's RAM for one page (NULL outside RAM).

@@ -110,8 +110,9 @@ void harness_start(harness *h, const ld_sim_config *cfg, bool allow)
     h->rec = calloc(1, sizeof *h->rec);
     assert_non_null(h->rec);
     assert_int_equal(ld_sim_create(cfg, &h->sim), LD_STATUS_SUCCESS);
-    h->hal = ld_sim_hal(h->sim);
-    h->allocs_before = ld_sim_outstanding_allocs(h->sim);
+    assert_int_equal(ld_fault_hal_create(ld_sim_hal(h->sim), NULL, &h->fault), LD_STATUS_SUCCESS);
+    h->hal = ld_fault_hal_get(h->fault);
+    h->allocs_before = ld_fault_outstanding_allocs(h->fault);
     ld_engine_options opts;
     ld_engine_options_init(&opts);
     opts.allow_live_dump = allow;
@@ -125,9 +126,10 @@ void harness_stop(harness *h)
     ld_engine_destroy(h->engine);
     h->engine = NULL;
     assert_false(ld_sim_corralled(h->sim));
-    assert_int_equal(ld_sim_outstanding_allocs(h->sim), h->allocs_before);
+    assert_int_equal(ld_fault_outstanding_allocs(h->fault), h->allocs_before);
     for (int p = 0; p < LD_POOL_COUNT; p++)
         assert_int_equal(ld_sim_pool_used(h->sim, (ld_pool)p), 0);
+    ld_fault_hal_destroy(h->fault);
     ld_sim_destroy(h->sim);
     free(h->rec);
 }

@@ -15,6 +15,7 @@
 #include "livedump/livedump.h"
 #include "livedump/runtime.h"
 #include "livedump/sim.h"
+#include "livedump/fault.h"
 
 #define REC_MAX 4096
 
@@ -53,9 +54,13 @@ typedef struct mem_sink {
 void mem_sink_init(mem_sink *m);
 void mem_sink_release(mem_sink *m);
 
+/* The engine sees the machine through the fault wrapper (livedump/fault.h):
+ * tests inject faults and count calls with h.fault, and harness_stop checks
+ * with its counting platform that nothing leaked. */
 typedef struct harness {
     ld_sim *sim;
-    const ld_hal *hal;
+    ld_fault_hal *fault; /* wraps ld_sim_hal(sim) */
+    const ld_hal *hal;   /* the wrapper's table */
     ld_engine *engine;
     recorder *rec;
     int64_t allocs_before;
@@ -63,8 +68,9 @@ typedef struct harness {
 
 void harness_config(ld_sim_config *cfg);
 void harness_start(harness *h, const ld_sim_config *cfg, bool allow);
-/* Destroys the engine, checks no platform allocation leaked and the machine
- * is not corralled, then destroys the machine. */
+/* Destroys the engine, checks no platform allocation leaked (the fault
+ * wrapper's count) and the machine is not corralled, then destroys the
+ * wrapper and the machine. */
 void harness_stop(harness *h);
 
 #endif

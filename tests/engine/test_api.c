@@ -93,7 +93,7 @@ static void test_engine_allocator(void **state)
     o.allocator = &a;
     ld_engine *e;
     assert_int_equal(ld_engine_create(h.hal, &o, &e), LD_STATUS_SUCCESS);
-    int64_t hal_allocs = ld_sim_outstanding_allocs(h.sim);
+    int64_t hal_allocs = ld_fault_outstanding_allocs(h.fault);
     ld_capture_request req;
     ld_capture_request_init(&req);
     mem_sink m;
@@ -104,7 +104,7 @@ static void test_engine_allocator(void **state)
     assert_true(c.calls > 10);      /* bitmaps, tables, the dump */
     assert_int_equal(c.live, 1);     /* the engine itself */
     /* Nothing of the capture came from the HAL's platform. */
-    assert_int_equal(ld_sim_outstanding_allocs(h.sim), hal_allocs);
+    assert_int_equal(ld_fault_outstanding_allocs(h.fault), hal_allocs);
     ld_engine_destroy(e);
     assert_int_equal(c.live, 0);
     mem_sink_release(&m);
@@ -258,8 +258,8 @@ static void test_state_machine(void **state)
      * goes straight back to idle. */
     t.n = 0;
     req.flags = 0;
-    ld_sim_fault f = {.op = LD_HAL_OP_QUIESCE, .nth = 2, .status = LD_STATUS_UNSUCCESSFUL};
-    assert_int_equal(ld_sim_inject(h.sim, &f), LD_STATUS_SUCCESS);
+    ld_fault f = {.op = LD_HAL_OP_QUIESCE, .nth = 2, .status = LD_STATUS_UNSUCCESSFUL};
+    assert_int_equal(ld_fault_inject(h.fault, &f), LD_STATUS_SUCCESS);
     mem_sink_init(&m);
     assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, NULL), LD_STATUS_UNSUCCESSFUL);
     assert_int_equal(t.to[t.n - 1], LDI_IDLE);

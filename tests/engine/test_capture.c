@@ -261,8 +261,8 @@ static void test_system_info(void **state)
     assert_non_null(ld_dump_page(ld_engine_deferred(h.engine), pfn));
     assert_int_equal(ld_engine_discard_deferred(h.engine), LD_STATUS_SUCCESS);
 
-    ld_sim_fault f = {.op = LD_HAL_OP_SYSTEM_INFO, .nth = 1, .status = LD_STATUS_IO_DEVICE_ERROR};
-    assert_int_equal(ld_sim_inject(h.sim, &f), LD_STATUS_SUCCESS);
+    ld_fault f = {.op = LD_HAL_OP_SYSTEM_INFO, .nth = 1, .status = LD_STATUS_IO_DEVICE_ERROR};
+    assert_int_equal(ld_fault_inject(h.fault, &f), LD_STATUS_SUCCESS);
     assert_int_equal(ld_engine_capture(h.engine, &req, NULL, NULL, NULL), LD_STATUS_SUCCESS);
     info = ld_dump_get_info(ld_engine_deferred(h.engine));
     assert_int_equal(info->system.machine_type, 0);
@@ -405,8 +405,8 @@ static void test_file_sink(void **state)
     assert_int_equal(ld_sink_file_open(link_path, &sink), LD_STATUS_OBJECT_NAME_COLLISION);
 
     /* A capture that fails while writing leaves no file at all. */
-    ld_sim_fault f = {.op = LD_HAL_OP_MEM_READ, .nth = 3, .status = LD_STATUS_IO_DEVICE_ERROR};
-    assert_int_equal(ld_sim_inject(h.sim, &f), LD_STATUS_SUCCESS);
+    ld_fault f = {.op = LD_HAL_OP_MEM_READ, .nth = 3, .status = LD_STATUS_IO_DEVICE_ERROR};
+    assert_int_equal(ld_fault_inject(h.fault, &f), LD_STATUS_SUCCESS);
     assert_int_equal(ld_sink_file_open(path, &sink), LD_STATUS_SUCCESS);
     assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), sink, &r), LD_STATUS_IO_DEVICE_ERROR);
     assert_int_equal(access(path, F_OK), -1);

@@ -156,8 +156,8 @@ static void scenario_fault(ld_hal_op op, uint64_t nth, bool vm_pool, uint16_t ex
         cfg.pool_bytes[LD_POOL_VM_PARTITION] = 64ull << 20;
     harness h;
     harness_start(&h, &cfg, true);
-    ld_sim_fault f = {.op = op, .nth = nth, .status = LD_STATUS_UNSUCCESSFUL};
-    assert_int_equal(ld_sim_inject(h.sim, &f), LD_STATUS_SUCCESS);
+    ld_fault f = {.op = op, .nth = nth, .status = LD_STATUS_UNSUCCESSFUL};
+    assert_int_equal(ld_fault_inject(h.fault, &f), LD_STATUS_SUCCESS);
     ld_capture_request req;
     ld_capture_request_init(&req);
     req.add_pages = LD_ADD_HV_PAGES;

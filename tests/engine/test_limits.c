@@ -69,14 +69,14 @@ static void test_admission_refuses(void **state)
     ld_capture_request_init(&req);
     mem_sink m;
     mem_sink_init(&m);
-    uint64_t quiesces = ld_sim_calls(h.sim, LD_HAL_OP_QUIESCE);
+    uint64_t quiesces = ld_fault_calls(h.fault, LD_HAL_OP_QUIESCE);
     ld_result r;
     assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, &r), LD_STATUS_THROTTLED);
     assert_int_equal(r.status, LD_STATUS_THROTTLED);
     assert_int_equal(admit_calls, 1);
     assert_true(m.aborted);
     /* Refused before any work: the machine was never stopped. */
-    assert_int_equal(ld_sim_calls(h.sim, LD_HAL_OP_QUIESCE), quiesces);
+    assert_int_equal(ld_fault_calls(h.fault, LD_HAL_OP_QUIESCE), quiesces);
     assert_int_equal(evlog_count(log, 104), 0);
     /* 1, then 6 naming the threshold and the next allowed time, then 2. */
     long i1 = evlog_find(log, 1, 0), i6 = evlog_find(log, 6, 0), i2 = evlog_find(log, 2, 0);

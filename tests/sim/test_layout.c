@@ -348,6 +348,18 @@ static void test_invalid_configs(void **state)
     cfg.cpus = UINT32_MAX;
     expect_invalid(&cfg);
 
+    /* A configuration of another version (or never initialised) is
+     * refused, and check says why. */
+    ld_sim_config_init(&cfg);
+    assert_int_equal(cfg.version, LD_SIM_CONFIG_VERSION);
+    cfg.version = 0;
+    expect_invalid(&cfg);
+    cfg.version = LD_SIM_CONFIG_VERSION + 1;
+    expect_invalid(&cfg);
+    char why[256];
+    assert_int_equal(ld_sim_config_check(&cfg, why, sizeof why), LD_STATUS_INVALID_PARAMETER);
+    assert_non_null(strstr(why, "version"));
+
     ld_sim_config_init(&cfg);
     cfg.hot_set_bytes = 0;
     expect_invalid(&cfg);

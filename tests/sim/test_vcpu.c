@@ -1,6 +1,6 @@
 /* The simulated machine's processors: the corral really stops them, the
- * probe is consistent at the stop, register files, the dirty log, pause,
- * secondary data, destroy while running. */
+ * probe is consistent at the stop, a vCPU late at the corral, register
+ * files, the dirty log, pause, secondary data, destroy while running. */
 #include "sim_test.h"
 
 static ld_sim *make(uint32_t cpus, uint64_t rate, uint64_t hot, bool hv_ipt)
@@ -250,6 +250,78 @@ static void test_quiesce_rules(void **state)
     /* And the next one works. */
     assert_int_equal(hal->quiesce(hal->ctx, 1000000000ull, noop, NULL, NULL), LD_STATUS_SUCCESS);
     ld_sim_destroy(sim);
+}
+
+/* ---- a vCPU late at the corral ---- */
+
+static int fn_calls;
+
+static ld_status count_call(void *arg)
+{
+    (void)arg;
+    fn_calls++;
+    return LD_STATUS_SUCCESS;
+}
+
+/* A vCPU arriving later than the timeout: TIMEOUT, fn never runs, the
+ * machine runs on. A shorter delay only lengthens the corral. The delay
+ * is the machine's: it holds at every corral until set back to 0. */
+static void test_late_vcpu(void **state)
+{
+    (void)state;
+    ld_sim *sim = make(2, 64ull << 20, 4ull << 20, true);
+    const ld_hal *hal = ld_sim_hal(sim);
+    assert_true(wait_written_more(sim, 0, 2000));
+    assert_int_equal(ld_sim_set_corral_delay(sim, 1, 2000000000ull), LD_STATUS_SUCCESS);
+    fn_calls = 0;
+    ld_quiesce_times t;
+    for (int round = 0; round < 2; round++) {
+        uint64_t t0 = test_now_ns();
+        assert_int_equal(hal->quiesce(hal->ctx, 50000000ull, count_call, NULL, &t), LD_STATUS_TIMEOUT);
+        uint64_t took = test_now_ns() - t0;
+        assert_int_equal(fn_calls, 0);
+        assert_false(ld_sim_corralled(sim));
+        assert_true(t.corral_ns >= 50000000ull);
+        assert_true(took < 1500000000ull); /* the late vCPU is not waited for */
+        uint64_t w = ld_sim_pages_written(sim);
+        assert_true(wait_written_more(sim, w, 2000));
+    }
+
+    assert_int_equal(ld_sim_set_corral_delay(sim, 1, 30000000ull), LD_STATUS_SUCCESS); /* 30 ms late, 2 s allowed */
+    assert_int_equal(hal->quiesce(hal->ctx, 2000000000ull, count_call, NULL, &t), LD_STATUS_SUCCESS);
+    assert_int_equal(fn_calls, 1);
+    assert_true(t.corral_ns >= 30000000ull);
+    assert_false(ld_sim_corralled(sim));
+
+    /* Each vCPU has its own delay; 0 puts it back on time. */
+    assert_int_equal(ld_sim_set_corral_delay(sim, 1, 0), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_sim_set_corral_delay(sim, 0, 2000000000ull), LD_STATUS_SUCCESS);
+    assert_int_equal(hal->quiesce(hal->ctx, 50000000ull, count_call, NULL, &t), LD_STATUS_TIMEOUT);
+    assert_int_equal(fn_calls, 1);
+    assert_int_equal(ld_sim_set_corral_delay(sim, 0, 0), LD_STATUS_SUCCESS);
+    assert_int_equal(hal->quiesce(hal->ctx, 2000000000ull, count_call, NULL, &t), LD_STATUS_SUCCESS);
+    assert_int_equal(fn_calls, 2);
+    assert_true(t.corral_ns < 2000000000ull);
+
+    /* Only the machine's vCPUs. */
+    assert_int_equal(ld_sim_set_corral_delay(sim, 2, 1), LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(ld_sim_set_corral_delay(NULL, 0, 1), LD_STATUS_INVALID_PARAMETER);
+
+    /* A single vCPU that is late: the machine still runs after. */
+    ld_sim_destroy(sim);
+    ld_sim_config cfg;
+    ld_sim_config_init(&cfg);
+    cfg.memory_bytes = 64ull << 20;
+    cfg.cpus = 1;
+    cfg.dirty_rate = 32ull << 20;
+    cfg.hot_set_bytes = 1ull << 20;
+    assert_int_equal(ld_sim_create(&cfg, &sim), LD_STATUS_SUCCESS);
+    hal = ld_sim_hal(sim);
+    assert_int_equal(ld_sim_set_corral_delay(sim, 0, 10000000000ull), LD_STATUS_SUCCESS);
+    assert_int_equal(hal->quiesce(hal->ctx, 20000000ull, count_call, NULL, NULL), LD_STATUS_TIMEOUT);
+    uint64_t w = ld_sim_pages_written(sim);
+    assert_true(wait_written_more(sim, w, 2000));
+    ld_sim_destroy(sim); /* does not wait out the 10 s delay */
 }
 
 /* ---- the dirty log ---- */
@@ -531,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_probe_consistent_when_stopped),
         cmocka_unit_test(test_idle_machine_ticks),
         cmocka_unit_test(test_quiesce_rules),
+        cmocka_unit_test(test_late_vcpu),
         cmocka_unit_test(test_dirty_log),
         cmocka_unit_test(test_dirty_fetch_while_corralled),
         cmocka_unit_test(test_pause),
