@@ -9,7 +9,7 @@
 #include <sys/mman.h>
 #include <sys/sysinfo.h>
 
-#include "sim_internal.h"
+#include "machine.h"
 
 void ld_sim_config_init(ld_sim_config *cfg)
 {

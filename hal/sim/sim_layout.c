@@ -7,7 +7,7 @@
  * runs, all inside the ranges. */
 #include <string.h>
 
-#include "sim_internal.h"
+#include "machine.h"
 
 typedef struct region {
     ld_page_kind kind;

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "sim_internal.h"
+#include "machine.h"
 
 #define IDLE_TICK_NS 1000000u        /* an idle vCPU steps every ~1 ms */
 #define THROTTLE_SLEEP_NS 200000u    /* a vCPU ahead of its rate sleeps this long */

@@ -7,8 +7,8 @@
  *
  * Shared words that threads race on are accessed only with __atomic
  * builtins; everything else about the vCPUs' park state is under sim->lock. */
-#ifndef LDS_INTERNAL_H
-#define LDS_INTERNAL_H
+#ifndef LDS_MACHINE_H
+#define LDS_MACHINE_H
 
 #include <stddef.h>
 #include <stdint.h>
