@@ -176,8 +176,9 @@ ld_status lx_classify(ld_linux *lx)
             left -= n;
             /* every 256 MiB of 4 KiB pages (FLAGS_CHUNK divides it), and the end */
             done += n;
+            /* The caller may stop a long classification (a cancel). */
             if (lx->progress && st == LD_STATUS_SUCCESS && (done % (FLAGS_CHUNK * 16) < n || done == total))
-                lx->progress(lx->progress_arg, "classify", done, total);
+                st = lx->progress(lx->progress_arg, "classify", done, total);
         }
     }
 out:

@@ -48,7 +48,8 @@ typedef enum ld_dump_type {
 #define LD_FLAG_USE_MIRRORING            0x4u /* pre-copy while running */
 #define LD_FLAG_DEFER                    0x8u /* keep the dump in memory for a later write */
 
-#define LD_CAPTURE_REQUEST_VERSION 1
+/* 2 added `cancel`. The engine accepts 1 and 2. */
+#define LD_CAPTURE_REQUEST_VERSION 2
 
 typedef struct ld_capture_request {
     uint32_t version;
@@ -61,8 +62,16 @@ typedef struct ld_capture_request {
     uint64_t mirror_budget_ns;     /* time limit of mirroring phase 1; default 2 s */
     uint32_t mirror_max_passes;    /* phase-1 passes at most; default 8 */
     const char *comment;           /* extra text for the dump's comment, may be NULL */
-    ld_progress_fn progress;       /* may be NULL */
+    ld_progress_fn progress;       /* may be NULL; may stop the work (types.h) */
     void *progress_arg;
+    /* Version 2. May be NULL. A flag the engine polls between phases,
+     * mirroring passes and runs of pages copied or written (never while the
+     * machine is stopped: a quiesce under way finishes first); non-zero
+     * stops the capture with LD_STATUS_CANCELLED. Set it from any thread or
+     * a signal handler (a sig_atomic_t is an int); it must outlive the
+     * call. Cancellation: event 2 carries STATUS_CANCELLED, the machine
+     * runs, every buffer is freed, the sink is aborted (no file). */
+    const volatile int *cancel;
 } ld_capture_request;
 
 LD_EXTERN void ld_capture_request_init(ld_capture_request *req);
@@ -260,6 +269,12 @@ LD_EXTERN ld_status ld_engine_capture(ld_engine *engine, const ld_capture_reques
                                       const ld_format *format, ld_sink *sink,
                                       ld_result *result);
 
+/* Stop the capture or deferred write running on this engine now, as a
+ * request's cancel flag does (LD_STATUS_CANCELLED). Only an atomic store:
+ * safe from any thread and from a signal handler. A cancel with nothing
+ * running is forgotten when the next capture or write starts. */
+LD_EXTERN void ld_engine_cancel(ld_engine *engine);
+
 /* Write the oldest held dump (events 201-204). On success it is freed; on
  * failure (disk full, ...) it stays held, so it can be written elsewhere.
  * LD_STATUS_INVALID_DEVICE_STATE if none is held. */
@@ -274,7 +289,9 @@ LD_EXTERN ld_status ld_engine_write_deferred_dump(ld_engine *engine, const ld_du
                                                   const ld_format *format, ld_sink *sink,
                                                   ld_result *result);
 /* The same with progress: the write reports phase "write" to progress
- * (may be NULL), as a capture does through its request's progress. */
+ * (may be NULL), as a capture does through its request's progress; a
+ * progress that returns anything but success stops the write with that
+ * status (the dump stays held), as ld_engine_cancel does. */
 LD_EXTERN ld_status ld_engine_write_deferred_ex(ld_engine *engine, const ld_dump *handle,
                                                 const ld_format *format, ld_sink *sink,
                                                 ld_progress_fn progress, void *progress_arg,

@@ -29,8 +29,10 @@ typedef struct ld_sink ld_sink;
 typedef struct ld_dump ld_dump;
 
 /* Progress of long work: `phase` names it ("classify", "mirror", "copy",
- * "write"); done of total units. */
-typedef void (*ld_progress_fn)(void *arg, const char *phase, uint64_t done, uint64_t total);
+ * "write"); done of total units. Return LD_STATUS_SUCCESS to go on;
+ * anything else stops the work with that status (LD_STATUS_CANCELLED, say):
+ * a capture ends as a cancelled one does (livedump/engine.h). */
+typedef uint32_t (*ld_progress_fn)(void *arg, const char *phase, uint64_t done, uint64_t total);
 
 #ifdef __cplusplus
 }

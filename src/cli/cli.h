@@ -68,7 +68,7 @@ void cli_output_init(cli_output *o);
 int cli_parse_events_mode(const char *v, cli_events_mode *out);
 /* ld_event_fn and ld_progress_fn with a cli_output as arg. */
 void cli_on_event(void *arg, const ld_event *ev);
-void cli_on_progress(void *arg, const char *phase, uint64_t done, uint64_t total);
+ld_status cli_on_progress(void *arg, const char *phase, uint64_t done, uint64_t total);
 void cli_progress_clear(cli_output *o);
 
 /* ---- machines `capture --machine NAME` can dump ----

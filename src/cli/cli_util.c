@@ -207,15 +207,16 @@ void cli_on_event(void *arg, const ld_event *ev)
     fflush(stdout);
 }
 
-void cli_on_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
+ld_status cli_on_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
 {
     cli_output *o = arg;
     if (!o->progress_tty || total == 0)
-        return;
+        return LD_STATUS_SUCCESS;
     fprintf(stderr, "\r\033[K%-7s %3u%% (%" PRIu64 " / %" PRIu64 " pages)", phase,
             (unsigned)(done * 100 / total), done, total);
     o->progress_shown = done < total;
     if (!o->progress_shown)
         fputs("\r\033[K", stderr);
     fflush(stderr);
+    return LD_STATUS_SUCCESS;
 }

@@ -513,6 +513,9 @@ int cmd_capture(int argc, char **argv)
     int rc = CLI_EXIT_USAGE;
     if (parse_capture(argc, argv, &a) == 0) {
         a.req.progress = cli_on_progress;
+        /* A stop signal cancels the capture in the engine (between runs of
+         * pages; a quiesce under way ends first). */
+        a.req.cancel = &stop_signal;
         a.req.progress_arg = &a.out;
         const ld_hal *hal = NULL;
         ld_machine_lock *lock = NULL;

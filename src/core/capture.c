@@ -15,9 +15,10 @@
 
 /* Copy every page of `set` (AND `also`, if given) from the machine into
  * its slot, walking both bitmaps word by word. Consecutive pages whose
- * slots are adjacent go in one HAL read. */
+ * slots are adjacent go in one HAL read. `running`: the machine runs, so a
+ * cancel is honoured between runs; in the quiesce the copy always ends. */
 static ld_status copy_set(ld_engine *e, ldi_session *s, const ldi_bitmap *set, const ldi_bitmap *also,
-                          const char *phase, uint64_t *copied)
+                          const char *phase, bool running, uint64_t *copied)
 {
     const ld_hal *hal = e->hal;
     uint64_t total = phase ? ldi_bitmap_count(set) : 0, done = 0;
@@ -31,10 +32,14 @@ static ld_status copy_set(ld_engine *e, ldi_session *s, const ldi_bitmap *set, c
         if (st != LD_STATUS_SUCCESS)
             return st;
         done += n;
-        if (phase && (done % 16384 < n || done == total))
-            ldi_progress(s, phase, done, total);
+        if (phase && (done % 16384 < n || done == total) && ldi_progress(s, phase, done, total) != LD_STATUS_SUCCESS)
+            break;
+        if (running && ldi_check_stop(e, s) != LD_STATUS_SUCCESS)
+            break;
     }
     *copied += done;
+    if (running && s->stop != LD_STATUS_SUCCESS)
+        return s->stop;
     return LD_STATUS_SUCCESS;
 }
 
@@ -81,7 +86,7 @@ static ld_status mirror(ld_engine *e, ldi_session *s)
         mirror_failed(e, s, st);
     } else {
         uint64_t t0 = ldi_now(e);
-        st = copy_set(e, s, &d->slots_map, 0, "mirror", &res->mirror_phase0_pages);
+        st = copy_set(e, s, &d->slots_map, 0, "mirror", true, &res->mirror_phase0_pages);
         res->mirror_phase0_ns = ldi_now(e) - t0;
         if (st != LD_STATUS_SUCCESS)
             return st;
@@ -97,6 +102,8 @@ static ld_status mirror(ld_engine *e, ldi_session *s)
      * at the pass or time budget. */
     uint64_t target = LDI_MAX(64u, d->slot_pages / 4096u);
     while (s->mirroring && res->mirror_passes < req->mirror_max_passes) {
+        if ((st = ldi_check_stop(e, s)) != LD_STATUS_SUCCESS)
+            return st;
         uint64_t n = 0;
         st = fetch_dirty(e, s, &d->slots_map, &n);
         if (st != LD_STATUS_SUCCESS) {
@@ -104,7 +111,7 @@ static ld_status mirror(ld_engine *e, ldi_session *s)
             break;
         }
         res->mirror_passes++;
-        st = copy_set(e, s, &s->dirty, 0, 0, &res->mirror_phase1_pages);
+        st = copy_set(e, s, &s->dirty, 0, 0, true, &res->mirror_phase1_pages);
         if (st != LD_STATUS_SUCCESS)
             return st;
         if (n <= target || (prev != UINT64_MAX && n * 10 > prev * 9) || ldi_now(e) - t1 > req->mirror_budget_ns)
@@ -202,7 +209,7 @@ static ld_status capture_quiesced(void *arg)
 
     ldi_emit_simple(e, 156);
     uint64_t c0 = ldi_now(e);
-    st = copy_set(e, s, &d->present, all ? 0 : &s->dirty, 0, &s->res->quiesce_copied_pages);
+    st = copy_set(e, s, &d->present, all ? 0 : &s->dirty, 0, false, &s->res->quiesce_copied_pages);
     /* New spare pages were never copied while running. */
     for (uint64_t i = spares_before; st == LD_STATUS_SUCCESS && i < d->spare_count; i++) {
         uint64_t pfn = d->spare_pfn[i];
@@ -226,6 +233,10 @@ ld_status ldi_capture_pages(ld_engine *e, ldi_session *s)
         if (st != LD_STATUS_SUCCESS)
             return st;
     }
+    /* The last moment a cancel is taken: once the quiesce starts, it ends
+     * with the copy (never with processors left corralled). */
+    if ((st = ldi_check_stop(e, s)) != LD_STATUS_SUCCESS)
+        return st;
     if (!ldi_transition(e, LDI_CAPTURE_QUIESCED))
         return LD_STATUS_INVALID_DEVICE_STATE;
     uint64_t end_mirror_ns = ldi_now(e) - t0;

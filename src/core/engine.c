@@ -446,8 +446,12 @@ ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const l
     /* Claim the engine: one live dump at a time, and none while
      * max_deferred dumps are held (their buffers are still taken). */
     e->plat->lock_acquire(e->plat->ctx, e->lock);
-    bool claimed = (e->state == LDI_IDLE || e->state == LDI_HELD) &&
-                   (e->held_count == 0 || e->held_count < e->max_deferred) && ldi_transition_locked(e, LDI_STARTED);
+    bool can_claim = (e->state == LDI_IDLE || e->state == LDI_HELD) &&
+                     (e->held_count == 0 || e->held_count < e->max_deferred);
+    /* A cancel of nothing is forgotten; one from the claim on counts. */
+    if (can_claim)
+        __atomic_store_n(&e->cancel, 0, __ATOMIC_RELEASE);
+    bool claimed = can_claim && ldi_transition_locked(e, LDI_STARTED);
     capture_claim claim = {e->allow, e->held_count < e->max_deferred, e->admit, e->admit_arg};
     ldi_session s;
     memset(&s, 0, sizeof s);
@@ -475,14 +479,18 @@ ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const l
     }
     if (s.dump)
         fill_info(&s.dump->info, req);
-    if (st == LD_STATUS_SUCCESS)
+    /* Each stage starts only if no cancel came (stages check inside too,
+     * wherever the machine runs). */
+    if (st == LD_STATUS_SUCCESS && (st = ldi_check_stop(e, &s)) == LD_STATUS_SUCCESS)
         st = ldi_sizing(e, &s);
-    if (st == LD_STATUS_SUCCESS)
+    if (st == LD_STATUS_SUCCESS && (st = ldi_check_stop(e, &s)) == LD_STATUS_SUCCESS)
         st = ldi_capture_pages(e, &s);
     /* The dirty log is no longer needed once the pages are captured. */
     session_free(e, &s);
-    if (st == LD_STATUS_SUCCESS)
+    if (st == LD_STATUS_SUCCESS && (st = ldi_check_stop(e, &s)) == LD_STATUS_SUCCESS)
         st = ldi_collect_secondary(e, &s);
+    if (st == LD_STATUS_SUCCESS)
+        st = ldi_check_stop(e, &s);
     res->capture_ns = ldi_now(e) - s.t_start;
 
     bool held = false;
@@ -499,7 +507,8 @@ ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const l
             st = LD_STATUS_INVALID_DEVICE_STATE;
     } else if (st == LD_STATUS_SUCCESS) {
         (void)ldi_transition(e, LDI_WRITING);
-        st = ldi_write_dump(e, s.dump, format, sink, req->progress, req->progress_arg, res, 3, 4);
+        st = ldi_write_dump(e, s.dump, format, sink, req->progress, req->progress_arg,
+                            req->version >= 2 ? req->cancel : 0, res, 3, 4);
         sink = 0; /* consumed */
     }
     drop_sink(sink);
@@ -513,6 +522,12 @@ ld_status ld_engine_capture(ld_engine *e, const ld_capture_request *req, const l
     }
     return st;
 }
+void ld_engine_cancel(ld_engine *e)
+{
+    if (e)
+        __atomic_store_n(&e->cancel, 1, __ATOMIC_RELEASE);
+}
+
 /* Index of handle among the held dumps (NULL: the oldest), or -1. Under
  * the lock. */
 static int held_index(const ld_engine *e, const ld_dump *handle)
@@ -545,6 +560,8 @@ ld_status ld_engine_write_deferred_ex(ld_engine *e, const ld_dump *handle, const
     e->plat->lock_acquire(e->plat->ctx, e->lock);
     int idx = held_index(e, handle);
     ld_dump *d = idx >= 0 ? e->held[idx] : 0;
+    if (d && e->state == LDI_HELD)
+        __atomic_store_n(&e->cancel, 0, __ATOMIC_RELEASE);
     bool claimed = d && e->state == LDI_HELD && ldi_transition_locked(e, LDI_WRITING);
     bool busy = d && !claimed;
     e->plat->lock_release(e->plat->ctx, e->lock);
@@ -560,7 +577,7 @@ ld_status ld_engine_write_deferred_ex(ld_engine *e, const ld_dump *handle, const
     }
     *res = d->result;
     res->deferred = 0;
-    st = ldi_write_dump(e, d, format, sink, progress, progress_arg, res, 203, 204);
+    st = ldi_write_dump(e, d, format, sink, progress, progress_arg, 0, res, 203, 204);
     res->status = st;
     emit_api_end(e, 202, st, &d->info, 0, res, ldi_now(e) - t0);
     e->plat->lock_acquire(e->plat->ctx, e->lock);

@@ -57,7 +57,7 @@ bool ldi_kind_selected(ld_page_kind k, const ld_capture_request *req, const ld_h
 
 ld_status ldi_validate_request(const ld_capture_request *req, const ld_hal *hal)
 {
-    if (req->version != LD_CAPTURE_REQUEST_VERSION)
+    if (req->version < 1 || req->version > LD_CAPTURE_REQUEST_VERSION)
         return LD_STATUS_INVALID_PARAMETER;
     if (req->type != LD_DUMP_FULL_KERNEL && req->type != LD_DUMP_KERNEL_STACKS && req->type != LD_DUMP_MINI)
         return LD_STATUS_INVALID_PARAMETER;

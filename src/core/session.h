@@ -73,6 +73,7 @@ typedef struct ldi_session {
     uint64_t callout_bytes;
     bool callouts_fit;
     ld_status fail_in_quiesce; /* why the quiesce callback failed */
+    ld_status stop;            /* why the work stops early (a cancel, a progress that said no) */
     uint64_t size_limit;       /* the engine's dump file size limit for this capture */
     const ld_format *format;   /* NULL for a deferred capture */
     bool know_memory;          /* the HAL's mem_status answered */
@@ -115,6 +116,9 @@ struct ld_engine {
     ld_event queue[LDI_QUEUED_EVENTS];
     uint32_t queued;
     uint32_t dropped_events;
+    /* ld_engine_cancel: set atomically (from any thread or a signal
+     * handler), cleared when a capture or write claims the engine. */
+    int cancel;
     /* State trace, for tests. */
     void (*state_hook)(void *arg, ldi_state from, ldi_state to);
     void *state_hook_arg;
@@ -125,10 +129,27 @@ static inline uint64_t ldi_now(const ld_engine *e)
     return e->plat->now_ns(e->plat->ctx);
 }
 
-static inline void ldi_progress(const ldi_session *s, const char *phase, uint64_t done, uint64_t total)
+/* Whether the capture must stop now: the engine's cancel, the request's
+ * cancel flag (version 2), or an earlier stop. The first reason is kept in
+ * s->stop. Never asked while the machine is stopped. */
+static inline ld_status ldi_check_stop(ld_engine *e, ldi_session *s)
 {
-    if (s->req->progress)
-        s->req->progress(s->req->progress_arg, phase, done, total);
+    if (s->stop == LD_STATUS_SUCCESS &&
+        (__atomic_load_n(&e->cancel, __ATOMIC_ACQUIRE) ||
+         (s->req->version >= 2 && s->req->cancel && *s->req->cancel)))
+        s->stop = LD_STATUS_CANCELLED;
+    return s->stop;
+}
+
+/* Progress to the request's callback, which may stop the work. */
+static inline ld_status ldi_progress(ldi_session *s, const char *phase, uint64_t done, uint64_t total)
+{
+    if (s->stop == LD_STATUS_SUCCESS && s->req->progress) {
+        ld_status st = s->req->progress(s->req->progress_arg, phase, done, total);
+        if (st != LD_STATUS_SUCCESS)
+            s->stop = st;
+    }
+    return s->stop;
 }
 
 #endif

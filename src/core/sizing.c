@@ -358,6 +358,8 @@ ld_status ldi_sizing(ld_engine *e, ldi_session *s)
 
     sizing_mirroring(e, s);
 
+    if ((st = ldi_check_stop(e, s)) != LD_STATUS_SUCCESS)
+        return st;
     if (!ldi_transition(e, LDI_SIZING_QUIESCED))
         return LD_STATUS_INVALID_DEVICE_STATE;
     sizing_ctx c = {e, s};
@@ -370,11 +372,15 @@ ld_status ldi_sizing(ld_engine *e, ldi_session *s)
         return LD_STATUS_INVALID_DEVICE_STATE;
     run_remove_pages_callbacks(e, s);
 
+    if ((st = ldi_check_stop(e, s)) != LD_STATUS_SUCCESS)
+        return st;
     if (!ldi_transition(e, LDI_SIZING_ESTIMATE))
         return LD_STATUS_INVALID_DEVICE_STATE;
     if ((st = estimate(e, s)) != LD_STATUS_SUCCESS)
         return st;
 
+    if ((st = ldi_check_stop(e, s)) != LD_STATUS_SUCCESS)
+        return st;
     if (!ldi_transition(e, LDI_SIZING_ALLOCATE))
         return LD_STATUS_INVALID_DEVICE_STATE;
     return ldi_allocate(e, s);

@@ -229,8 +229,9 @@ static ld_status write_pages(ld_sink_cursor *o, const ld_dump *dump, ld_progress
         if (st != LD_STATUS_SUCCESS)
             return st;
         done += r.count;
-        if (progress && (done % 4096 < r.count || done == total))
-            progress(progress_arg, "write", done, total);
+        if (progress && (done % 4096 < r.count || done == total) &&
+            (st = progress(progress_arg, "write", done, total)) != LD_STATUS_SUCCESS)
+            return st; /* the caller said stop */
     }
     return done == total ? LD_STATUS_SUCCESS : LD_STATUS_INVALID_DEVICE_STATE;
 }

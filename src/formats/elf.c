@@ -245,8 +245,9 @@ static ld_status elf_write(const ld_dump *dump, ld_sink *sink, ld_progress_fn pr
             return st;
         stats->primary_bytes += r.count * ps;
         done += r.count;
-        if (progress && (done % 4096 < r.count || done == total))
-            progress(progress_arg, "write", done, total);
+        if (progress && (done % 4096 < r.count || done == total) &&
+            (st = progress(progress_arg, "write", done, total)) != LD_STATUS_SUCCESS)
+            return st; /* the caller said stop */
     }
     if (o.offset != file_pos)
         return LD_STATUS_INVALID_DEVICE_STATE; /* the dump changed under the writer */

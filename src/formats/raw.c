@@ -22,8 +22,9 @@ static ld_status raw_write(const ld_dump *dump, ld_sink *sink, ld_progress_fn pr
             return st;
         stats->primary_bytes += r.count * ps;
         done += r.count;
-        if (progress && (done % 4096 < r.count || done == total))
-            progress(progress_arg, "write", done, total);
+        if (progress && (done % 4096 < r.count || done == total) &&
+            (st = progress(progress_arg, "write", done, total)) != LD_STATUS_SUCCESS)
+            return st; /* the caller said stop */
     }
     /* The image spans all of physical memory, holes included. */
     stats->file_bytes = info->max_pfn * ps;

@@ -588,15 +588,16 @@ typedef struct progress_seen {
     uint64_t calls, last_done, last_total;
 } progress_seen;
 
-static void on_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
+static ld_status on_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
 {
     progress_seen *p = arg;
     if (strcmp(phase, "write") != 0)
-        return;
+        return LD_STATUS_SUCCESS;
     assert_true(done >= p->last_done && done <= total);
     p->calls++;
     p->last_done = done;
     p->last_total = total;
+    return LD_STATUS_SUCCESS;
 }
 
 /* A direct capture: event 4 carries the file's byte counts, and the

@@ -772,13 +772,14 @@ typedef struct progress_log {
     bool other_phase;
 } progress_log;
 
-static void on_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
+static ld_status on_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
 {
     progress_log *p = arg;
     p->calls++;
     p->other_phase |= strcmp(phase, "write") != 0;
     p->last_done = done;
     p->last_total = total;
+    return LD_STATUS_SUCCESS;
 }
 
 /* A deferred write reports its progress, as a capture's write does. */

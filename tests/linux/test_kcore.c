@@ -1027,7 +1027,7 @@ static void test_iomem_no_wraparound(void **state)
  * with its own reason, instead of classifying billions of pages that do
  * not exist: past the end of the kcore file, or (the file big enough,
  * sparse) more than the machine's MemTotal. */
-static void progress_note(void *arg, const char *phase, uint64_t done, uint64_t total)
+static ld_status progress_note(void *arg, const char *phase, uint64_t done, uint64_t total)
 {
     uint64_t *last = arg;
     assert_string_equal(phase, "classify");
@@ -1036,6 +1036,7 @@ static void progress_note(void *arg, const char *phase, uint64_t done, uint64_t 
     last[0] = done;
     last[1] = total;
     last[2]++;
+    return LD_STATUS_SUCCESS;
 }
 
 static void test_implausible_layout(void **state)

@@ -445,7 +445,7 @@ typedef struct busy_probe {
     bool tried;
 } busy_probe;
 
-static void apply_while_capturing(void *arg, const char *phase, uint64_t done, uint64_t total)
+static ld_status apply_while_capturing(void *arg, const char *phase, uint64_t done, uint64_t total)
 {
     (void)phase;
     (void)done;
@@ -455,6 +455,7 @@ static void apply_while_capturing(void *arg, const char *phase, uint64_t done, u
         p->tried = true;
         p->status = ld_settings_apply(p->settings, p->engine);
     }
+    return LD_STATUS_SUCCESS;
 }
 
 static void test_change_events(void **state)

@@ -1033,13 +1033,14 @@ static void test_future_times_block_one_threshold(void **state)
 
 /* ---- disk full and deferred writes into the reports ---- */
 
-static void count_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
+static ld_status count_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
 {
     uint64_t *p = arg;
     (void)phase;
     (void)total;
     p[0]++;
     p[1] = done;
+    return LD_STATUS_SUCCESS;
 }
 
 static void test_disk_full_and_deferred(void **state)
