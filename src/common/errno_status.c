@@ -55,7 +55,7 @@ static _Thread_local struct {
     int err;
 } last;
 
-ld_status ldi_errno_status(int err)
+ld_status ldu_errno_status(int err)
 {
     ld_status st = map(err);
     last.status = st;

@@ -102,7 +102,7 @@ static ld_status read_at(const ld_dmp *d, uint64_t off, void *buf, size_t len)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return ldi_errno_status(errno);
+            return ldu_errno_status(errno);
         if (n == 0)
             return LD_STATUS_END_OF_FILE; /* shrank since open */
         p += n;
@@ -439,7 +439,7 @@ ld_status ld_dmp_open(const char *path, ld_dmp **out, ld_dmp_error *err)
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         int e = errno;
-        return fail(err, ldi_errno_status(e), 0, "cannot open: %s", strerror(e));
+        return fail(err, ldu_errno_status(e), 0, "cannot open: %s", strerror(e));
     }
     struct stat sb;
     int fl;

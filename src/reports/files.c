@@ -33,7 +33,7 @@ static ld_status check_folder(int fd, const char *shown, int shown_len, char *er
     struct stat st;
     if (fstat(fd, &st) != 0) {
         ldr_err(err, cap, "%.*s: %s", shown_len, shown, strerror(errno));
-        return ldi_errno_status(errno);
+        return ldu_errno_status(errno);
     }
     if (st.st_uid != 0 && st.st_uid != geteuid()) {
         ldr_err(err, cap, "refusing a folder owned by another user (uid %u) in the path: %.*s", (unsigned)st.st_uid,
@@ -54,7 +54,7 @@ int ldr_open_folder_of(const char *path, const char **name, ld_status *status, c
     *name = slash ? slash + 1 : path;
     *status = LD_STATUS_SUCCESS;
     int fd = open(path[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    ld_status st = fd < 0 ? ldi_errno_status(errno) : check_folder(fd, path[0] == '/' ? "/" : ".", 1, err, cap);
+    ld_status st = fd < 0 ? ldu_errno_status(errno) : check_folder(fd, path[0] == '/' ? "/" : ".", 1, err, cap);
     if (fd < 0)
         ldr_err(err, cap, "%s: %s", path[0] == '/' ? "/" : ".", strerror(errno));
     /* Each folder below is opened O_NOFOLLOW relative to the one above and
@@ -71,7 +71,7 @@ int ldr_open_folder_of(const char *path, const char **name, ld_status *status, c
         int upto = (int)(e - path);
         if (n > NAME_MAX) {
             ldr_err(err, cap, "%.*s: %s", upto, path, strerror(ENAMETOOLONG));
-            st = ldi_errno_status(ENAMETOOLONG);
+            st = ldu_errno_status(ENAMETOOLONG);
             break;
         }
         memcpy(part, c, n);
@@ -85,7 +85,7 @@ int ldr_open_folder_of(const char *path, const char **name, ld_status *status, c
                 st = LD_STATUS_ACCESS_DENIED;
             } else {
                 ldr_err(err, cap, "%.*s: %s", upto, path, strerror(e2));
-                st = ldi_errno_status(e2);
+                st = ldu_errno_status(e2);
             }
             break;
         }
@@ -116,17 +116,17 @@ ld_status ldr_write_atomic_at(int dfd, const char *name, const void *data, size_
     char *tmp = malloc(NAME_MAX + 1);
     if (!tmp)
         return LD_STATUS_NO_MEMORY;
-    ld_status ts = ldi_temp_name(name, ".tmp", tmp, NAME_MAX + 1);
+    ld_status ts = ldu_temp_name(name, ".tmp", tmp, NAME_MAX + 1);
     if (ts != LD_STATUS_SUCCESS) {
         free(tmp);
-        return ts == LD_STATUS_NAME_TOO_LONG ? ldi_errno_status(ENAMETOOLONG) : ts;
+        return ts == LD_STATUS_NAME_TOO_LONG ? ldu_errno_status(ENAMETOOLONG) : ts;
     }
     /* A stale temporary file from a crash is ours to replace; a symlink in
      * its place is not followed (unlinkat removes the link itself). */
     (void)unlinkat(dfd, tmp, 0);
     int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        ld_status st = ldi_errno_status(errno);
+        ld_status st = ldu_errno_status(errno);
         free(tmp);
         return st;
     }
@@ -139,18 +139,18 @@ ld_status ldr_write_atomic_at(int dfd, const char *name, const void *data, size_
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            st = n < 0 ? ldi_errno_status(errno) : LD_STATUS_DISK_FULL;
+            st = n < 0 ? ldu_errno_status(errno) : LD_STATUS_DISK_FULL;
             break;
         }
         p += n;
         left -= (size_t)n;
     }
     if (st == LD_STATUS_SUCCESS && fsync(fd) != 0)
-        st = ldi_errno_status(errno);
+        st = ldu_errno_status(errno);
     if (close(fd) != 0 && st == LD_STATUS_SUCCESS)
-        st = ldi_errno_status(errno);
+        st = ldu_errno_status(errno);
     if (st == LD_STATUS_SUCCESS && renameat(dfd, tmp, dfd, name) != 0)
-        st = ldi_errno_status(errno);
+        st = ldu_errno_status(errno);
     if (st != LD_STATUS_SUCCESS)
         (void)unlinkat(dfd, tmp, 0);
     else
@@ -183,7 +183,7 @@ ld_status ldr_read_small_at_st(int dfd, const char *name, size_t max, char **out
     /* O_NONBLOCK: a FIFO in its place must not hang the open. */
     int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
-        return ldi_errno_status(errno);
+        return ldu_errno_status(errno);
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);

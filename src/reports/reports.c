@@ -52,7 +52,7 @@ static ld_status check_dir_fd(int fd, const char *shown, char *err, size_t cap)
     struct stat st;
     if (fstat(fd, &st) != 0) {
         ldr_err(err, cap, "%s: %s", shown, strerror(errno));
-        return ldi_errno_status(errno);
+        return ldu_errno_status(errno);
     }
     if (!S_ISDIR(st.st_mode)) {
         ldr_err(err, cap, "%s: not a folder", shown);
@@ -104,7 +104,7 @@ static ld_status open_root(const char *path, bool create, int *out, char *err, s
     int fd = open(path[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         ldr_err(err, cap, "%s: %s", path, strerror(errno));
-        return ldi_errno_status(errno);
+        return ldu_errno_status(errno);
     }
     char *save = NULL;
     char *c = strtok_r(buf, "/", &save);
@@ -125,7 +125,7 @@ static ld_status open_root(const char *path, bool create, int *out, char *err, s
             }
             ldr_err(err, cap, "%s: %s%s", path, e == ENOENT || !next ? "" : "cannot open the folder: ",
                     strerror(e));
-            return ldi_errno_status(e);
+            return ldu_errno_status(e);
         }
         close(fd);
         fd = nfd;
@@ -343,7 +343,7 @@ static ld_status dump_folder(ld_reports *r, const char *component, bool full, in
         return st;
     int fd = open_dir_at(r->root_fd, component, true);
     if (fd < 0)
-        return ldi_errno_status(errno);
+        return ldu_errno_status(errno);
     st = check_dir_fd(fd, component, NULL, 0);
     if (st != LD_STATUS_SUCCESS) {
         close(fd);
@@ -429,7 +429,7 @@ static ld_status scan(const ld_reports *r, list_builder *b, int dfd, const char 
     int own = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
     DIR *d = own >= 0 ? fdopendir(own) : NULL;
     if (!d) {
-        ld_status st = ldi_errno_status(errno);
+        ld_status st = ldu_errno_status(errno);
         if (own >= 0)
             close(own);
         return st;
@@ -576,8 +576,8 @@ static ld_status remove_entry(ld_reports *r, const ld_report_entry *x)
 {
     int dfd = entry_dir(r, x);
     if (dfd < 0)
-        return ldi_errno_status(errno);
-    ld_status st = unlinkat(dfd, base_name(x), 0) == 0 ? LD_STATUS_SUCCESS : ldi_errno_status(errno);
+        return ldu_errno_status(errno);
+    ld_status st = unlinkat(dfd, base_name(x), 0) == 0 ? LD_STATUS_SUCCESS : ldu_errno_status(errno);
     close_entry_dir(r, dfd);
     return st;
 }
@@ -592,21 +592,21 @@ static ld_status remove_leftover(ld_reports *r, const ld_report_entry *x, bool *
     *removed = false;
     int dfd = entry_dir(r, x);
     if (dfd < 0)
-        return ldi_errno_status(errno);
+        return ldu_errno_status(errno);
     const char *name = base_name(x);
     ld_status st = LD_STATUS_SUCCESS;
     int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     struct stat locked, named;
     if (fd < 0) {
         /* Gone meanwhile (its writer finished): nothing to do. */
-        st = errno == ENOENT ? LD_STATUS_SUCCESS : ldi_errno_status(errno);
+        st = errno == ENOENT ? LD_STATUS_SUCCESS : ldu_errno_status(errno);
     } else if (fstat(fd, &locked) == 0 && S_ISREG(locked.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
                fstatat(dfd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 && named.st_dev == locked.st_dev &&
                named.st_ino == locked.st_ino) {
         if (unlinkat(dfd, name, 0) == 0)
             *removed = true;
         else
-            st = ldi_errno_status(errno);
+            st = ldu_errno_status(errno);
     }
     if (fd >= 0)
         close(fd);

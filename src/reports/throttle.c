@@ -458,7 +458,7 @@ static ld_status lock(ld_reports *r, int *out, bool wait)
     int fd = openat(r->root_fd, LDR_LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
                     0600);
     if (fd < 0)
-        return ldi_errno_status(errno);
+        return ldu_errno_status(errno);
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
@@ -468,7 +468,7 @@ static ld_status lock(ld_reports *r, int *out, bool wait)
     while ((rc = flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB)) != 0 && errno == EINTR)
         ;
     if (rc != 0) {
-        ld_status s = errno == EWOULDBLOCK ? LD_STATUS_DEVICE_BUSY : ldi_errno_status(errno);
+        ld_status s = errno == EWOULDBLOCK ? LD_STATUS_DEVICE_BUSY : ldu_errno_status(errno);
         close(fd);
         return s;
     }

@@ -55,10 +55,10 @@ static bool name_ok(const char *name)
 static ld_status open_dir(const char *dir, int *out)
 {
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return ldi_errno_status(errno);
+        return ldu_errno_status(errno);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd < 0)
-        return errno == ENOTDIR ? LD_STATUS_ACCESS_DENIED : ldi_errno_status(errno);
+        return errno == ENOTDIR ? LD_STATUS_ACCESS_DENIED : ldu_errno_status(errno);
     struct stat st;
     if (fstat(dfd, &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0) ||
         (st.st_mode & (S_IWGRP | S_IWOTH))) {
@@ -88,7 +88,7 @@ ld_status ld_machine_lock_acquire(const char *dir, const char *name, bool wait, 
     int err = errno;
     close(dfd);
     if (fd < 0)
-        return err == ELOOP ? LD_STATUS_OBJECT_NAME_COLLISION : ldi_errno_status(err);
+        return err == ELOOP ? LD_STATUS_OBJECT_NAME_COLLISION : ldu_errno_status(err);
     /* Our own regular file with one name: not another user's, not a hard
      * link to some other file. */
     struct stat sb;
@@ -102,7 +102,7 @@ ld_status ld_machine_lock_acquire(const char *dir, const char *name, bool wait, 
     if (r != 0) {
         err = errno;
         close(fd);
-        return err == EWOULDBLOCK ? LD_STATUS_DEVICE_BUSY : ldi_errno_status(err);
+        return err == EWOULDBLOCK ? LD_STATUS_DEVICE_BUSY : ldu_errno_status(err);
     }
     ld_machine_lock *lock = malloc(sizeof *lock);
     if (!lock) {

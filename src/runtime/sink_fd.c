@@ -36,7 +36,7 @@ static ld_status fd_write(ld_sink *sink, uint64_t offset, const void *buf, size_
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return ldi_errno_status(errno);
+            return ldu_errno_status(errno);
         }
         if (n == 0)
             return LD_STATUS_DISK_FULL;
@@ -57,11 +57,11 @@ static ld_status fd_finish(ld_sink *sink, uint64_t size)
         /* Trailing holes a writer left become the file's end. */
         if (size > (uint64_t)INT64_MAX - s->base || ftruncate(s->fd, (off_t)(s->base + size)) != 0 ||
             fsync(s->fd) != 0)
-            st = ldi_errno_status(errno);
+            st = ldu_errno_status(errno);
     } else if (s->position != size) {
         st = LD_STATUS_INVALID_PARAMETER;
     } else if (s->regular && fsync(s->fd) != 0) {
-        st = ldi_errno_status(errno);
+        st = ldu_errno_status(errno);
     }
     free(s);
     return st;

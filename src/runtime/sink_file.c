@@ -59,7 +59,7 @@ static ld_status sink_write(ld_sink *sink, uint64_t offset, const void *buf, siz
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return ldi_errno_status(errno);
+            return ldu_errno_status(errno);
         }
         if (n == 0)
             return LD_STATUS_DISK_FULL;
@@ -117,12 +117,12 @@ static ld_status publish(file_sink *fs)
         return LD_STATUS_SUCCESS;
     }
     if (!no_hard_links(errno))
-        return ldi_errno_status(errno);
+        return ldu_errno_status(errno);
     if (rename_fn(fs->dfd, fs->tmp, fs->name) == 0)
         return LD_STATUS_SUCCESS;
     if (errno == EINVAL || no_hard_links(errno))
         return LD_STATUS_NOT_SUPPORTED;
-    return ldi_errno_status(errno);
+    return ldu_errno_status(errno);
 }
 
 static ld_status sink_finish(ld_sink *sink, uint64_t size)
@@ -131,7 +131,7 @@ static ld_status sink_finish(ld_sink *sink, uint64_t size)
     /* ftruncate sets the final size, so trailing holes exist in the file
      * without being written (sparse). */
     if (size > (uint64_t)INT64_MAX || ftruncate(fs->fd, (off_t)size) != 0 || fsync(fs->fd) != 0) {
-        ld_status st = size > (uint64_t)INT64_MAX ? LD_STATUS_DISK_FULL : ldi_errno_status(errno);
+        ld_status st = size > (uint64_t)INT64_MAX ? LD_STATUS_DISK_FULL : ldu_errno_status(errno);
         sink_abort(sink);
         return st;
     }
@@ -172,11 +172,11 @@ static ld_status remove_stale(int dfd, const char *tmp)
     struct stat s;
     if (fstat(fd, &s) == 0 && S_ISREG(s.st_mode) && s.st_uid == geteuid()) {
         if (flock(fd, LOCK_EX | LOCK_NB) != 0)
-            st = errno == EWOULDBLOCK ? LD_STATUS_DEVICE_BUSY : ldi_errno_status(errno);
+            st = errno == EWOULDBLOCK ? LD_STATUS_DEVICE_BUSY : ldu_errno_status(errno);
         else if (!still_named(fd, dfd, tmp))
             st = LD_STATUS_SUCCESS; /* replaced meanwhile: look again */
         else
-            st = unlinkat(dfd, tmp, 0) == 0 || errno == ENOENT ? LD_STATUS_SUCCESS : ldi_errno_status(errno);
+            st = unlinkat(dfd, tmp, 0) == 0 || errno == ENOENT ? LD_STATUS_SUCCESS : ldu_errno_status(errno);
     }
     close(fd);
     return st;
@@ -184,7 +184,7 @@ static ld_status remove_stale(int dfd, const char *tmp)
 
 ld_status ld_sink_file_partial_name(const char *name, char *out, size_t cap)
 {
-    return ldi_temp_name(name, ".partial", out, cap);
+    return ldu_temp_name(name, ".partial", out, cap);
 }
 
 /* Takes ownership of dfd. */
@@ -200,7 +200,7 @@ static ld_status open_in(int dfd, const char *name, ld_sink **out)
         return LD_STATUS_OBJECT_NAME_COLLISION;
     }
     if (errno != ENOENT) {
-        ld_status s = ldi_errno_status(errno);
+        ld_status s = ldu_errno_status(errno);
         close(dfd);
         return s;
     }
@@ -230,7 +230,7 @@ static ld_status open_in(int dfd, const char *name, ld_sink **out)
     for (int attempt = 0;; attempt++) {
         fs->fd = openat(dfd, fs->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fs->fd < 0) {
-            ld_status s = ldi_errno_status(errno);
+            ld_status s = ldu_errno_status(errno);
             if (errno == EEXIST && attempt < 3)
                 s = remove_stale(dfd, fs->tmp);
             if (s == LD_STATUS_SUCCESS)
@@ -267,7 +267,7 @@ ld_status ld_sink_file_open(const char *path, ld_sink **out)
     if (!path || !path[0])
         return LD_STATUS_INVALID_PARAMETER;
     if (strlen(path) >= PATH_MAX)
-        return ldi_errno_status(ENAMETOOLONG);
+        return ldu_errno_status(ENAMETOOLONG);
     const char *slash = strrchr(path, '/');
     const char *name = slash ? slash + 1 : path;
     if (!name[0])
@@ -281,7 +281,7 @@ ld_status ld_sink_file_open(const char *path, ld_sink **out)
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
-        return ldi_errno_status(errno);
+        return ldu_errno_status(errno);
     return open_in(dfd, name, out);
 }
 
@@ -293,10 +293,10 @@ ld_status ld_sink_file_openat(int dirfd, const char *name, ld_sink **out)
     if (dirfd < 0 || !name || !name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
         return LD_STATUS_INVALID_PARAMETER;
     if (strlen(name) > NAME_MAX)
-        return ldi_errno_status(ENAMETOOLONG);
+        return ldu_errno_status(ENAMETOOLONG);
     /* Our own descriptor: the caller may close theirs while we write. */
     int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
     if (dfd < 0)
-        return ldi_errno_status(errno);
+        return ldu_errno_status(errno);
     return open_in(dfd, name, out);
 }

@@ -252,7 +252,7 @@ static void fake_self(const char *mnt, const char *ours)
 
 static kcore_image image;
 
-static uint64_t lx_now_ns_test(void)
+static uint64_t ldl_now_ns_test(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1065,7 +1065,7 @@ static void test_implausible_layout(void **state)
     write_text(ipath, text);
     ld_linux *lx = (ld_linux *)1;
     ld_linux_error err;
-    uint64_t t0 = lx_now_ns_test();
+    uint64_t t0 = ldl_now_ns_test();
     assert_int_equal(ld_linux_open(&cfg, &lx, &err), LD_STATUS_FILE_CORRUPT);
     print_message("  -> %s: %s\n", ld_linux_reason_name(err.reason), err.message);
     assert_int_equal(err.reason, LD_LINUX_BAD_KCORE);
@@ -1088,7 +1088,7 @@ static void test_implausible_layout(void **state)
     assert_non_null(strstr(err.message, "MemTotal"));
     assert_null(lx);
     /* both refusals came at once, not after a scan */
-    assert_true(lx_now_ns_test() - t0 < 2000000000ull);
+    assert_true(ldl_now_ns_test() - t0 < 2000000000ull);
 
     /* the bound is the machine's: with 2 TiB of MemTotal the same layout opens */
     write_text(mpath, "MemTotal:     2147483648 kB\nMemAvailable: 2147483648 kB\n");

@@ -96,14 +96,14 @@ static void errno_map(void **state)
         {EIO, 0xC0000185u},          /* STATUS_IO_DEVICE_ERROR */
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-        ld_status st = ldi_errno_status(map[i].err);
+        ld_status st = ldu_errno_status(map[i].err);
         print_message("%s -> 0x%08X %s\n", strerror(map[i].err), (unsigned)st,
                       ld_status_name(st) ? ld_status_name(st) : "(no name)");
         assert_int_equal(st, map[i].st);
         assert_non_null(ld_status_name(st));
         assert_int_equal(ld_os_error(st), map[i].err);
     }
-    ldi_errno_status(EROFS);
+    ldu_errno_status(EROFS);
     assert_int_equal(ld_os_error(LD_STATUS_MEDIA_WRITE_PROTECTED), EROFS);
     assert_int_equal(ld_os_error(LD_STATUS_DISK_FULL), 0); /* not what the last failure got */
     assert_int_equal(ld_os_error(LD_STATUS_SUCCESS), 0);
