@@ -69,8 +69,8 @@ void ldl_iomem_free(ldl_iomem *io)
 ld_status ldl_iomem_parse(const char *path, ldl_iomem *out, ld_linux_error *err)
 {
     memset(out, 0, sizeof *out);
-    int fd = ldl_open_regular(path);
-    if (fd == -2)
+    int fd = ldl_open_file(path);
+    if (fd == LDU_NOT_REGULAR)
         return ldl_fail(err, LD_LINUX_BAD_IOMEM, LD_STATUS_INVALID_PARAMETER,
                         "%s: not a regular file (a FIFO or device?): /proc/iomem is one", path);
     FILE *f = fd >= 0 ? fdopen(fd, "re") : NULL;

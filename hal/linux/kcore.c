@@ -36,28 +36,6 @@ static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t le32(const uint8_t *p) { return (uint32_t)le16(p) | (uint32_t)le16(p + 2) << 16; }
 static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
 
-/* All n bytes, or -1 with errno (0 at end of file). */
-static int pread_all(int fd, void *buf, size_t n, uint64_t off)
-{
-    size_t done = 0;
-    if (off > (uint64_t)INT64_MAX - n) {
-        errno = EINVAL;
-        return -1;
-    }
-    while (done < n) {
-        ssize_t r = pread(fd, (char *)buf + done, n - done, (off_t)(off + done));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            if (r == 0)
-                errno = 0;
-            return -1;
-        }
-        done += (size_t)r;
-    }
-    return 0;
-}
-
 static int cmp_seg(const void *a, const void *b)
 {
     const ldl_segment *x = a, *y = b;
@@ -97,7 +75,7 @@ ld_status ldl_kcore_parse(ld_linux *lx, const char *path, ld_linux_error *err)
 {
     int fd = lx->kcore_fd;
     uint8_t eh[EHDR_SIZE];
-    if (pread_all(fd, eh, sizeof eh, 0))
+    if (ldu_pread_all(fd, eh, sizeof eh, 0) != LD_STATUS_SUCCESS)
         return ldl_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT, "%s: cannot read the ELF header: %s", path,
                         errno ? strerror(errno) : "file too short");
     if (memcmp(eh, "\177ELF", 4) || eh[4] != 2 || eh[5] != 1)
@@ -115,7 +93,7 @@ ld_status ldl_kcore_parse(ld_linux *lx, const char *path, ld_linux_error *err)
         /* the real count is in section header 0 */
         uint64_t shoff = le64(eh + 40);
         uint8_t sh[64];
-        if (le16(eh + 58) != 64 || pread_all(fd, sh, sizeof sh, shoff))
+        if (le16(eh + 58) != 64 || ldu_pread_all(fd, sh, sizeof sh, shoff) != LD_STATUS_SUCCESS)
             return ldl_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT,
                             "%s: PN_XNUM without a readable section header", path);
         phnum = le32(sh + 44);
@@ -130,7 +108,7 @@ ld_status ldl_kcore_parse(ld_linux *lx, const char *path, ld_linux_error *err)
         free(ph);
         return ldl_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
     }
-    if (pread_all(fd, ph, phnum * PHDR_SIZE, phoff)) {
+    if (ldu_pread_all(fd, ph, phnum * PHDR_SIZE, phoff) != LD_STATUS_SUCCESS) {
         free(ph);
         return ldl_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT, "%s: program headers past the end", path);
     }
@@ -171,7 +149,7 @@ ld_status ldl_kcore_parse(ld_linux *lx, const char *path, ld_linux_error *err)
                 st = ldl_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
                 break;
             }
-            if (pread_all(fd, notes, filesz, off))
+            if (ldu_pread_all(fd, notes, filesz, off) != LD_STATUS_SUCCESS)
                 st = ldl_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_FILE_CORRUPT, "%s: PT_NOTE past the end", path);
             else
                 st = parse_notes(lx, notes, filesz, err);
@@ -266,9 +244,10 @@ ld_status ldl_read_pages(ld_linux *lx, uint64_t pfn, uint64_t count, void *dst)
         if (n > count)
             n = count;
         uint64_t bytes = n * lx->page_size;
-        if (pread_all(lx->kcore_fd, out, bytes, s->file_offset + (pfn - s->first_pfn) * lx->page_size))
-            /* EFAULT: kcore cannot read that page; 0: past the end */
-            return errno == EFAULT || errno == 0 ? LD_STATUS_END_OF_FILE : ldu_errno_status(errno);
+        ld_status st = ldu_pread_all(lx->kcore_fd, out, bytes, s->file_offset + (pfn - s->first_pfn) * lx->page_size);
+        if (st != LD_STATUS_SUCCESS)
+            /* EFAULT: kcore cannot read that page; as past the end */
+            return errno == EFAULT ? LD_STATUS_END_OF_FILE : st;
         lx->stats.bytes_read += bytes;
         out += bytes;
         pfn += n;

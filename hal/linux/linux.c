@@ -56,25 +56,6 @@ void ld_linux_config_init(ld_linux_config *cfg)
     cfg->scan_zero_pages = true;
 }
 
-/* Open PATH read-only without hanging on a FIFO (or a device that blocks
- * in open): O_NONBLOCK until fstat says it is a regular file — procfs's
- * kcore, iomem and kpageflags all are. -1 with errno from open, or -2: it
- * exists but is not a regular file. */
-int ldl_open_regular(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return -1;
-    struct stat sb;
-    int fl;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (fl = fcntl(fd, F_GETFL)) < 0 ||
-        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
-        close(fd);
-        return -2;
-    }
-    return fd;
-}
-
 /* ---- checksums ---- */
 
 static uint64_t rotl(uint64_t v, int r)
@@ -526,8 +507,8 @@ ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_linux_err
     if (st == LD_STATUS_SUCCESS)
         st = ldl_check_freeze_config(lx, err);
     if (st == LD_STATUS_SUCCESS) {
-        lx->kcore_fd = ldl_open_regular(kcore);
-        if (lx->kcore_fd == -2)
+        lx->kcore_fd = ldl_open_file(kcore);
+        if (lx->kcore_fd == LDU_NOT_REGULAR)
             st = ldl_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_INVALID_PARAMETER,
                           "%s: not a regular file (a FIFO or device?): /proc/kcore is one", kcore);
         else if (lx->kcore_fd < 0)
@@ -543,7 +524,7 @@ ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_linux_err
         st = check_ram_plausible(lx, kcore, iomem, !cfg->meminfo_path, err);
     if (st == LD_STATUS_SUCCESS) {
         const char *kpf = cfg->kpageflags_path ? cfg->kpageflags_path : "/proc/kpageflags";
-        int kfd = *kpf ? ldl_open_regular(kpf) : -1;
+        int kfd = *kpf ? ldl_open_file(kpf) : -1;
         lx->kpageflags_fd = kfd >= 0 ? kfd : -1; /* absent or not a file: classify without flags */
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         lx->cpus = cfg->cpu_count ? cfg->cpu_count : (n > 0 && n <= 4096 ? (uint32_t)n : 1);

@@ -5,6 +5,7 @@
 #ifndef LD_HAL_LINUX_INTERNAL_H
 #define LD_HAL_LINUX_INTERNAL_H
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdbool.h>
@@ -14,6 +15,7 @@
 #include "livedump/output.h"
 #include "livedump/sys/hal.h"
 #include "errno_status.h"
+#include "file_io.h"
 
 /* A direct-map PT_LOAD of /proc/kcore, trimmed to whole pages. */
 typedef struct ldl_segment {
@@ -92,8 +94,17 @@ struct ld_linux {
 
 #define LDL_SCRATCH_PAGES 64u
 
+/* Open one of the files the backend reads (kcore, iomem, kpageflags):
+ * read-only, and a regular file as procfs's are, without hanging on a FIFO
+ * or device put in its place. A symlink is followed: the path is the
+ * system's own or one the caller configured. -1 with errno, or
+ * LDU_NOT_REGULAR. */
+static inline int ldl_open_file(const char *path)
+{
+    return ldu_open_regular(AT_FDCWD, path, O_RDONLY, 0, NULL);
+}
+
 /* error helpers, opening (linux.c) */
-int ldl_open_regular(const char *path);
 ld_status ldl_fail(ld_linux_error *err, ld_linux_reason reason, ld_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -1,4 +1,4 @@
-/* errno -> NTSTATUS (src/runtime/errno_status.h). The statuses are those
+/* errno -> NTSTATUS (src/common/errno_status.h). The statuses are those
  * NT file systems return for the same condition. */
 #include "errno_status.h"
 

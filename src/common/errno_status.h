@@ -6,8 +6,8 @@
  * ldu_errno_status also remembers, per thread, the errno it mapped and the
  * status it gave, so a caller holding only the status can still say the
  * OS error in words (ld_os_error, livedump/runtime.h). */
-#ifndef LD_RUNTIME_ERRNO_STATUS_H
-#define LD_RUNTIME_ERRNO_STATUS_H
+#ifndef LD_COMMON_ERRNO_STATUS_H
+#define LD_COMMON_ERRNO_STATUS_H
 
 #include <errno.h>
 

@@ -1,4 +1,4 @@
-/* Temporary names within NAME_MAX (src/runtime/temp_name.h). */
+/* Temporary names within NAME_MAX (src/common/temp_name.h). */
 #include "temp_name.h"
 
 #include <limits.h>

@@ -1,7 +1,7 @@
 /* The temporary name a file is written under before it gets its own
  * (sinks: ".partial", report storage: ".tmp"), for every user-mode layer. */
-#ifndef LD_RUNTIME_TEMP_NAME_H
-#define LD_RUNTIME_TEMP_NAME_H
+#ifndef LD_COMMON_TEMP_NAME_H
+#define LD_COMMON_TEMP_NAME_H
 
 #include <stddef.h>
 

@@ -1,7 +1,7 @@
 /* Reader of 64-bit Windows kernel dumps (full and bitmap), for any writer's
  * files. Every number taken from the file is checked before it is used as
  * an offset, a count or an allocation size: the file is hostile until
- * proven otherwise. Offsets are in src/core/dmp_layout.h. */
+ * proven otherwise. Offsets are in src/formats/dmp_layout.h. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +15,7 @@
 #include "livedump/dmp.h"
 #include "dmp_layout.h"
 #include "errno_status.h"
+#include "file_io.h"
 
 #define PAGE LDF_DMP_PAGE_SIZE
 /* PFNs whose byte address fits in 64 bits. */
@@ -96,20 +97,7 @@ static ld_status read_at(const ld_dmp *d, uint64_t off, void *buf, size_t len)
         memcpy(buf, d->mem + off, len);
         return LD_STATUS_SUCCESS;
     }
-    uint8_t *p = buf;
-    while (len) {
-        ssize_t n = pread(d->fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return ldu_errno_status(errno);
-        if (n == 0)
-            return LD_STATUS_END_OF_FILE; /* shrank since open */
-        p += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
-    }
-    return LD_STATUS_SUCCESS;
+    return ldu_pread_all(d->fd, buf, len, off); /* END_OF_FILE: it shrank since open */
 }
 
 /* ---- the header ---- */
@@ -434,20 +422,15 @@ ld_status ld_dmp_open(const char *path, ld_dmp **out, ld_dmp_error *err)
     if (!out || !path)
         return fail(err, LD_STATUS_INVALID_PARAMETER, 0, "no file or no result pointer");
     *out = NULL;
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer; cleared once
-     * it is known to be a regular file */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
+    /* A FIFO or device in its place neither hangs the open nor is read. */
+    struct stat sb;
+    int fd = ldu_open_regular(AT_FDCWD, path, O_RDONLY, 0, &sb);
+    if (fd == -1) {
         int e = errno;
         return fail(err, ldu_errno_status(e), 0, "cannot open: %s", strerror(e));
     }
-    struct stat sb;
-    int fl;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (fl = fcntl(fd, F_GETFL)) < 0 ||
-        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
-        close(fd);
+    if (fd == LDU_NOT_REGULAR)
         return fail(err, LD_STATUS_INVALID_PARAMETER, 0, "not a regular file");
-    }
     ld_dmp *d = calloc(1, sizeof *d);
     if (!d) {
         close(fd);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "files.h"
+#include "file_io.h"
 #include "temp_name.h"
 
 void ldr_err(char *err, size_t cap, const char *fmt, ...)
@@ -131,20 +132,7 @@ ld_status ldr_write_atomic_at(int dfd, const char *name, const void *data, size_
         return st;
     }
     (void)fchmod(fd, 0600);
-    const char *p = data;
-    size_t left = len;
-    ld_status st = LD_STATUS_SUCCESS;
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            st = n < 0 ? ldu_errno_status(errno) : LD_STATUS_DISK_FULL;
-            break;
-        }
-        p += n;
-        left -= (size_t)n;
-    }
+    ld_status st = ldu_write_all(fd, false, 0, data, len);
     if (st == LD_STATUS_SUCCESS && fsync(fd) != 0)
         st = ldu_errno_status(errno);
     if (close(fd) != 0 && st == LD_STATUS_SUCCESS)
@@ -180,15 +168,12 @@ ld_status ldr_read_small_at_st(int dfd, const char *name, size_t max, char **out
 {
     *out = NULL;
     *len = 0;
-    /* O_NONBLOCK: a FIFO in its place must not hang the open. */
-    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return ldu_errno_status(errno);
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
+    int fd = ldu_open_regular(dfd, name, O_RDONLY | O_NOFOLLOW, 0, &st);
+    if (fd == -1)
+        return ldu_errno_status(errno);
+    if (fd == LDU_NOT_REGULAR)
         return LD_STATUS_ACCESS_DENIED;
-    }
     if (info)
         *info = st;
     if ((uint64_t)st.st_size > max) {

@@ -11,12 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "livedump/runtime.h"
+#include "file_io.h"
 #include "files.h"
 #include "reports_internal.h"
 
@@ -595,14 +595,11 @@ static ld_status remove_leftover(ld_reports *r, const ld_report_entry *x, bool *
         return ldu_errno_status(errno);
     const char *name = base_name(x);
     ld_status st = LD_STATUS_SUCCESS;
-    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    struct stat locked, named;
-    if (fd < 0) {
+    int fd = ldu_open_regular(dfd, name, O_RDONLY | O_NOFOLLOW, 0, NULL);
+    if (fd == -1) {
         /* Gone meanwhile (its writer finished): nothing to do. */
         st = errno == ENOENT ? LD_STATUS_SUCCESS : ldu_errno_status(errno);
-    } else if (fstat(fd, &locked) == 0 && S_ISREG(locked.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
-               fstatat(dfd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 && named.st_dev == locked.st_dev &&
-               named.st_ino == locked.st_ino) {
+    } else if (fd >= 0 && ldu_flock(fd, false) == LD_STATUS_SUCCESS && ldu_still_named(fd, dfd, name)) {
         if (unlinkat(dfd, name, 0) == 0)
             *removed = true;
         else

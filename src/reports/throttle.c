@@ -31,10 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file_io.h"
 #include "files.h"
 #include "reports_internal.h"
 
@@ -455,20 +455,13 @@ static ld_status lock(ld_reports *r, int *out, bool wait)
     *out = -1;
     /* O_NONBLOCK: a FIFO planted here must not hang the open; it is then
      * refused as not a file. */
-    int fd = openat(r->root_fd, LDR_LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
-                    0600);
-    if (fd < 0)
+    int fd = ldu_open_regular(r->root_fd, LDR_LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW, 0600, NULL);
+    if (fd == -1)
         return ldu_errno_status(errno);
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
+    if (fd == LDU_NOT_REGULAR)
         return LD_STATUS_ACCESS_DENIED;
-    }
-    int rc;
-    while ((rc = flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB)) != 0 && errno == EINTR)
-        ;
-    if (rc != 0) {
-        ld_status s = errno == EWOULDBLOCK ? LD_STATUS_DEVICE_BUSY : ldu_errno_status(errno);
+    ld_status s = ldu_flock(fd, wait);
+    if (s != LD_STATUS_SUCCESS) {
         close(fd);
         return s;
     }
