@@ -216,18 +216,8 @@ ld_status ldl_kcore_parse(ld_linux *lx, const char *path, ld_linux_error *err)
 
 static const ldl_segment *find_seg(const ld_linux *lx, uint64_t pfn)
 {
-    size_t lo = 0, hi = lx->seg_count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const ldl_segment *s = &lx->segs[mid];
-        if (pfn < s->first_pfn)
-            hi = mid;
-        else if (pfn - s->first_pfn >= s->page_count)
-            lo = mid + 1;
-        else
-            return s;
-    }
-    return NULL;
+    size_t i = ld_range_find(lx->segs, lx->seg_count, sizeof *lx->segs, pfn);
+    return i < lx->seg_count ? &lx->segs[i] : NULL;
 }
 
 ld_status ldl_read_pages(ld_linux *lx, uint64_t pfn, uint64_t count, void *dst)

@@ -17,7 +17,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,18 +27,6 @@
 
 #include "linux_internal.h"
 #include "livedump/runtime.h"
-
-ld_status ldl_fail(ld_linux_error *err, ld_linux_reason reason, ld_status st, const char *fmt, ...)
-{
-    if (err && err->reason == LD_LINUX_OK) {
-        err->reason = reason;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
 
 const char *ld_linux_reason_name(ld_linux_reason r)
 {
@@ -93,17 +80,7 @@ static bool is_tracked(const ld_linux *lx, uint64_t rank)
 /* The RAM range holding pfn, or range_count. */
 static size_t range_of(const ld_linux *lx, uint64_t pfn)
 {
-    size_t lo = 0, hi = lx->range_count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (pfn < lx->ranges[mid].first_pfn)
-            hi = mid;
-        else if (pfn - lx->ranges[mid].first_pfn >= lx->ranges[mid].page_count)
-            lo = mid + 1;
-        else
-            return mid;
-    }
-    return lx->range_count;
+    return ld_range_find(lx->ranges, lx->range_count, sizeof *lx->ranges, pfn);
 }
 
 /* ---- HAL operations ---- */

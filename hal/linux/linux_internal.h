@@ -1,5 +1,5 @@
 /* The Linux /proc/kcore backend's private state, shared by its files:
- * kcore.c (ELF parsing, physical reads), iomem.c (/proc/iomem),
+ * error.c (ldl_fail), kcore.c (ELF parsing, physical reads), iomem.c (/proc/iomem),
  * classify.c (page kinds), quiesce.c (user-space freeze, tasks per CPU),
  * linux.c (the HAL table, dirty-log emulation, open/close). */
 #ifndef LD_HAL_LINUX_INTERNAL_H
@@ -17,7 +17,8 @@
 #include "errno_status.h"
 #include "file_io.h"
 
-/* A direct-map PT_LOAD of /proc/kcore, trimmed to whole pages. */
+/* A direct-map PT_LOAD of /proc/kcore, trimmed to whole pages. Starts as
+ * an ld_phys_range does, for ld_range_find. */
 typedef struct ldl_segment {
     uint64_t first_pfn, page_count;
     uint64_t file_offset; /* of first_pfn's page */
@@ -104,7 +105,7 @@ static inline int ldl_open_file(const char *path)
     return ldu_open_regular(AT_FDCWD, path, O_RDONLY, 0, NULL);
 }
 
-/* error helpers, opening (linux.c) */
+/* error.c: the first failure of ld_linux_open, told in err */
 ld_status ldl_fail(ld_linux_error *err, ld_linux_reason reason, ld_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
