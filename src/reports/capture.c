@@ -202,35 +202,99 @@ static ld_status refuse(ld_engine *e, ld_status st, ld_admission *why, ld_result
     return res->status = st;
 }
 
-/* ld_reports_capture, arguments checked and, for a full dump, under the
- * throttling lock with the state read again. */
-static ld_status capture_locked(ld_reports *r, ld_engine *e, const char *component, const ld_capture_request *req,
-                                const ld_format *format, ld_result *res, char *path, size_t cap)
+/* One capture or deferred write into the storage: what it was given. */
+typedef struct report_call {
+    ld_engine *engine;
+    const char *component;
+    const ld_capture_request *req; /* a capture */
+    const ld_dump *handle;         /* a deferred write: NULL = the oldest */
+    const ld_format *format;
+    ld_result *res;
+    char *path;
+    size_t cap;
+} report_call;
+
+/* What both calls do first: a cleared result, no path and no storage
+ * error yet; then their arguments (args_ok: the call's own ones), a
+ * storage that may write, no stop asked. */
+static ld_status begin(ld_reports *r, report_call *c, bool args_ok)
 {
-    char where[LD_SETTINGS_PATH_MAX + 64];
-    bool defer = (req->flags & LD_FLAG_DEFER) != 0;
+    memset(c->res, 0, sizeof *c->res);
+    if (c->path && c->cap)
+        c->path[0] = 0;
+    if (r)
+        r->error[0] = 0;
+    if (!r || !c->engine || !ld_component_name_valid(c->component) || !args_ok)
+        return c->res->status = LD_STATUS_INVALID_PARAMETER;
+    if (r->read_only)
+        return c->res->status = LD_STATUS_ACCESS_DENIED;
+    if (cancelled(r))
+        return c->res->status = LD_STATUS_CANCELLED; /* a held dump stays held */
+    return LD_STATUS_SUCCESS;
+}
+
+/* `step` under the throttling lock, with the state read again: a dump
+ * another process recorded since the open counts, and none is admitted
+ * meanwhile. */
+static ld_status under_lock(ld_reports *r, report_call *c, ld_status (*step)(ld_reports *, report_call *))
+{
+    int lock;
+    ld_status st = ldr_lock(r, &lock);
+    if (st == LD_STATUS_SUCCESS)
+        st = ldr_state_reload(r);
+    if (st == LD_STATUS_SUCCESS)
+        st = step(r, c);
+    else
+        c->res->status = st;
+    ldr_unlock(lock);
+    return st;
+}
+
+/* What both calls do once they may go on: a problem of the state told,
+ * the held dumps the engine let go forgotten. */
+static void catch_up(ld_reports *r, ld_engine *e)
+{
     note_state_problem(r, e);
     forget_released(r, e);
+}
+
+/* The dump has its file `where`: the caller learns the name. */
+static void tell_path(const report_call *c, const char *where)
+{
+    if (c->path && c->cap)
+        snprintf(c->path, c->cap, "%s", where);
+}
+
+/* ld_reports_capture, arguments checked and, for a full dump, under the
+ * throttling lock with the state read again. */
+static ld_status capture_step(ld_reports *r, report_call *c)
+{
+    ld_engine *e = c->engine;
+    const ld_capture_request *req = c->req;
+    ld_result *res = c->res;
+    char where[LD_SETTINGS_PATH_MAX + 64];
+    bool defer = (req->flags & LD_FLAG_DEFER) != 0;
+    catch_up(r, e);
     ld_status st;
     /* While the engine holds a dump it may start no capture at all (its
      * max_deferred limit, LD_STATUS_DEVICE_BUSY); throttling is decided here
      * first, so a throttled request is named as such (event 6 alone). */
     if (ld_engine_deferred_count(e) > 0) {
         ld_admission why;
-        st = ld_reports_admit(r, component, req->type, &why);
+        st = ld_reports_admit(r, c->component, req->type, &why);
         if (st != LD_STATUS_SUCCESS)
             return refuse(e, st, &why, res);
     }
     st = ld_engine_set_admission(e, admit_hook, r);
     if (st != LD_STATUS_SUCCESS)
         return res->status = st;
-    r->admit_component = component;
+    r->admit_component = c->component;
     bool full = req->type == LD_DUMP_FULL_KERNEL;
     uint64_t when = ldr_now(r);
     ld_sink *sink = NULL;
     const char *rel = NULL;
     if (!defer) {
-        st = open_report_sink(r, component, full, ld_format_name(format), when, &sink, where, sizeof where);
+        st = open_report_sink(r, c->component, full, ld_format_name(c->format), when, &sink, where, sizeof where);
         if (st != LD_STATUS_SUCCESS) {
             (void)ld_engine_set_admission(e, NULL, NULL);
             r->admit_component = NULL;
@@ -241,7 +305,7 @@ static ld_status capture_locked(ld_reports *r, ld_engine *e, const char *compone
         r->admit_rel = full ? rel : NULL;
         r->admit_time = when;
     }
-    st = ld_engine_capture(e, req, defer ? NULL : format, sink, res);
+    st = ld_engine_capture(e, req, defer ? NULL : c->format, sink, res);
     (void)ld_engine_set_admission(e, NULL, NULL);
     r->admit_component = NULL;
     r->admit_rel = NULL;
@@ -251,17 +315,16 @@ static ld_status capture_locked(ld_reports *r, ld_engine *e, const char *compone
         ldr_held *h = &r->held[r->held_count++];
         h->handle = res->deferred;
         h->uptime = ld_dump_get_info(res->deferred)->system_uptime;
-        snprintf(h->component, sizeof h->component, "%s", component);
+        snprintf(h->component, sizeof h->component, "%s", c->component);
         h->time = when;
         h->full = full;
     }
     if (st == LD_STATUS_SUCCESS && !defer) {
-        if (path && cap)
-            snprintf(path, cap, "%s", where);
+        tell_path(c, where);
         if (full)
-            landed(r, e, rel, component, true, when);
+            landed(r, e, rel, c->component, true, when);
         else
-            landed_small(r, e, rel, component, when);
+            landed_small(r, e, rel, c->component, when);
     }
     return st;
 }
@@ -270,36 +333,17 @@ ld_status ld_reports_capture(ld_reports *r, ld_engine *e, const char *component,
                              const ld_format *format, ld_result *result, char *path, size_t cap)
 {
     ld_result local;
-    ld_result *res = result ? result : &local;
-    memset(res, 0, sizeof *res);
-    if (path && cap)
-        path[0] = 0;
-    if (r)
-        r->error[0] = 0;
-    if (!r || !e || !req || !ld_component_name_valid(component))
-        return res->status = LD_STATUS_INVALID_PARAMETER;
-    if (r->read_only)
-        return res->status = LD_STATUS_ACCESS_DENIED;
-    bool defer = (req->flags & LD_FLAG_DEFER) != 0;
+    bool defer = req && (req->flags & LD_FLAG_DEFER) != 0;
     if (!defer && !format)
         format = ld_format_dmp(); /* live kernel reports are .dmp files, as on Windows */
-    if (!defer && (!ld_format_name(format) || !ldr_ext_ok(ld_format_name(format))))
-        return res->status = LD_STATUS_INVALID_PARAMETER;
-    if (cancelled(r))
-        return res->status = LD_STATUS_CANCELLED;
+    report_call c = {e, component, req, NULL, format, result ? result : &local, path, cap};
+    ld_status st = begin(r, &c, req && (defer || ldr_ext_ok(ld_format_name(format))));
+    if (st != LD_STATUS_SUCCESS)
+        return st;
     /* Only full dumps are throttled: small ones need no lock. */
     if (req->type != LD_DUMP_FULL_KERNEL)
-        return capture_locked(r, e, component, req, format, res, path, cap);
-    int lock;
-    ld_status st = ldr_lock(r, &lock);
-    if (st == LD_STATUS_SUCCESS)
-        st = ldr_state_reload(r);
-    if (st == LD_STATUS_SUCCESS)
-        st = capture_locked(r, e, component, req, format, res, path, cap);
-    else
-        res->status = st;
-    ldr_unlock(lock);
-    return st;
+        return capture_step(r, &c);
+    return under_lock(r, &c, capture_step);
 }
 
 void ld_reports_set_progress(ld_reports *r, ld_progress_fn progress, void *arg)
@@ -312,14 +356,14 @@ void ld_reports_set_progress(ld_reports *r, ld_progress_fn progress, void *arg)
 
 /* ld_reports_write_deferred, arguments checked, under the throttling lock
  * with the state read again. */
-static ld_status write_deferred_locked(ld_reports *r, ld_engine *e, const char *component, const ld_dump *handle,
-                                       const ld_format *format, ld_result *res, char *path, size_t cap)
+static ld_status write_deferred_step(ld_reports *r, report_call *c)
 {
-    note_state_problem(r, e);
-    forget_released(r, e);
+    ld_engine *e = c->engine;
+    ld_result *res = c->res;
+    catch_up(r, e);
     /* A handle no longer held is not dereferenced: the engine refuses it
      * (events 201/202) and aborts the sink, which removes its file. */
-    const ld_dump *d = handle ? handle : ld_engine_deferred(e);
+    const ld_dump *d = c->handle ? c->handle : ld_engine_deferred(e);
     bool live = d && ld_engine_holds(e, d);
     bool full = !live || ld_dump_get_info(d)->dump_type == LD_DUMP_FULL_KERNEL;
     ldr_held *h = live ? find_held(r, d) : NULL;
@@ -327,39 +371,38 @@ static ld_status write_deferred_locked(ld_reports *r, ld_engine *e, const char *
     if (h) {
         /* Admitted at capture: it lands under its own component and capture
          * time, which is what throttling records. */
-        if (strcmp(h->component, component) != 0)
+        if (strcmp(h->component, c->component) != 0)
             return res->status = LD_STATUS_INVALID_PARAMETER;
         when = h->time;
     } else if (live && full) {
         /* Captured without this storage: not admitted yet, so now. */
         ld_admission why;
-        ld_status ast = ld_reports_admit(r, component, LD_DUMP_FULL_KERNEL, &why);
+        ld_status ast = ld_reports_admit(r, c->component, LD_DUMP_FULL_KERNEL, &why);
         if (ast != LD_STATUS_SUCCESS)
             return refuse(e, ast, &why, res);
     }
     char where[LD_SETTINGS_PATH_MAX + 64];
     ld_sink *sink;
-    ld_status st = open_report_sink(r, component, full, ld_format_name(format), when, &sink, where, sizeof where);
+    ld_status st = open_report_sink(r, c->component, full, ld_format_name(c->format), when, &sink, where, sizeof where);
     if (st != LD_STATUS_SUCCESS)
         return res->status = st;
     const char *rel = where + strlen(r->root) + 1;
     /* A full dump's landing record first (see admit_hook): if it cannot be
      * saved, the dump is not written and stays held. */
     if (live && full) {
-        st = ldr_landing_begin(r, component, when, rel);
+        st = ldr_landing_begin(r, c->component, when, rel);
         if (st != LD_STATUS_SUCCESS) {
             sink->abort(sink);
             not_kept(r, e, st, "the dump was not written and is still held");
             return res->status = st;
         }
     }
-    st = ld_engine_write_deferred_ex(e, handle, format, sink, r->progress, r->progress_arg, res);
+    st = ld_engine_write_deferred_ex(e, c->handle, c->format, sink, r->progress, r->progress_arg, res);
     if (st == LD_STATUS_SUCCESS) {
         if (h)
             forget_held(r, h);
-        if (path && cap)
-            snprintf(path, cap, "%s", where);
-        landed(r, e, rel, component, full, when);
+        tell_path(c, where);
+        landed(r, e, rel, c->component, full, when);
     } else {
         ldr_landing_cancel(r);
     }
@@ -370,30 +413,13 @@ ld_status ld_reports_write_deferred(ld_reports *r, ld_engine *e, const char *com
                                     const ld_format *format, ld_result *result, char *path, size_t cap)
 {
     ld_result local;
-    ld_result *res = result ? result : &local;
-    memset(res, 0, sizeof *res);
-    if (path && cap)
-        path[0] = 0;
     if (!format)
         format = ld_format_dmp();
-    if (r)
-        r->error[0] = 0;
-    if (!r || !e || !ld_component_name_valid(component) || !ld_format_name(format) || !ldr_ext_ok(ld_format_name(format)))
-        return res->status = LD_STATUS_INVALID_PARAMETER;
-    if (r->read_only)
-        return res->status = LD_STATUS_ACCESS_DENIED;
-    if (cancelled(r))
-        return res->status = LD_STATUS_CANCELLED; /* the dump stays held */
-    int lock;
-    ld_status st = ldr_lock(r, &lock);
-    if (st == LD_STATUS_SUCCESS)
-        st = ldr_state_reload(r);
-    if (st == LD_STATUS_SUCCESS)
-        st = write_deferred_locked(r, e, component, handle, format, res, path, cap);
-    else
-        res->status = st;
-    ldr_unlock(lock);
-    return st;
+    report_call c = {e, component, NULL, handle, format, result ? result : &local, path, cap};
+    ld_status st = begin(r, &c, ldr_ext_ok(ld_format_name(format)));
+    if (st != LD_STATUS_SUCCESS)
+        return st;
+    return under_lock(r, &c, write_deferred_step);
 }
 
 ld_status ld_reports_discard_deferred(ld_reports *r, ld_engine *e, const ld_dump *handle)

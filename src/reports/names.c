@@ -24,6 +24,8 @@ bool ld_component_name_valid(const char *name)
 
 bool ldr_ext_ok(const char *ext)
 {
+    if (!ext)
+        return false;
     size_t i = 0;
     for (; ext[i]; i++)
         if (i >= 8 || !((ext[i] >= 'a' && ext[i] <= 'z') || (ext[i] >= '0' && ext[i] <= '9')))
@@ -108,8 +110,9 @@ bool ldr_rel_valid(const char *rel, bool *full)
     if (!slash)
         return strlen(rel) < LDR_REL_MAX && ldr_parse_name(rel, &e) && !e.incomplete;
     size_t cl = (size_t)(slash - rel);
-    return strlen(rel) < LDR_REL_MAX && cl <= LD_COMPONENT_MAX && !strchr(slash + 1, '/') && ldr_parse_name(slash + 1, &e) && !e.incomplete &&
-           strlen(e.component) == cl && !strncmp(rel, e.component, cl);
+    return strlen(rel) < LDR_REL_MAX && cl <= LD_COMPONENT_MAX && !strchr(slash + 1, '/') &&
+           ldr_parse_name(slash + 1, &e) && !e.incomplete && strlen(e.component) == cl &&
+           !strncmp(rel, e.component, cl);
 }
 
 void ldr_dump_name(char *buf, size_t cap, const char *component, uint64_t when, uint32_t seq, const char *ext)

@@ -4,7 +4,7 @@
 
 #include "reports_internal.h"
 
-/* A report's file extension: 1 to 8 of a-z, 0-9. */
+/* A report's file extension: 1 to 8 of a-z, 0-9 (NULL is none). */
 bool ldr_ext_ok(const char *ext);
 /* "COMP-YYYYMMDD-HHMMSS[-N].ext" -> its parts in e (component, time,
  * sequence); false for any other name. The same with ".partial" (the file
