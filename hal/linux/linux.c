@@ -85,20 +85,24 @@ static size_t range_of(const ld_linux *lx, uint64_t pfn)
 
 /* ---- HAL operations ---- */
 
+/* The HAL's two-call convention: the count when out is NULL, else the
+ * `n` entries of `size` bytes copied if *count leaves room for them. */
+static ld_status copy_out(void *out, size_t *count, const void *from, size_t n, size_t size)
+{
+    size_t room = *count;
+    *count = n;
+    if (!out)
+        return LD_STATUS_SUCCESS;
+    if (room < n)
+        return LD_STATUS_BUFFER_TOO_SMALL;
+    memcpy(out, from, n * size);
+    return LD_STATUS_SUCCESS;
+}
+
 static ld_status ldl_mem_ranges(void *ctx, ld_phys_range *ranges, size_t *count)
 {
     ld_linux *lx = ctx;
-    if (!ranges) {
-        *count = lx->range_count;
-        return LD_STATUS_SUCCESS;
-    }
-    if (*count < lx->range_count) {
-        *count = lx->range_count;
-        return LD_STATUS_BUFFER_TOO_SMALL;
-    }
-    memcpy(ranges, lx->ranges, lx->range_count * sizeof *ranges);
-    *count = lx->range_count;
-    return LD_STATUS_SUCCESS;
+    return copy_out(ranges, count, lx->ranges, lx->range_count, sizeof *ranges);
 }
 
 /* Classified afresh when asked for the count (the start of a capture);
@@ -111,17 +115,7 @@ static ld_status ldl_mem_kinds(void *ctx, ld_kind_range *runs, size_t *count)
         if (st != LD_STATUS_SUCCESS)
             return st;
     }
-    if (!runs) {
-        *count = lx->kind_count;
-        return LD_STATUS_SUCCESS;
-    }
-    if (*count < lx->kind_count) {
-        *count = lx->kind_count;
-        return LD_STATUS_BUFFER_TOO_SMALL;
-    }
-    memcpy(runs, lx->kinds, lx->kind_count * sizeof *runs);
-    *count = lx->kind_count;
-    return LD_STATUS_SUCCESS;
+    return copy_out(runs, count, lx->kinds, lx->kind_count, sizeof *runs);
 }
 
 static ld_status ldl_mem_read(void *ctx, uint64_t pfn, uint64_t count, void *dst)
