@@ -51,7 +51,7 @@ typedef enum ld_dump_type {
 #define LD_CAPTURE_REQUEST_VERSION 1
 
 typedef struct ld_capture_request {
-    uint32_t version;
+    uint32_t version;              /* LD_CAPTURE_REQUEST_VERSION (ld_capture_request_init) */
     uint32_t bugcheck_code;        /* default LD_BUGCHECK_LIVE_SYSTEM_DUMP */
     uint64_t bugcheck_params[4];
     ld_dump_type type;
@@ -134,8 +134,10 @@ typedef struct ld_result {
 
 typedef struct ld_engine ld_engine;
 
+#define LD_ENGINE_OPTIONS_VERSION 1
+
 typedef struct ld_engine_options {
-    uint32_t version;
+    uint32_t version;           /* LD_ENGINE_OPTIONS_VERSION (ld_engine_options_init) */
     bool allow_live_dump;       /* policy AllowLiveDump; default true */
     uint32_t max_deferred;      /* deferred dumps held at once; default 1, at most
                                    LD_MAX_DEFERRED; 0 refuses LD_FLAG_DEFER */
@@ -161,7 +163,9 @@ typedef struct ld_engine_options {
 
 LD_EXTERN void ld_engine_options_init(ld_engine_options *opts);
 
-/* opts may be NULL for the defaults. The HAL must outlive the engine. */
+/* opts may be NULL for the defaults; options of another version than
+ * LD_ENGINE_OPTIONS_VERSION are LD_STATUS_INVALID_PARAMETER. The HAL must
+ * outlive the engine. */
 LD_EXTERN ld_status ld_engine_create(const ld_hal *hal, const ld_engine_options *opts,
                                      ld_engine **out);
 LD_EXTERN void ld_engine_destroy(ld_engine *engine);

@@ -32,7 +32,7 @@ extern "C" {
 #define LD_LINUX_CONFIG_VERSION 2
 
 typedef struct ld_linux_config {
-    uint32_t version;            /* LD_LINUX_CONFIG_VERSION */
+    uint32_t version;            /* LD_LINUX_CONFIG_VERSION (ld_linux_config_init), or 1 */
     /* Files read; NULL means the system's own. Tests point them at
      * synthetic copies. kpageflags "" disables page classification (every
      * page is then "other kernel" data, so every dump is a full one). */

@@ -78,8 +78,10 @@ extern "C" {
  * throttling across restarts is tested without waiting days. */
 typedef uint64_t (*ld_clock_fn)(void *arg);
 
+#define LD_REPORTS_OPTIONS_VERSION 1
+
 typedef struct ld_reports_options {
-    uint32_t version;              /* 1 */
+    uint32_t version;              /* LD_REPORTS_OPTIONS_VERSION (ld_reports_options_init) */
     const char *root;              /* NULL: settings->live_kernel_reports_path */
     const ld_settings *settings;   /* copied; NULL: the defaults */
     ld_clock_fn clock;             /* NULL: the system clock */
@@ -97,7 +99,9 @@ typedef struct ld_reports ld_reports;
 
 LD_EXTERN void ld_reports_options_init(ld_reports_options *opts);
 /* Open (creating the root folder 0700 if missing, unless
- * LD_REPORTS_READ_ONLY) and read the throttling state. err (may be NULL) says why it failed. */
+ * LD_REPORTS_READ_ONLY) and read the throttling state. Options of another
+ * version than LD_REPORTS_OPTIONS_VERSION, or unknown flags:
+ * LD_STATUS_INVALID_PARAMETER. err (may be NULL) says why it failed. */
 LD_EXTERN ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char *err, size_t err_cap);
 LD_EXTERN void ld_reports_close(ld_reports *reports);
 LD_EXTERN const char *ld_reports_root(const ld_reports *reports);

@@ -17,7 +17,7 @@
 void ld_engine_options_init(ld_engine_options *opts)
 {
     memset(opts, 0, sizeof *opts);
-    opts->version = 1;
+    opts->version = LD_ENGINE_OPTIONS_VERSION;
     opts->allow_live_dump = true;
     opts->max_deferred = 1;
     opts->on_event_mask = LD_CHANNEL_MASK_ALL;
@@ -51,7 +51,7 @@ ld_status ld_engine_create(const ld_hal *hal, const ld_engine_options *opts, ld_
         ld_engine_options_init(&defaults);
         opts = &defaults;
     }
-    if (opts->version != 1 || opts->max_deferred > LD_MAX_DEFERRED)
+    if (opts->version != LD_ENGINE_OPTIONS_VERSION || opts->max_deferred > LD_MAX_DEFERRED)
         return LD_STATUS_INVALID_PARAMETER;
     ld_engine *e = ldi_zalloc(hal->platform, sizeof *e);
     if (!e)

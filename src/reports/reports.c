@@ -23,7 +23,7 @@ static uint64_t system_clock(void *arg)
 void ld_reports_options_init(ld_reports_options *opts)
 {
     memset(opts, 0, sizeof *opts);
-    opts->version = 1;
+    opts->version = LD_REPORTS_OPTIONS_VERSION;
 }
 
 ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char *err, size_t cap)
@@ -31,8 +31,17 @@ ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char
     if (!out)
         return LD_STATUS_INVALID_PARAMETER;
     *out = NULL;
-    if (!opts || opts->version != 1 || (opts->flags & ~LD_REPORTS_READ_ONLY)) {
-        ldr_err(err, cap, "bad options");
+    if (!opts) {
+        ldr_err(err, cap, "no options");
+        return LD_STATUS_INVALID_PARAMETER;
+    }
+    if (opts->version != LD_REPORTS_OPTIONS_VERSION) {
+        ldr_err(err, cap, "options of version %u; this library knows version %u", opts->version,
+                LD_REPORTS_OPTIONS_VERSION);
+        return LD_STATUS_INVALID_PARAMETER;
+    }
+    if (opts->flags & ~LD_REPORTS_READ_ONLY) {
+        ldr_err(err, cap, "unknown flags 0x%x in the options", opts->flags & ~LD_REPORTS_READ_ONLY);
         return LD_STATUS_INVALID_PARAMETER;
     }
     ld_reports *r = calloc(1, sizeof *r);

@@ -1119,6 +1119,19 @@ static void test_implausible_layout(void **state)
     cfg.version = 1;
     lx = open_ok(&cfg);
     ld_linux_close(lx);
+    /* one this library does not know is refused, before any file is read */
+    config(&cfg);
+    assert_int_equal(cfg.version, LD_LINUX_CONFIG_VERSION);
+    const uint32_t unknown[] = {0, LD_LINUX_CONFIG_VERSION + 1};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        cfg.version = unknown[i];
+        cfg.kcore_path = "/nonexistent/kcore";
+        ld_linux *bad = (ld_linux *)1;
+        assert_int_equal(ld_linux_open(&cfg, &bad, &err), LD_STATUS_INVALID_PARAMETER);
+        assert_null(bad);
+        assert_int_equal(err.reason, LD_LINUX_BAD_CONFIG);
+        assert_non_null(strstr(err.message, "version"));
+    }
 }
 
 /* Every header field is checked: each mutation gives a clear error, never

@@ -144,6 +144,39 @@ static bool exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
+/* ---- options ---- */
+
+/* The options carry their version: one the library does not know, or an
+ * unknown flag, is refused before anything is created. */
+static void test_options_checked(void **state)
+{
+    (void)state;
+    ld_reports_options o;
+    ld_reports_options_init(&o);
+    assert_int_equal(o.version, LD_REPORTS_OPTIONS_VERSION);
+    o.root = root;
+    o.clock = fake_clock;
+    ld_reports *r = (ld_reports *)1;
+    const uint32_t unknown[] = {0, LD_REPORTS_OPTIONS_VERSION + 1};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        char err[512] = "";
+        o.version = unknown[i];
+        assert_int_equal(ld_reports_open(&o, &r, err, sizeof err), LD_STATUS_INVALID_PARAMETER);
+        assert_null(r);
+        assert_non_null(strstr(err, "version"));
+    }
+    o.version = LD_REPORTS_OPTIONS_VERSION;
+    o.flags = 0x80;
+    char err[512] = "";
+    assert_int_equal(ld_reports_open(&o, &r, err, sizeof err), LD_STATUS_INVALID_PARAMETER);
+    assert_non_null(strstr(err, "flags"));
+    assert_false(exists(root));
+    o.flags = 0;
+    assert_int_equal(ld_reports_open(&o, &r, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_true(exists(root));
+    ld_reports_close(r);
+}
+
 /* ---- layout ---- */
 
 static void test_layout_and_names(void **state)
@@ -1620,6 +1653,7 @@ static void test_throttle_across_processes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_options_checked, fresh),
         cmocka_unit_test_setup(test_layout_and_names, fresh),
         cmocka_unit_test_setup(test_refuses_unsafe_folders, fresh),
         cmocka_unit_test_setup(test_refuses_foreign_owner, fresh),
