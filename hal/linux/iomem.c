@@ -66,7 +66,7 @@ void ldl_iomem_free(ldl_iomem *io)
     memset(io, 0, sizeof *io);
 }
 
-ld_status ldl_iomem_parse(const char *path, ldl_iomem *out, ld_linux_error *err)
+ld_status ldl_iomem_parse(const char *path, ldl_iomem *out, ld_error *err)
 {
     memset(out, 0, sizeof *out);
     int fd = ldl_open_file(path);
@@ -74,13 +74,13 @@ ld_status ldl_iomem_parse(const char *path, ldl_iomem *out, ld_linux_error *err)
         return ldl_fail(err, LD_LINUX_BAD_IOMEM, LD_STATUS_INVALID_PARAMETER,
                         "%s: not a regular file (a FIFO or device?): /proc/iomem is one", path);
     FILE *f = fd >= 0 ? fdopen(fd, "re") : NULL;
-    if (!f && fd >= 0)
-        close(fd);
     if (!f) {
-        int e = errno;
+        int e = errno; /* before close can change it */
+        if (fd >= 0)
+            close(fd);
         ld_status st = ldu_errno_status(e);
-        return ldl_fail(err, st == LD_STATUS_ACCESS_DENIED ? LD_LINUX_NOT_PERMITTED : LD_LINUX_BAD_IOMEM, st,
-                        "%s: %s", path, strerror(e));
+        return ldl_fail_os(err, st == LD_STATUS_ACCESS_DENIED ? LD_LINUX_NOT_PERMITTED : LD_LINUX_BAD_IOMEM, st, e,
+                           "%s: %s", path, strerror(e));
     }
     char line[512];
     unsigned lineno = 0, entries = 0, nonzero = 0;

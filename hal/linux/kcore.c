@@ -44,7 +44,7 @@ static int cmp_seg(const void *a, const void *b)
 
 /* Keep the VMCOREINFO note (name "VMCOREINFO", type 0): its text goes
  * verbatim into the ELF dump, for makedumpfile, drgn and crash. */
-static ld_status parse_notes(ld_linux *lx, const uint8_t *buf, uint64_t len, ld_linux_error *err)
+static ld_status parse_notes(ld_linux *lx, const uint8_t *buf, uint64_t len, ld_error *err)
 {
     uint64_t pos = 0;
     while (len - pos >= 12) {
@@ -71,7 +71,7 @@ static ld_status parse_notes(ld_linux *lx, const uint8_t *buf, uint64_t len, ld_
     return LD_STATUS_SUCCESS;
 }
 
-ld_status ldl_kcore_parse(ld_linux *lx, const char *path, ld_linux_error *err)
+ld_status ldl_kcore_parse(ld_linux *lx, const char *path, ld_error *err)
 {
     int fd = lx->kcore_fd;
     uint8_t eh[EHDR_SIZE];

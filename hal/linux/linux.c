@@ -326,12 +326,12 @@ static char *dup_or(const char *s, const char *def)
 }
 
 /* Why /proc/kcore could not be opened, as specifically as we can tell. */
-static ld_status kcore_open_error(const char *path, const char *lockdown_path, int e, ld_linux_error *err)
+static ld_status kcore_open_error(const char *path, const char *lockdown_path, int e, ld_error *err)
 {
     ld_status st = ldu_errno_status(e);
     if (e == ENOENT)
-        return ldl_fail(err, LD_LINUX_NO_KCORE, st,
-                        "%s does not exist: this kernel was built without /proc/kcore (CONFIG_PROC_KCORE)", path);
+        return ldl_fail_os(err, LD_LINUX_NO_KCORE, st, e,
+                           "%s does not exist: this kernel was built without /proc/kcore (CONFIG_PROC_KCORE)", path);
     if (st == LD_STATUS_ACCESS_DENIED) {
         char buf[128] = "";
         int fd = open(lockdown_path, O_RDONLY | O_CLOEXEC);
@@ -341,16 +341,16 @@ static ld_status kcore_open_error(const char *path, const char *lockdown_path, i
             close(fd);
         }
         if (strstr(buf, "[integrity]") || strstr(buf, "[confidentiality]"))
-            return ldl_fail(err, LD_LINUX_LOCKDOWN, st, "%s: refused by kernel lockdown (%s says %.*s)", path,
-                            lockdown_path, (int)strcspn(buf, "\n"), buf);
-        return ldl_fail(err, LD_LINUX_NOT_PERMITTED, st, "%s: %s: reading it needs root (CAP_SYS_RAWIO)", path,
-                        strerror(e));
+            return ldl_fail_os(err, LD_LINUX_LOCKDOWN, st, e, "%s: refused by kernel lockdown (%s says %.*s)", path,
+                               lockdown_path, (int)strcspn(buf, "\n"), buf);
+        return ldl_fail_os(err, LD_LINUX_NOT_PERMITTED, st, e, "%s: %s: reading it needs root (CAP_SYS_RAWIO)",
+                           path, strerror(e));
     }
-    return ldl_fail(err, LD_LINUX_BAD_KCORE, st, "%s: %s", path, strerror(e));
+    return ldl_fail_os(err, LD_LINUX_BAD_KCORE, st, e, "%s: %s", path, strerror(e));
 }
 
 /* RAM = kcore's direct-map segments cut to iomem's System RAM ranges. */
-static ld_status build_ranges(ld_linux *lx, ld_linux_error *err)
+static ld_status build_ranges(ld_linux *lx, ld_error *err)
 {
     uint64_t ps = lx->page_size;
     lx->ranges = calloc(lx->seg_count + lx->iomem.ram_count, sizeof *lx->ranges);
@@ -404,7 +404,7 @@ static ld_status build_ranges(ld_linux *lx, ld_linux_error *err)
 #define LDL_RAM_SLACK (4ull << 30)
 
 static ld_status check_ram_plausible(ld_linux *lx, const char *kcore, const char *iomem, bool own_meminfo,
-                                     ld_linux_error *err)
+                                     ld_error *err)
 {
     uint64_t avail, total;
     (void)read_meminfo(lx->meminfo_path, &avail, &total);
@@ -428,10 +428,8 @@ static ld_status check_ram_plausible(ld_linux *lx, const char *kcore, const char
                     total ? lx->meminfo_path : "");
 }
 
-ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_linux_error *err)
+static ld_status open_backend(const ld_linux_config *cfg, ld_linux **out, ld_error *err)
 {
-    if (err)
-        memset(err, 0, sizeof *err);
     if (!out)
         return LD_STATUS_INVALID_PARAMETER;
     *out = NULL;
@@ -534,6 +532,12 @@ ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_linux_err
     h->system_info = ldl_system_info;
     *out = lx;
     return LD_STATUS_SUCCESS;
+}
+
+ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_error *err)
+{
+    ld_error_clear(err);
+    return ldu_error_end(err, open_backend(cfg, out, err));
 }
 
 const ld_hal *ld_linux_hal(ld_linux *lx)

@@ -1,5 +1,5 @@
 /* The Linux /proc/kcore backend's private state, shared by its files:
- * error.c (ldl_fail), kcore.c (ELF parsing, physical reads), iomem.c (/proc/iomem),
+ * kcore.c (ELF parsing, physical reads), iomem.c (/proc/iomem),
  * classify.c (page kinds), quiesce.c (user-space freeze, tasks per CPU),
  * linux.c (the HAL table, dirty-log emulation, open/close). */
 #ifndef LD_HAL_LINUX_INTERNAL_H
@@ -15,6 +15,7 @@
 #include "livedump/output.h"
 #include "livedump/sys/hal.h"
 #include "errno_status.h"
+#include "error.h"
 #include "file_io.h"
 
 /* A direct-map PT_LOAD of /proc/kcore, trimmed to whole pages. Starts as
@@ -105,24 +106,25 @@ static inline int ldl_open_file(const char *path)
     return ldu_open_regular(AT_FDCWD, path, O_RDONLY, 0, NULL);
 }
 
-/* error.c: the first failure of ld_linux_open, told in err */
-ld_status ldl_fail(ld_linux_error *err, ld_linux_reason reason, ld_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* The first failure of ld_linux_open, told in err with its reason. */
+#define ldl_fail(err, reason, st, ...) ldu_fail_full((err), (st), 0, (reason), LD_ERROR_NO_OFFSET, __VA_ARGS__)
+#define ldl_fail_os(err, reason, st, os_error, ...) \
+    ldu_fail_full((err), (st), (os_error), (reason), LD_ERROR_NO_OFFSET, __VA_ARGS__)
 
 /* kcore.c */
-ld_status ldl_kcore_parse(ld_linux *lx, const char *path, ld_linux_error *err);
+ld_status ldl_kcore_parse(ld_linux *lx, const char *path, ld_error *err);
 ld_status ldl_read_pages(ld_linux *lx, uint64_t pfn, uint64_t count, void *dst);
 uint64_t ldl_now_ns(void);
 
 /* iomem.c */
-ld_status ldl_iomem_parse(const char *path, ldl_iomem *out, ld_linux_error *err);
+ld_status ldl_iomem_parse(const char *path, ldl_iomem *out, ld_error *err);
 void ldl_iomem_free(ldl_iomem *io);
 
 /* classify.c */
 ld_status ldl_classify(ld_linux *lx);
 
 /* quiesce.c */
-ld_status ldl_check_freeze_config(const ld_linux *lx, ld_linux_error *err);
+ld_status ldl_check_freeze_config(const ld_linux *lx, ld_error *err);
 ld_status ldl_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *arg, ld_quiesce_times *times);
 void ldl_gather_cpu_tasks(ld_linux *lx);
 

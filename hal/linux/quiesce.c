@@ -177,7 +177,7 @@ static int task_within(const char *file, const char *hier)
 /* Freezing a cgroup that holds any thread of ours would freeze the capture
  * itself, forever: refused, and refused too when we cannot tell. Run at
  * open and again before each freeze, since processes move. */
-static ld_status check_not_ours(const char *proc, const char *cgroup, ld_linux_error *err)
+static ld_status check_not_ours(const char *proc, const char *cgroup, ld_error *err)
 {
     char want[PATH_MAX], hier[PATH_MAX], path[PATH_MAX + 64];
     if (!realpath(cgroup, want) || cgroup_frozen(want) < 0)
@@ -212,7 +212,7 @@ static ld_status check_not_ours(const char *proc, const char *cgroup, ld_linux_e
     return LD_STATUS_SUCCESS;
 }
 
-ld_status ldl_check_freeze_config(const ld_linux *lx, ld_linux_error *err)
+ld_status ldl_check_freeze_config(const ld_linux *lx, ld_error *err)
 {
     for (size_t i = 0; i < lx->stop_pid_count; i++) {
         char task[64];

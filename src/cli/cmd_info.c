@@ -342,10 +342,12 @@ static int print_page(ld_dmp *d, uint64_t addr, bool json)
 static ld_dmp *open_or_report(const char *path)
 {
     ld_dmp *d = NULL;
-    ld_dmp_error err;
+    ld_error err;
     ld_status st = ld_dmp_open(path, &d, &err);
     if (!ld_ok(st)) {
-        fprintf(stderr, "livedump: %s: %s (at offset 0x%" PRIx64 ")", path, err.message, err.offset);
+        fprintf(stderr, "livedump: %s: %s", path, err.message);
+        if (err.offset != LD_ERROR_NO_OFFSET)
+            fprintf(stderr, " (at offset 0x%" PRIx64 ")", err.offset);
         fprintf(stderr, ": %s (0x%08X)\n", ld_status_describe(st), (unsigned)st);
         return NULL;
     }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "livedump/runtime.h"
+#include "error.h"
 #include "folders.h"
 #include "lock.h"
 #include "names.h"
@@ -79,10 +80,11 @@ static ld_status open_report_sink(ld_reports *r, const char *component, bool ful
 /* ---- captures into the reports ---- */
 
 /* The storage could not save the state, so the dump was not kept: say so
- * (ld_reports_error, and event 6 when an engine is there to tell). */
+ * (in the call's error detail, and as event 6 when an engine is there to
+ * tell). */
 static void not_kept(ld_reports *r, ld_engine *e, ld_status st, const char *what)
 {
-    snprintf(r->error, sizeof r->error, "cannot save the throttling state %s/%s (%s): %s", r->root, LDR_STATE_FILE,
+    ldu_fail(r->call_err, st, "cannot save the throttling state %s/%s (%s): %s", r->root, LDR_STATE_FILE,
              ld_status_describe(st), what);
     if (!e)
         return;
@@ -106,8 +108,7 @@ static ld_status admit_hook(void *arg, const ld_capture_request *req, ld_admissi
      * saved no dump is taken. */
     st = ldr_landing_begin(r, r->admit_component, r->admit_time, r->admit_rel);
     if (st != LD_STATUS_SUCCESS) {
-        snprintf(r->error, sizeof r->error, "cannot save the throttling state %s/%s (%s): no dump was taken", r->root,
-                 LDR_STATE_FILE, ld_status_describe(st));
+        not_kept(r, NULL, st, "no dump was taken"); /* the engine tells event 6 from why */
         memset(why, 0, sizeof *why);
         snprintf(why->description, sizeof why->description,
                  "Live dump not taken: the throttling state could not be saved (%.80s)", ld_status_describe(st));
@@ -212,6 +213,7 @@ typedef struct report_call {
     ld_result *res;
     char *path;
     size_t cap;
+    ld_error *err;
 } report_call;
 
 /* What both calls do first: a cleared result, no path and no storage
@@ -222,8 +224,7 @@ static ld_status begin(ld_reports *r, report_call *c, bool args_ok)
     memset(c->res, 0, sizeof *c->res);
     if (c->path && c->cap)
         c->path[0] = 0;
-    if (r)
-        r->error[0] = 0;
+    ld_error_clear(c->err);
     if (!r || !c->engine || !ld_component_name_valid(c->component) || !args_ok)
         return c->res->status = LD_STATUS_INVALID_PARAMETER;
     if (r->read_only)
@@ -233,20 +234,25 @@ static ld_status begin(ld_reports *r, report_call *c, bool args_ok)
     return LD_STATUS_SUCCESS;
 }
 
-/* `step` under the throttling lock, with the state read again: a dump
- * another process recorded since the open counts, and none is admitted
- * meanwhile. */
-static ld_status under_lock(ld_reports *r, report_call *c, ld_status (*step)(ld_reports *, report_call *))
+typedef ld_status (*report_step)(ld_reports *r, report_call *c);
+
+/* `step`, under the throttling lock with the state read again when
+ * `locked` (a dump another process recorded since the open counts, and
+ * none is admitted meanwhile); the storage's own failures go to the call's
+ * error detail. */
+static ld_status run(ld_reports *r, report_call *c, report_step step, bool locked)
 {
-    int lock;
-    ld_status st = ldr_lock(r, &lock);
-    if (st == LD_STATUS_SUCCESS)
+    r->call_err = c->err;
+    int lock = -1;
+    ld_status st = locked ? ldr_lock(r, &lock) : LD_STATUS_SUCCESS;
+    if (st == LD_STATUS_SUCCESS && locked)
         st = ldr_state_reload(r);
     if (st == LD_STATUS_SUCCESS)
         st = step(r, c);
     else
         c->res->status = st;
     ldr_unlock(lock);
+    r->call_err = NULL;
     return st;
 }
 
@@ -330,20 +336,18 @@ static ld_status capture_step(ld_reports *r, report_call *c)
 }
 
 ld_status ld_reports_capture(ld_reports *r, ld_engine *e, const char *component, const ld_capture_request *req,
-                             const ld_format *format, ld_result *result, char *path, size_t cap)
+                             const ld_format *format, ld_result *result, char *path, size_t cap, ld_error *err)
 {
     ld_result local;
     bool defer = req && (req->flags & LD_FLAG_DEFER) != 0;
     if (!defer && !format)
         format = ld_format_dmp(); /* live kernel reports are .dmp files, as on Windows */
-    report_call c = {e, component, req, NULL, format, result ? result : &local, path, cap};
+    report_call c = {e, component, req, NULL, format, result ? result : &local, path, cap, err};
     ld_status st = begin(r, &c, req && (defer || ldr_ext_ok(ld_format_name(format))));
-    if (st != LD_STATUS_SUCCESS)
-        return st;
     /* Only full dumps are throttled: small ones need no lock. */
-    if (req->type != LD_DUMP_FULL_KERNEL)
-        return capture_step(r, &c);
-    return under_lock(r, &c, capture_step);
+    if (st == LD_STATUS_SUCCESS)
+        st = run(r, &c, capture_step, req->type == LD_DUMP_FULL_KERNEL);
+    return ldu_error_end(err, st);
 }
 
 void ld_reports_set_progress(ld_reports *r, ld_progress_fn progress, void *arg)
@@ -410,16 +414,17 @@ static ld_status write_deferred_step(ld_reports *r, report_call *c)
 }
 
 ld_status ld_reports_write_deferred(ld_reports *r, ld_engine *e, const char *component, const ld_dump *handle,
-                                    const ld_format *format, ld_result *result, char *path, size_t cap)
+                                    const ld_format *format, ld_result *result, char *path, size_t cap,
+                                    ld_error *err)
 {
     ld_result local;
     if (!format)
         format = ld_format_dmp();
-    report_call c = {e, component, NULL, handle, format, result ? result : &local, path, cap};
+    report_call c = {e, component, NULL, handle, format, result ? result : &local, path, cap, err};
     ld_status st = begin(r, &c, ldr_ext_ok(ld_format_name(format)));
-    if (st != LD_STATUS_SUCCESS)
-        return st;
-    return under_lock(r, &c, write_deferred_step);
+    if (st == LD_STATUS_SUCCESS)
+        st = run(r, &c, write_deferred_step, true);
+    return ldu_error_end(err, st);
 }
 
 ld_status ld_reports_discard_deferred(ld_reports *r, ld_engine *e, const ld_dump *handle)

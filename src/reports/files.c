@@ -4,60 +4,49 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "error.h"
 #include "files.h"
 #include "file_io.h"
 #include "temp_name.h"
-
-void ldr_err(char *err, size_t cap, const char *fmt, ...)
-{
-    if (!err || !cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
 
 /* May a file that decides what is dumped live in this folder? Owned by
  * root or us, and not writable by group or others, unless the sticky bit
  * is set (as on /tmp): there others may add names but not rename or remove
  * ours, and a file of theirs fails the file's own owner check. */
-static ld_status check_folder(int fd, const char *shown, int shown_len, char *err, size_t cap)
+static ld_status check_folder(int fd, const char *shown, int shown_len, ld_error *err)
 {
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        ldr_err(err, cap, "%.*s: %s", shown_len, shown, strerror(errno));
-        return ldu_errno_status(errno);
+        int e = errno;
+        return ldu_fail_os(err, ldu_errno_status(e), e, "%.*s: %s", shown_len, shown, strerror(e));
     }
-    if (st.st_uid != 0 && st.st_uid != geteuid()) {
-        ldr_err(err, cap, "refusing a folder owned by another user (uid %u) in the path: %.*s", (unsigned)st.st_uid,
-                shown_len, shown);
-        return LD_STATUS_ACCESS_DENIED;
-    }
-    if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
-        ldr_err(err, cap, "refusing a folder writable by group or others (mode %03o) in the path: %.*s",
-                (unsigned)(st.st_mode & 0777), shown_len, shown);
-        return LD_STATUS_ACCESS_DENIED;
-    }
+    if (st.st_uid != 0 && st.st_uid != geteuid())
+        return ldu_fail(err, LD_STATUS_ACCESS_DENIED,
+                        "refusing a folder owned by another user (uid %u) in the path: %.*s", (unsigned)st.st_uid,
+                        shown_len, shown);
+    if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX))
+        return ldu_fail(err, LD_STATUS_ACCESS_DENIED,
+                        "refusing a folder writable by group or others (mode %03o) in the path: %.*s",
+                        (unsigned)(st.st_mode & 0777), shown_len, shown);
     return LD_STATUS_SUCCESS;
 }
 
-int ldr_open_folder_of(const char *path, const char **name, ld_status *status, char *err, size_t cap)
+int ldr_open_folder_of(const char *path, const char **name, ld_status *status, ld_error *err)
 {
     const char *slash = strrchr(path, '/');
     *name = slash ? slash + 1 : path;
     *status = LD_STATUS_SUCCESS;
-    int fd = open(path[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    ld_status st = fd < 0 ? ldu_errno_status(errno) : check_folder(fd, path[0] == '/' ? "/" : ".", 1, err, cap);
-    if (fd < 0)
-        ldr_err(err, cap, "%s: %s", path[0] == '/' ? "/" : ".", strerror(errno));
+    const char *top = path[0] == '/' ? "/" : ".";
+    int fd = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int e0 = errno;
+    ld_status st = fd < 0 ? ldu_fail_os(err, ldu_errno_status(e0), e0, "%s: %s", top, strerror(e0))
+                          : check_folder(fd, top, 1, err);
     /* Each folder below is opened O_NOFOLLOW relative to the one above and
      * checked as opened: no symlink and no unsafe folder anywhere. */
     const char *c = path;
@@ -71,8 +60,8 @@ int ldr_open_folder_of(const char *path, const char **name, ld_status *status, c
         size_t n = (size_t)(e - c);
         int upto = (int)(e - path);
         if (n > NAME_MAX) {
-            ldr_err(err, cap, "%.*s: %s", upto, path, strerror(ENAMETOOLONG));
-            st = ldu_errno_status(ENAMETOOLONG);
+            st = ldu_fail_os(err, ldu_errno_status(ENAMETOOLONG), ENAMETOOLONG, "%.*s: %s", upto, path,
+                             strerror(ENAMETOOLONG));
             break;
         }
         memcpy(part, c, n);
@@ -81,18 +70,15 @@ int ldr_open_folder_of(const char *path, const char **name, ld_status *status, c
         if (nfd < 0) {
             int e2 = errno;
             struct stat ls;
-            if ((e2 == ELOOP || e2 == ENOTDIR) && fstatat(fd, part, &ls, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ls.st_mode)) {
-                ldr_err(err, cap, "refusing a symlink in the path: %.*s", upto, path);
-                st = LD_STATUS_ACCESS_DENIED;
-            } else {
-                ldr_err(err, cap, "%.*s: %s", upto, path, strerror(e2));
-                st = ldu_errno_status(e2);
-            }
+            if ((e2 == ELOOP || e2 == ENOTDIR) && fstatat(fd, part, &ls, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ls.st_mode))
+                st = ldu_fail(err, LD_STATUS_ACCESS_DENIED, "refusing a symlink in the path: %.*s", upto, path);
+            else
+                st = ldu_fail_os(err, ldu_errno_status(e2), e2, "%.*s: %s", upto, path, strerror(e2));
             break;
         }
         close(fd);
         fd = nfd;
-        st = check_folder(fd, path, upto, err, cap);
+        st = check_folder(fd, path, upto, err);
         c = e;
     }
     if (st != LD_STATUS_SUCCESS) {
@@ -108,7 +94,7 @@ int ldr_open_folder_of(const char *path, const char **name, ld_status *status, c
  * its last component; -1 with *status. */
 static int parent_fd(const char *path, const char **name, ld_status *status)
 {
-    return ldr_open_folder_of(path, name, status, NULL, 0);
+    return ldr_open_folder_of(path, name, status, NULL);
 }
 
 ld_status ldr_write_atomic_at(int dfd, const char *name, const void *data, size_t len)

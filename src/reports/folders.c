@@ -10,31 +10,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "files.h"
+#include "error.h"
+#include "errno_status.h"
 #include "folders.h"
 
 /* A folder reports may live in, already open (so the check is of the
  * folder used, not of a name): a folder, ours, not writable by group or
  * others. */
-ld_status ldr_check_dir(int fd, const char *shown, char *err, size_t cap)
+ld_status ldr_check_dir(int fd, const char *shown, ld_error *err)
 {
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        ldr_err(err, cap, "%s: %s", shown, strerror(errno));
-        return ldu_errno_status(errno);
+        int e = errno;
+        return ldu_fail_os(err, ldu_errno_status(e), e, "%s: %s", shown, strerror(e));
     }
-    if (!S_ISDIR(st.st_mode)) {
-        ldr_err(err, cap, "%s: not a folder", shown);
-        return LD_STATUS_ACCESS_DENIED;
-    }
-    if (st.st_uid != geteuid()) {
-        ldr_err(err, cap, "%s: refusing a folder owned by another user", shown);
-        return LD_STATUS_ACCESS_DENIED;
-    }
-    if (st.st_mode & 022) {
-        ldr_err(err, cap, "%s: refusing a folder writable by others (mode %03o)", shown, (unsigned)(st.st_mode & 0777));
-        return LD_STATUS_ACCESS_DENIED;
-    }
+    if (!S_ISDIR(st.st_mode))
+        return ldu_fail(err, LD_STATUS_ACCESS_DENIED, "%s: not a folder", shown);
+    if (st.st_uid != geteuid())
+        return ldu_fail(err, LD_STATUS_ACCESS_DENIED, "%s: refusing a folder owned by another user", shown);
+    if (st.st_mode & 022)
+        return ldu_fail(err, LD_STATUS_ACCESS_DENIED, "%s: refusing a folder writable by others (mode %03o)", shown,
+                        (unsigned)(st.st_mode & 0777));
     return LD_STATUS_SUCCESS;
 }
 
@@ -64,16 +60,16 @@ int ldr_open_dir_at(int dfd, const char *name, bool create)
  * a symlink anywhere in the path is refused, and no component can be
  * swapped between the check and the use, since everything after is done
  * relative to the descriptor returned. Only the last component is created
- * (0700), and only when `create`; it must then pass check_dir_fd. */
-ld_status ldr_open_root(const char *path, bool create, int *out, char *err, size_t cap)
+ * (0700), and only when `create`; it must then pass ldr_check_dir. */
+ld_status ldr_open_root(const char *path, bool create, int *out, ld_error *err)
 {
     *out = -1;
     char buf[LD_SETTINGS_PATH_MAX];
     snprintf(buf, sizeof buf, "%s", path);
     int fd = open(path[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
-        ldr_err(err, cap, "%s: %s", path, strerror(errno));
-        return ldu_errno_status(errno);
+        int e = errno;
+        return ldu_fail_os(err, ldu_errno_status(e), e, "%s: %s", path, strerror(e));
     }
     char *save = NULL;
     char *c = strtok_r(buf, "/", &save);
@@ -84,23 +80,21 @@ ld_status ldr_open_root(const char *path, bool create, int *out, char *err, size
             int e = errno;
             int upto = (int)(c - buf + (ptrdiff_t)strlen(c));
             close(fd);
-            if (e == ELOOP) {
-                ldr_err(err, cap, "%s: refusing a symlink in the reports path: %.*s", path, upto, path);
-                return LD_STATUS_ACCESS_DENIED;
-            }
-            if (e == ENOTDIR) {
-                ldr_err(err, cap, "%s: not a folder: %.*s", path, upto, path);
-                return LD_STATUS_ACCESS_DENIED;
-            }
-            ldr_err(err, cap, "%s: %s%s", path, e == ENOENT || !next ? "" : "cannot open the folder: ",
-                    strerror(e));
-            return ldu_errno_status(e);
+            /* A symlink or a non-folder in the path is refused as unsafe,
+             * not only as what the OS calls it. */
+            if (e == ELOOP)
+                return ldu_fail_os(err, LD_STATUS_ACCESS_DENIED, e,
+                                   "%s: refusing a symlink in the reports path: %.*s", path, upto, path);
+            if (e == ENOTDIR)
+                return ldu_fail_os(err, LD_STATUS_ACCESS_DENIED, e, "%s: not a folder: %.*s", path, upto, path);
+            return ldu_fail_os(err, ldu_errno_status(e), e, "%s: %s%s", path,
+                               e == ENOENT || !next ? "" : "cannot open the folder: ", strerror(e));
         }
         close(fd);
         fd = nfd;
         c = next;
     }
-    ld_status st = ldr_check_dir(fd, path, err, cap);
+    ld_status st = ldr_check_dir(fd, path, err);
     if (st != LD_STATUS_SUCCESS) {
         close(fd);
         return st;
@@ -115,13 +109,13 @@ ld_status ldr_dump_folder(ld_reports *r, const char *component, bool full, int *
 {
     *owned = false;
     *dfd = r->root_fd;
-    ld_status st = ldr_check_dir(r->root_fd, r->root, NULL, 0);
+    ld_status st = ldr_check_dir(r->root_fd, r->root, NULL);
     if (st != LD_STATUS_SUCCESS || full)
         return st;
     int fd = ldr_open_dir_at(r->root_fd, component, true);
     if (fd < 0)
         return ldu_errno_status(errno);
-    st = ldr_check_dir(fd, component, NULL, 0);
+    st = ldr_check_dir(fd, component, NULL);
     if (st != LD_STATUS_SUCCESS) {
         close(fd);
         return st;

@@ -104,7 +104,7 @@ ld_status ld_reports_list(ld_reports *r, ld_report_entry **entries, size_t *coun
         int sfd = ldr_open_dir_at(r->root_fd, de->d_name, false);
         if (sfd < 0)
             continue;
-        if (ldr_check_dir(sfd, sub, NULL, 0) == LD_STATUS_SUCCESS)
+        if (ldr_check_dir(sfd, sub, NULL) == LD_STATUS_SUCCESS)
             st = scan(r, &b, sfd, sub, de->d_name, false);
         close(sfd);
     }

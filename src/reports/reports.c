@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "files.h"
+#include "error.h"
 #include "folders.h"
 #include "lock.h"
 #include "throttle.h"
@@ -26,24 +26,19 @@ void ld_reports_options_init(ld_reports_options *opts)
     opts->version = LD_REPORTS_OPTIONS_VERSION;
 }
 
-ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char *err, size_t cap)
+static ld_status open_storage(const ld_reports_options *opts, ld_reports **out, ld_error *err)
 {
     if (!out)
         return LD_STATUS_INVALID_PARAMETER;
     *out = NULL;
-    if (!opts) {
-        ldr_err(err, cap, "no options");
-        return LD_STATUS_INVALID_PARAMETER;
-    }
-    if (opts->version != LD_REPORTS_OPTIONS_VERSION) {
-        ldr_err(err, cap, "options of version %u; this library knows version %u", opts->version,
-                LD_REPORTS_OPTIONS_VERSION);
-        return LD_STATUS_INVALID_PARAMETER;
-    }
-    if (opts->flags & ~LD_REPORTS_READ_ONLY) {
-        ldr_err(err, cap, "unknown flags 0x%x in the options", opts->flags & ~LD_REPORTS_READ_ONLY);
-        return LD_STATUS_INVALID_PARAMETER;
-    }
+    if (!opts)
+        return ldu_fail(err, LD_STATUS_INVALID_PARAMETER, "no options");
+    if (opts->version != LD_REPORTS_OPTIONS_VERSION)
+        return ldu_fail(err, LD_STATUS_INVALID_PARAMETER, "options of version %u; this library knows version %u",
+                        opts->version, LD_REPORTS_OPTIONS_VERSION);
+    if (opts->flags & ~LD_REPORTS_READ_ONLY)
+        return ldu_fail(err, LD_STATUS_INVALID_PARAMETER, "unknown flags 0x%x in the options",
+                        opts->flags & ~LD_REPORTS_READ_ONLY);
     ld_reports *r = calloc(1, sizeof *r);
     if (!r)
         return LD_STATUS_NO_MEMORY;
@@ -63,25 +58,24 @@ ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char
     for (size_t i = 0; i < n && !bad; i++)
         bad = (unsigned char)root[i] < 0x20;
     if (bad) {
-        ldr_err(err, cap, "reports folder: empty, too long or with control characters");
         free(r);
-        return LD_STATUS_INVALID_PARAMETER;
+        return ldu_fail(err, LD_STATUS_INVALID_PARAMETER, "reports folder: empty, too long or with control characters");
     }
     memcpy(r->root, root, n);
     r->root[n] = 0;
-    ld_status st = ldr_open_root(r->root, !r->read_only, &r->root_fd, err, cap);
+    ld_status st = ldr_open_root(r->root, !r->read_only, &r->root_fd, err);
     int lock = -1;
     /* A rebuild writes the state: not while another process records. */
     if (st == LD_STATUS_SUCCESS && !r->read_only) {
         st = ldr_lock(r, &lock);
         if (st != LD_STATUS_SUCCESS)
-            ldr_err(err, cap, "%s/%s: cannot lock: %s", r->root, LDR_LOCK_FILE, ld_status_describe(st));
+            ldu_fail(err, st, "%s/%s: cannot lock: %s", r->root, LDR_LOCK_FILE, ld_status_describe(st));
     }
     if (st == LD_STATUS_SUCCESS) {
         st = ldr_state_load(r);
         if (st != LD_STATUS_SUCCESS)
-            ldr_err(err, cap, "%s/%s: cannot read the throttling state: %s", r->root, LDR_STATE_FILE,
-                    ld_status_describe(st));
+            ldu_fail(err, st, "%s/%s: cannot read the throttling state: %s", r->root, LDR_STATE_FILE,
+                     ld_status_describe(st));
     }
     ldr_unlock(lock);
     if (st != LD_STATUS_SUCCESS) {
@@ -90,6 +84,12 @@ ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char
     }
     *out = r;
     return LD_STATUS_SUCCESS;
+}
+
+ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, ld_error *err)
+{
+    ld_error_clear(err);
+    return ldu_error_end(err, open_storage(opts, out, err));
 }
 
 void ld_reports_close(ld_reports *r)
@@ -111,7 +111,3 @@ const char *ld_reports_state_problem(const ld_reports *r)
     return r && r->state_problem[0] ? r->state_problem : NULL;
 }
 
-const char *ld_reports_error(const ld_reports *r)
-{
-    return r && r->error[0] ? r->error : NULL;
-}

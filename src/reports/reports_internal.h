@@ -74,7 +74,7 @@ struct ld_reports {
     uint32_t known_count, known_cap;
     uint64_t next_order;
     ldr_landing landing;
-    char error[LD_SETTINGS_PATH_MAX + 192]; /* ld_reports_error: "" = none */
+    ld_error *call_err; /* the error detail of the capture or deferred write under way; may be NULL */
     char state_problem[256]; /* "" when the state file was sound */
     bool state_problem_noted; /* told as event 6 to an engine already */
     ldr_held held[LD_MAX_DEFERRED];

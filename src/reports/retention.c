@@ -40,7 +40,7 @@ static int entry_dir(ld_reports *r, const ld_report_entry *x)
     if (x->full)
         return r->root_fd;
     int fd = ldr_open_dir_at(r->root_fd, x->component, false);
-    if (fd >= 0 && ldr_check_dir(fd, x->component, NULL, 0) != LD_STATUS_SUCCESS) {
+    if (fd >= 0 && ldr_check_dir(fd, x->component, NULL) != LD_STATUS_SUCCESS) {
         close(fd);
         errno = EACCES;
         return -1;

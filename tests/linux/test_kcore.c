@@ -307,7 +307,7 @@ static void config(ld_linux_config *cfg)
 static ld_linux *open_ok(const ld_linux_config *cfg)
 {
     ld_linux *lx = NULL;
-    ld_linux_error err;
+    ld_error err;
     ld_status st = ld_linux_open(cfg, &lx, &err);
     if (st != LD_STATUS_SUCCESS)
         fail_msg("open failed: %s", err.message);
@@ -600,7 +600,7 @@ static void test_quiesce_stops_and_always_continues(void **state)
     int self = getpid();
     cfg.stop_pids = &self;
     ld_linux *bad = NULL;
-    ld_linux_error err;
+    ld_error err;
     assert_int_equal(ld_linux_open(&cfg, &bad, &err), LD_STATUS_INVALID_PARAMETER);
     assert_int_equal(err.reason, LD_LINUX_BAD_CONFIG);
     assert_null(bad);
@@ -725,7 +725,7 @@ static void test_cgroup_freeze_always_thawed(void **state)
     ld_linux_close(lx);
     fake_cgroup(cg, true);
 
-    ld_linux_error err;
+    ld_error err;
     ld_linux *bad = NULL;
     /* it holds us (our cgroup is below it), found from the mount in
      * mountinfo, not from an assumed /sys/fs/cgroup */
@@ -813,7 +813,7 @@ static void test_killed_while_frozen_thaws(void **state)
         cfg.stop_pids = &victim;
         cfg.stop_pid_count = 1;
         ld_linux *lx;
-        ld_linux_error err;
+        ld_error err;
         if (ld_linux_open(&cfg, &lx, &err) != LD_STATUS_SUCCESS)
             _exit(2);
         const ld_hal *h = ld_linux_hal(lx);
@@ -850,7 +850,7 @@ static void test_fifo_refused(void **state)
     ld_linux_config cfg;
     config(&cfg);
     ld_linux *bad = (ld_linux *)1;
-    ld_linux_error err;
+    ld_error err;
     alarm(10); /* a hang kills the test */
     cfg.kcore_path = fifo;
     assert_int_equal(ld_linux_open(&cfg, &bad, &err), LD_STATUS_INVALID_PARAMETER);
@@ -882,7 +882,7 @@ static void test_fifo_refused(void **state)
 static void expect_open_error(const ld_linux_config *cfg, ld_status want_st, ld_linux_reason want)
 {
     ld_linux *lx = (ld_linux *)1;
-    ld_linux_error err;
+    ld_error err;
     ld_status st = ld_linux_open(cfg, &lx, &err);
     print_message("  -> %s: %s\n", ld_linux_reason_name(err.reason), err.message);
     assert_int_equal(st, want_st);
@@ -952,7 +952,7 @@ static void test_open_errors(void **state)
         if (setgid(65534) != 0 || setuid(65534) != 0)
             _exit(10);
         ld_linux *lx = NULL;
-        ld_linux_error err;
+        ld_error err;
         if (ld_linux_open(&cfg, &lx, &err) != LD_STATUS_ACCESS_DENIED || err.reason != LD_LINUX_NOT_PERMITTED)
             _exit(11);
         cfg.lockdown_path = locked;
@@ -982,7 +982,7 @@ static void test_iomem_no_wraparound(void **state)
     write_text(path, "00000000-00000fff : Reserved\n"
                      "fffffffffffff001-ffffffffffffffff : System RAM\n");
     ld_linux *lx = (ld_linux *)1;
-    ld_linux_error err;
+    ld_error err;
     assert_int_equal(ld_linux_open(&cfg, &lx, &err), LD_STATUS_FILE_CORRUPT);
     print_message("  -> %s\n", err.message);
     assert_int_equal(err.reason, LD_LINUX_BAD_IOMEM);
@@ -1064,7 +1064,7 @@ static void test_implausible_layout(void **state)
              (unsigned long long)(SEG_B_FIRST * PAGE), (unsigned long long)(SEG_B_FIRST * PAGE + huge - 1));
     write_text(ipath, text);
     ld_linux *lx = (ld_linux *)1;
-    ld_linux_error err;
+    ld_error err;
     uint64_t t0 = ldl_now_ns_test();
     assert_int_equal(ld_linux_open(&cfg, &lx, &err), LD_STATUS_FILE_CORRUPT);
     print_message("  -> %s: %s\n", ld_linux_reason_name(err.reason), err.message);
@@ -1187,7 +1187,7 @@ static void test_malformed_kcore(void **state)
         write_file(path, copy, image.size);
         print_message("%s\n", m->what);
         ld_linux *lx = NULL;
-        ld_linux_error err;
+        ld_error err;
         ld_status st = ld_linux_open(&cfg, &lx, &err);
         print_message("  -> %s\n", err.message);
         assert_int_not_equal(st, LD_STATUS_SUCCESS);
@@ -1200,7 +1200,7 @@ static void test_malformed_kcore(void **state)
         put64(copy + PH(i, 24), 0);
     write_file(path, copy, image.size);
     ld_linux *lx = NULL;
-    ld_linux_error err;
+    ld_error err;
     assert_int_equal(ld_linux_open(&cfg, &lx, &err), LD_STATUS_FILE_CORRUPT);
     assert_non_null(strstr(err.message, "4.11"));
     /* truncated anywhere in its headers */
