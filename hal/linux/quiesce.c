@@ -438,6 +438,7 @@ ld_status ldl_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *a
             st = wd_start(lx, &wd);
     }
     if (lx->freeze_cgroup && st == LD_STATUS_SUCCESS) {
+        errno = 0;
         int set = cgroup_freeze_set(lx->freeze_cgroup);
         if (set == 1) {
             /* frozen by someone else (an admin): theirs to thaw, not ours */
@@ -446,7 +447,10 @@ ld_status ldl_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *a
                    write_str(lx->freeze_cgroup, "cgroup.freeze", "1") == 0) {
             cg_written = true;
         } else {
-            st = LD_STATUS_ACCESS_DENIED;
+            /* Named by the errno map when an OS call failed (no
+             * cgroup.freeze: NO_SUCH_FILE; EACCES, EROFS); a file that
+             * says neither 0 nor 1 is not ours to write. */
+            st = errno ? ldu_errno_status(errno) : LD_STATUS_ACCESS_DENIED;
         }
         int fr = 0;
         while (st == LD_STATUS_SUCCESS && (fr = cgroup_frozen(lx->freeze_cgroup)) == 0 && ldl_now_ns() < deadline)

@@ -723,6 +723,19 @@ static void test_cgroup_freeze_always_thawed(void **state)
     assert_true(st.last_cgroup_frozen_by_other);
     assert_int_equal(st.last_freeze_ns, 0);
     ld_linux_close(lx);
+
+    /* it cannot be frozen (no cgroup.freeze any more: not a cgroup v2
+     * one): the errno map names why, and the callback never runs */
+    fake_cgroup(cg, true);
+    lx = open_ok(&cfg);
+    h = ld_linux_hal(lx);
+    assert_int_equal(unlink(fpath), 0);
+    freeze_seen = 0;
+    assert_int_equal(h->quiesce(h->ctx, 1000000000ull, note_freeze, NULL, &t), LD_STATUS_NO_SUCH_FILE);
+    assert_int_equal(freeze_seen, 0);
+    ld_linux_get_stats(lx, &st);
+    assert_false(st.last_cgroup_frozen);
+    ld_linux_close(lx);
     fake_cgroup(cg, true);
 
     ld_error err;
