@@ -17,15 +17,19 @@
 #include "retention.h"
 #include "throttle.h"
 
+static const char *base_name(const ld_report_entry *x)
+{
+    const char *slash = strrchr(x->path, '/');
+    return slash ? slash + 1 : x->path;
+}
+
 static void note_deleted(ld_engine *e, const ld_report_entry *x, const char *rule, uint64_t limit)
 {
     if (!e)
         return;
     ld_admission note;
     memset(&note, 0, sizeof note);
-    const char *base = strrchr(x->path, '/');
-    base = base ? base + 1 : x->path;
-    snprintf(note.description, sizeof note.description, "Report deleted by %s: %.100s", rule, base);
+    snprintf(note.description, sizeof note.description, "Report deleted by %s: %.100s", rule, base_name(x));
     snprintf(note.param_name[0], sizeof note.param_name[0], "%s", rule);
     note.param_value[0] = limit;
     snprintf(note.param_name[1], sizeof note.param_name[1], "ReportUnixTime");
@@ -52,12 +56,6 @@ static void close_entry_dir(ld_reports *r, int fd)
 {
     if (fd >= 0 && fd != r->root_fd)
         close(fd);
-}
-
-static const char *base_name(const ld_report_entry *x)
-{
-    const char *slash = strrchr(x->path, '/');
-    return slash ? slash + 1 : x->path;
 }
 
 /* Remove a listed report, relative to its held folder. */
