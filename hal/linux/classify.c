@@ -102,11 +102,11 @@ static bool all_zero(const uint8_t *p, size_t n)
     return true;
 }
 
-ld_status lx_classify(ld_linux *lx)
+ld_status ldl_classify(ld_linux *lx)
 {
     run_list l = {0};
     uint64_t *flags = malloc(FLAGS_CHUNK * sizeof *flags);
-    uint8_t *pages = lx->scan_zero ? malloc((size_t)LX_SCRATCH_PAGES * lx->page_size) : NULL;
+    uint8_t *pages = lx->scan_zero ? malloc((size_t)LDL_SCRATCH_PAGES * lx->page_size) : NULL;
     ld_page_kind *kinds = malloc(FLAGS_CHUNK * sizeof *kinds);
     ld_status st = LD_STATUS_SUCCESS;
     if (!flags || !kinds || (lx->scan_zero && !pages)) {
@@ -136,8 +136,8 @@ ld_status lx_classify(ld_linux *lx)
                 kinds[i] = k;
             }
             if (lx->scan_zero) {
-                for (uint64_t i = 0; i < n && st == LD_STATUS_SUCCESS; i += LX_SCRATCH_PAGES) {
-                    uint64_t m = n - i < LX_SCRATCH_PAGES ? n - i : LX_SCRATCH_PAGES;
+                for (uint64_t i = 0; i < n && st == LD_STATUS_SUCCESS; i += LDL_SCRATCH_PAGES) {
+                    uint64_t m = n - i < LDL_SCRATCH_PAGES ? n - i : LDL_SCRATCH_PAGES;
                     bool wanted = false;
                     for (uint64_t j = 0; j < m; j++)
                         wanted |= kinds[i + j] != LD_PAGE_IO_SPACE && kinds[i + j] != LD_PAGE_FREE &&
@@ -156,7 +156,7 @@ ld_status lx_classify(ld_linux *lx)
                         uint64_t e = j;
                         while (e < m && kinds[i + e] != LD_PAGE_IO_SPACE)
                             e++;
-                        st = lx_read_pages(lx, pfn + i + j, e - j, pages);
+                        st = ldl_read_pages(lx, pfn + i + j, e - j, pages);
                         for (uint64_t q = j; st == LD_STATUS_SUCCESS && q < e; q++) {
                             ld_page_kind *k = &kinds[i + q];
                             if (*k != LD_PAGE_FREE && *k != LD_PAGE_KERNEL_IMAGE &&

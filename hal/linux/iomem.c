@@ -40,11 +40,11 @@ static int parse_hex(const char **s, uint64_t *out)
     return 0;
 }
 
-static int push(lx_iomem_range **arr, size_t *n, uint64_t start, uint64_t end_inclusive)
+static int push(ldl_iomem_range **arr, size_t *n, uint64_t start, uint64_t end_inclusive)
 {
     if (*n >= MAX_RANGES)
         return -1;
-    lx_iomem_range *a = realloc(*arr, (*n + 1) * sizeof **arr);
+    ldl_iomem_range *a = realloc(*arr, (*n + 1) * sizeof **arr);
     if (!a)
         return -1;
     *arr = a;
@@ -59,28 +59,28 @@ static bool name_is(const char *name, size_t len, const char *want)
     return len == strlen(want) && !memcmp(name, want, len);
 }
 
-void lx_iomem_free(lx_iomem *io)
+void ldl_iomem_free(ldl_iomem *io)
 {
     free(io->ram);
     free(io->image);
     memset(io, 0, sizeof *io);
 }
 
-ld_status lx_iomem_parse(const char *path, lx_iomem *out, ld_linux_error *err)
+ld_status ldl_iomem_parse(const char *path, ldl_iomem *out, ld_error *err)
 {
     memset(out, 0, sizeof *out);
-    int fd = lx_open_regular(path);
-    if (fd == -2)
-        return lx_fail(err, LD_LINUX_BAD_IOMEM, LD_STATUS_INVALID_PARAMETER,
-                       "%s: not a regular file (a FIFO or device?): /proc/iomem is one", path);
+    int fd = ldl_open_file(path);
+    if (fd == LDU_NOT_REGULAR)
+        return ldl_fail(err, LD_LINUX_BAD_IOMEM, LD_STATUS_INVALID_PARAMETER,
+                        "%s: not a regular file (a FIFO or device?): /proc/iomem is one", path);
     FILE *f = fd >= 0 ? fdopen(fd, "re") : NULL;
-    if (!f && fd >= 0)
-        close(fd);
     if (!f) {
-        int e = errno;
-        ld_status st = ldi_errno_status(e);
-        return lx_fail(err, st == LD_STATUS_ACCESS_DENIED ? LD_LINUX_NOT_PERMITTED : LD_LINUX_BAD_IOMEM, st,
-                       "%s: %s", path, strerror(e));
+        int e = errno; /* before close can change it */
+        if (fd >= 0)
+            close(fd);
+        ld_status st = ldu_errno_status(e);
+        return ldl_fail_os(err, st == LD_STATUS_ACCESS_DENIED ? LD_LINUX_NOT_PERMITTED : LD_LINUX_BAD_IOMEM, st, e,
+                           "%s: %s", path, strerror(e));
     }
     char line[512];
     unsigned lineno = 0, entries = 0, nonzero = 0;
@@ -88,7 +88,7 @@ ld_status lx_iomem_parse(const char *path, lx_iomem *out, ld_linux_error *err)
     while (fgets(line, sizeof line, f)) {
         lineno++;
         if (!strchr(line, '\n') && !feof(f)) {
-            st = lx_fail(err, LD_LINUX_BAD_IOMEM, LD_STATUS_FILE_CORRUPT, "%s:%u: line too long", path, lineno);
+            st = ldl_fail(err, LD_LINUX_BAD_IOMEM, LD_STATUS_FILE_CORRUPT, "%s:%u: line too long", path, lineno);
             break;
         }
         const char *p = line;
@@ -97,8 +97,8 @@ ld_status lx_iomem_parse(const char *path, lx_iomem *out, ld_linux_error *err)
             p++, indent++;
         uint64_t start, end;
         if (parse_hex(&p, &start) || *p++ != '-' || parse_hex(&p, &end) || strncmp(p, " : ", 3)) {
-            st = lx_fail(err, LD_LINUX_BAD_IOMEM, LD_STATUS_FILE_CORRUPT, "%s:%u: not 'START-END : NAME'", path,
-                         lineno);
+            st = ldl_fail(err, LD_LINUX_BAD_IOMEM, LD_STATUS_FILE_CORRUPT, "%s:%u: not 'START-END : NAME'", path,
+                          lineno);
             break;
         }
         const char *name = p + 3;
@@ -107,7 +107,7 @@ ld_status lx_iomem_parse(const char *path, lx_iomem *out, ld_linux_error *err)
         if (start || end)
             nonzero++;
         if (end < start) {
-            st = lx_fail(err, LD_LINUX_BAD_IOMEM, LD_STATUS_FILE_CORRUPT, "%s:%u: end before start", path, lineno);
+            st = ldl_fail(err, LD_LINUX_BAD_IOMEM, LD_STATUS_FILE_CORRUPT, "%s:%u: end before start", path, lineno);
             break;
         }
         int bad = 0;
@@ -117,21 +117,21 @@ ld_status lx_iomem_parse(const char *path, lx_iomem *out, ld_linux_error *err)
                                 name_is(name, len, "Kernel data") || name_is(name, len, "Kernel bss")))
             bad = push(&out->image, &out->image_count, start, end);
         if (bad) {
-            st = lx_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "%s: too many ranges", path);
+            st = ldl_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "%s: too many ranges", path);
             break;
         }
     }
     fclose(f);
     if (st == LD_STATUS_SUCCESS && entries > 0 && nonzero == 0) {
         out->all_zero = true;
-        st = lx_fail(err, LD_LINUX_IOMEM_HIDDEN, LD_STATUS_ACCESS_DENIED,
-                     "%s shows every address as 0: reading physical ranges needs CAP_SYS_ADMIN (run as root)", path);
+        st = ldl_fail(err, LD_LINUX_IOMEM_HIDDEN, LD_STATUS_ACCESS_DENIED,
+                      "%s shows every address as 0: reading physical ranges needs CAP_SYS_ADMIN (run as root)", path);
     } else if (st == LD_STATUS_SUCCESS && out->ram_count == 0) {
-        st = lx_fail(err, LD_LINUX_BAD_IOMEM, LD_STATUS_FILE_CORRUPT, "%s: no 'System RAM' range", path);
+        st = ldl_fail(err, LD_LINUX_BAD_IOMEM, LD_STATUS_FILE_CORRUPT, "%s: no 'System RAM' range", path);
     }
     if (st != LD_STATUS_SUCCESS) {
         bool zero = out->all_zero;
-        lx_iomem_free(out);
+        ldl_iomem_free(out);
         out->all_zero = zero;
     }
     return st;

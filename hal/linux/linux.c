@@ -17,7 +17,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,18 +27,6 @@
 
 #include "linux_internal.h"
 #include "livedump/runtime.h"
-
-ld_status lx_fail(ld_linux_error *err, ld_linux_reason reason, ld_status st, const char *fmt, ...)
-{
-    if (err && err->reason == LD_LINUX_OK) {
-        err->reason = reason;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
 
 const char *ld_linux_reason_name(ld_linux_reason r)
 {
@@ -54,25 +41,6 @@ void ld_linux_config_init(ld_linux_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->version = LD_LINUX_CONFIG_VERSION;
     cfg->scan_zero_pages = true;
-}
-
-/* Open PATH read-only without hanging on a FIFO (or a device that blocks
- * in open): O_NONBLOCK until fstat says it is a regular file — procfs's
- * kcore, iomem and kpageflags all are. -1 with errno from open, or -2: it
- * exists but is not a regular file. */
-int lx_open_regular(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return -1;
-    struct stat sb;
-    int fl;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (fl = fcntl(fd, F_GETFL)) < 0 ||
-        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
-        close(fd);
-        return -2;
-    }
-    return fd;
 }
 
 /* ---- checksums ---- */
@@ -112,66 +80,50 @@ static bool is_tracked(const ld_linux *lx, uint64_t rank)
 /* The RAM range holding pfn, or range_count. */
 static size_t range_of(const ld_linux *lx, uint64_t pfn)
 {
-    size_t lo = 0, hi = lx->range_count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (pfn < lx->ranges[mid].first_pfn)
-            hi = mid;
-        else if (pfn - lx->ranges[mid].first_pfn >= lx->ranges[mid].page_count)
-            lo = mid + 1;
-        else
-            return mid;
-    }
-    return lx->range_count;
+    return ld_range_find(lx->ranges, lx->range_count, sizeof *lx->ranges, pfn);
 }
 
 /* ---- HAL operations ---- */
 
-static ld_status lx_mem_ranges(void *ctx, ld_phys_range *ranges, size_t *count)
+/* The HAL's two-call convention: the count when out is NULL, else the
+ * `n` entries of `size` bytes copied if *count leaves room for them. */
+static ld_status copy_out(void *out, size_t *count, const void *from, size_t n, size_t size)
+{
+    size_t room = *count;
+    *count = n;
+    if (!out)
+        return LD_STATUS_SUCCESS;
+    if (room < n)
+        return LD_STATUS_BUFFER_TOO_SMALL;
+    memcpy(out, from, n * size);
+    return LD_STATUS_SUCCESS;
+}
+
+static ld_status ldl_mem_ranges(void *ctx, ld_phys_range *ranges, size_t *count)
 {
     ld_linux *lx = ctx;
-    if (!ranges) {
-        *count = lx->range_count;
-        return LD_STATUS_SUCCESS;
-    }
-    if (*count < lx->range_count) {
-        *count = lx->range_count;
-        return LD_STATUS_BUFFER_TOO_SMALL;
-    }
-    memcpy(ranges, lx->ranges, lx->range_count * sizeof *ranges);
-    *count = lx->range_count;
-    return LD_STATUS_SUCCESS;
+    return copy_out(ranges, count, lx->ranges, lx->range_count, sizeof *ranges);
 }
 
 /* Classified afresh when asked for the count (the start of a capture);
  * the second call copies that classification. */
-static ld_status lx_mem_kinds(void *ctx, ld_kind_range *runs, size_t *count)
+static ld_status ldl_mem_kinds(void *ctx, ld_kind_range *runs, size_t *count)
 {
     ld_linux *lx = ctx;
     if (!runs || !lx->kinds) {
-        ld_status st = lx_classify(lx);
+        ld_status st = ldl_classify(lx);
         if (st != LD_STATUS_SUCCESS)
             return st;
     }
-    if (!runs) {
-        *count = lx->kind_count;
-        return LD_STATUS_SUCCESS;
-    }
-    if (*count < lx->kind_count) {
-        *count = lx->kind_count;
-        return LD_STATUS_BUFFER_TOO_SMALL;
-    }
-    memcpy(runs, lx->kinds, lx->kind_count * sizeof *runs);
-    *count = lx->kind_count;
-    return LD_STATUS_SUCCESS;
+    return copy_out(runs, count, lx->kinds, lx->kind_count, sizeof *runs);
 }
 
-static ld_status lx_mem_read(void *ctx, uint64_t pfn, uint64_t count, void *dst)
+static ld_status ldl_mem_read(void *ctx, uint64_t pfn, uint64_t count, void *dst)
 {
     ld_linux *lx = ctx;
     if (pfn >= lx->max_pfn || count > lx->max_pfn - pfn)
         return LD_STATUS_INVALID_PARAMETER;
-    ld_status st = lx_read_pages(lx, pfn, count, dst);
+    ld_status st = ldl_read_pages(lx, pfn, count, dst);
     if (st == LD_STATUS_SUCCESS && lx->tracking) {
         const uint8_t *p = dst;
         /* pages outside RAM are never dumped: nothing to track */
@@ -214,7 +166,7 @@ static bool read_meminfo(const char *path, uint64_t *available, uint64_t *total)
     return a && t;
 }
 
-static ld_status lx_mem_status(void *ctx, uint64_t *available, uint64_t *total)
+static ld_status ldl_mem_status(void *ctx, uint64_t *available, uint64_t *total)
 {
     ld_linux *lx = ctx;
     uint64_t a, t;
@@ -225,7 +177,7 @@ static ld_status lx_mem_status(void *ctx, uint64_t *available, uint64_t *total)
     return LD_STATUS_SUCCESS;
 }
 
-static ld_status lx_dirty_start(void *ctx)
+static ld_status ldl_dirty_start(void *ctx)
 {
     ld_linux *lx = ctx;
     uint64_t pages = lx->stats.ram_pages;
@@ -234,7 +186,7 @@ static ld_status lx_dirty_start(void *ctx)
          * in the stats (and by the engine's event), not only in the status */
         lx->sums = pages <= SIZE_MAX / sizeof *lx->sums ? malloc(pages * sizeof *lx->sums) : NULL;
         lx->tracked = malloc((pages + 63) / 64 * 8);
-        lx->scratch = malloc((size_t)LX_SCRATCH_PAGES * lx->page_size);
+        lx->scratch = malloc((size_t)LDL_SCRATCH_PAGES * lx->page_size);
         if (!lx->sums || !lx->tracked || !lx->scratch) {
             free(lx->sums);
             free(lx->tracked);
@@ -243,7 +195,7 @@ static ld_status lx_dirty_start(void *ctx)
             lx->scratch = NULL;
             lx->stats.dirty_log_error = LD_STATUS_NO_MEMORY;
             lx->stats.dirty_log_bytes_wanted = pages * sizeof *lx->sums + (pages + 63) / 64 * 8 +
-                                               (uint64_t)LX_SCRATCH_PAGES * lx->page_size;
+                                               (uint64_t)LDL_SCRATCH_PAGES * lx->page_size;
             return LD_STATUS_NO_MEMORY;
         }
     }
@@ -258,7 +210,7 @@ static ld_status lx_dirty_start(void *ctx)
 
 /* Re-read every page that has a checksum; report those that changed. Runs
  * inside the quiesce too: it allocates nothing. */
-static ld_status lx_dirty_fetch(void *ctx, uint64_t *bits, uint64_t nbits, uint64_t *dirty_count)
+static ld_status ldl_dirty_fetch(void *ctx, uint64_t *bits, uint64_t nbits, uint64_t *dirty_count)
 {
     ld_linux *lx = ctx;
     if (!lx->tracking)
@@ -278,9 +230,9 @@ static ld_status lx_dirty_fetch(void *ctx, uint64_t *bits, uint64_t nbits, uint6
             }
             /* the run of tracked pages from here, within this range */
             uint64_t n = 1;
-            while (i + n < cnt && n < LX_SCRATCH_PAGES && is_tracked(lx, k + n))
+            while (i + n < cnt && n < LDL_SCRATCH_PAGES && is_tracked(lx, k + n))
                 n++;
-            ld_status st = lx_read_pages(lx, first + i, n, lx->scratch);
+            ld_status st = ldl_read_pages(lx, first + i, n, lx->scratch);
             if (st != LD_STATUS_SUCCESS)
                 return st;
             for (uint64_t j = 0; j < n; j++) {
@@ -301,21 +253,21 @@ static ld_status lx_dirty_fetch(void *ctx, uint64_t *bits, uint64_t nbits, uint6
     return LD_STATUS_SUCCESS;
 }
 
-static ld_status lx_dirty_stop(void *ctx)
+static ld_status ldl_dirty_stop(void *ctx)
 {
     ld_linux *lx = ctx;
     lx->tracking = false;
     return LD_STATUS_SUCCESS;
 }
 
-static uint32_t lx_cpu_count(void *ctx)
+static uint32_t ldl_cpu_count(void *ctx)
 {
     return ((ld_linux *)ctx)->cpus;
 }
 
 /* Only what user space knows: the task running on the CPU, when /proc
  * names exactly one. No register is ever invented. */
-static ld_status lx_cpu_context(void *ctx, uint32_t cpu, ld_cpu_context *out)
+static ld_status ldl_cpu_context(void *ctx, uint32_t cpu, ld_cpu_context *out)
 {
     ld_linux *lx = ctx;
     memset(out, 0, sizeof *out);
@@ -348,7 +300,7 @@ static bool vmcoreinfo_value(const ld_linux *lx, const char *key, char *out, siz
     return false;
 }
 
-static ld_status lx_system_info(void *ctx, ld_system_info *out)
+static ld_status ldl_system_info(void *ctx, ld_system_info *out)
 {
     ld_linux *lx = ctx;
     memset(out, 0, sizeof *out);
@@ -374,12 +326,12 @@ static char *dup_or(const char *s, const char *def)
 }
 
 /* Why /proc/kcore could not be opened, as specifically as we can tell. */
-static ld_status kcore_open_error(const char *path, const char *lockdown_path, int e, ld_linux_error *err)
+static ld_status kcore_open_error(const char *path, const char *lockdown_path, int e, ld_error *err)
 {
-    ld_status st = ldi_errno_status(e);
+    ld_status st = ldu_errno_status(e);
     if (e == ENOENT)
-        return lx_fail(err, LD_LINUX_NO_KCORE, st,
-                       "%s does not exist: this kernel was built without /proc/kcore (CONFIG_PROC_KCORE)", path);
+        return ldl_fail_os(err, LD_LINUX_NO_KCORE, st, e,
+                           "%s does not exist: this kernel was built without /proc/kcore (CONFIG_PROC_KCORE)", path);
     if (st == LD_STATUS_ACCESS_DENIED) {
         char buf[128] = "";
         int fd = open(lockdown_path, O_RDONLY | O_CLOEXEC);
@@ -389,27 +341,27 @@ static ld_status kcore_open_error(const char *path, const char *lockdown_path, i
             close(fd);
         }
         if (strstr(buf, "[integrity]") || strstr(buf, "[confidentiality]"))
-            return lx_fail(err, LD_LINUX_LOCKDOWN, st, "%s: refused by kernel lockdown (%s says %.*s)", path,
-                           lockdown_path, (int)strcspn(buf, "\n"), buf);
-        return lx_fail(err, LD_LINUX_NOT_PERMITTED, st, "%s: %s: reading it needs root (CAP_SYS_RAWIO)", path,
-                       strerror(e));
+            return ldl_fail_os(err, LD_LINUX_LOCKDOWN, st, e, "%s: refused by kernel lockdown (%s says %.*s)", path,
+                               lockdown_path, (int)strcspn(buf, "\n"), buf);
+        return ldl_fail_os(err, LD_LINUX_NOT_PERMITTED, st, e, "%s: %s: reading it needs root (CAP_SYS_RAWIO)",
+                           path, strerror(e));
     }
-    return lx_fail(err, LD_LINUX_BAD_KCORE, st, "%s: %s", path, strerror(e));
+    return ldl_fail_os(err, LD_LINUX_BAD_KCORE, st, e, "%s: %s", path, strerror(e));
 }
 
 /* RAM = kcore's direct-map segments cut to iomem's System RAM ranges. */
-static ld_status build_ranges(ld_linux *lx, ld_linux_error *err)
+static ld_status build_ranges(ld_linux *lx, ld_error *err)
 {
     uint64_t ps = lx->page_size;
     lx->ranges = calloc(lx->seg_count + lx->iomem.ram_count, sizeof *lx->ranges);
     if (!lx->ranges)
-        return lx_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
+        return ldl_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
     size_t n = 0;
     for (size_t s = 0; s < lx->seg_count; s++) {
-        const lx_segment *g = &lx->segs[s];
+        const ldl_segment *g = &lx->segs[s];
         for (size_t r = 0; r < lx->iomem.ram_count; r++) {
             uint64_t a, b;
-            lx_whole_pages(lx->iomem.ram[r].start, lx->iomem.ram[r].last, ps, &a, &b);
+            ldl_whole_pages(lx->iomem.ram[r].start, lx->iomem.ram[r].last, ps, &a, &b);
             if (a < g->first_pfn)
                 a = g->first_pfn;
             if (b > g->first_pfn + g->page_count)
@@ -419,19 +371,19 @@ static ld_status build_ranges(ld_linux *lx, ld_linux_error *err)
             if (n && lx->ranges[n - 1].first_pfn + lx->ranges[n - 1].page_count == a)
                 lx->ranges[n - 1].page_count += b - a;
             else if (n && lx->ranges[n - 1].first_pfn + lx->ranges[n - 1].page_count > a)
-                return lx_fail(err, LD_LINUX_BAD_IOMEM, LD_STATUS_FILE_CORRUPT,
-                               "/proc/iomem: System RAM ranges overlap or are out of order");
+                return ldl_fail(err, LD_LINUX_BAD_IOMEM, LD_STATUS_FILE_CORRUPT,
+                                "/proc/iomem: System RAM ranges overlap or are out of order");
             else
                 lx->ranges[n++] = (ld_phys_range){a, b - a};
         }
     }
     if (!n)
-        return lx_fail(err, LD_LINUX_BAD_IOMEM, LD_STATUS_FILE_CORRUPT,
-                       "no page is both in a /proc/kcore RAM segment and in /proc/iomem's System RAM");
+        return ldl_fail(err, LD_LINUX_BAD_IOMEM, LD_STATUS_FILE_CORRUPT,
+                        "no page is both in a /proc/kcore RAM segment and in /proc/iomem's System RAM");
     lx->range_count = n;
     lx->rank_base = calloc(n, sizeof *lx->rank_base);
     if (!lx->rank_base)
-        return lx_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
+        return ldl_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
     for (size_t i = 1; i < n; i++)
         lx->rank_base[i] = lx->rank_base[i - 1] + lx->ranges[i - 1].page_count;
     lx->max_pfn = lx->ranges[n - 1].first_pfn + lx->ranges[n - 1].page_count;
@@ -449,10 +401,10 @@ static ld_status build_ranges(ld_linux *lx, ld_linux_error *err)
  * /proc/meminfo may show only its limit). MemTotal leaves out what the
  * kernel reserved at boot (its image, the page array, crash kernel), hence
  * the slack: a quarter more and 4 GiB. Nothing known: no bound. */
-#define LX_RAM_SLACK (4ull << 30)
+#define LDL_RAM_SLACK (4ull << 30)
 
 static ld_status check_ram_plausible(ld_linux *lx, const char *kcore, const char *iomem, bool own_meminfo,
-                                     ld_linux_error *err)
+                                     ld_error *err)
 {
     uint64_t avail, total;
     (void)read_meminfo(lx->meminfo_path, &avail, &total);
@@ -465,21 +417,19 @@ static ld_status check_ram_plausible(ld_linux *lx, const char *kcore, const char
         return LD_STATUS_SUCCESS;
     /* in pages, so that nothing can wrap */
     uint64_t ps = lx->page_size, m = machine / ps;
-    uint64_t limit = m + m / 4 + LX_RAM_SLACK / ps;
+    uint64_t limit = m + m / 4 + LDL_RAM_SLACK / ps;
     if (lx->stats.ram_pages <= limit)
         return LD_STATUS_SUCCESS;
-    return lx_fail(err, LD_LINUX_IMPLAUSIBLE_LAYOUT, LD_STATUS_FILE_CORRUPT,
-                   "%s and %s give %llu MiB of RAM, but this machine has %llu MiB (%s%s): "
-                   "refusing a layout that cannot be real",
-                   kcore, iomem, (unsigned long long)(lx->stats.ram_pages / (1048576 / ps)),
-                   (unsigned long long)(machine >> 20), total ? "MemTotal in " : "sysinfo",
-                   total ? lx->meminfo_path : "");
+    return ldl_fail(err, LD_LINUX_IMPLAUSIBLE_LAYOUT, LD_STATUS_FILE_CORRUPT,
+                    "%s and %s give %llu MiB of RAM, but this machine has %llu MiB (%s%s): "
+                    "refusing a layout that cannot be real",
+                    kcore, iomem, (unsigned long long)(lx->stats.ram_pages / (1048576 / ps)),
+                    (unsigned long long)(machine >> 20), total ? "MemTotal in " : "sysinfo",
+                    total ? lx->meminfo_path : "");
 }
 
-ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_linux_error *err)
+static ld_status open_backend(const ld_linux_config *cfg, ld_linux **out, ld_error *err)
 {
-    if (err)
-        memset(err, 0, sizeof *err);
     if (!out)
         return LD_STATUS_INVALID_PARAMETER;
     *out = NULL;
@@ -489,11 +439,11 @@ ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_linux_err
         cfg = &defaults;
     }
     if (cfg->version != 1 && cfg->version != LD_LINUX_CONFIG_VERSION)
-        return lx_fail(err, LD_LINUX_BAD_CONFIG, LD_STATUS_INVALID_PARAMETER, "unknown config version %u",
-                       cfg->version);
+        return ldl_fail(err, LD_LINUX_BAD_CONFIG, LD_STATUS_INVALID_PARAMETER, "unknown config version %u",
+                        cfg->version);
     ld_linux *lx = calloc(1, sizeof *lx);
     if (!lx)
-        return lx_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
+        return ldl_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
     lx->kcore_fd = lx->kpageflags_fd = -1;
     long ps = sysconf(_SC_PAGESIZE);
     lx->page_size = ps > 0 ? (uint32_t)ps : 4096;
@@ -511,45 +461,45 @@ ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_linux_err
     lx->freeze_cgroup = cfg->freeze_cgroup ? strdup(cfg->freeze_cgroup) : NULL;
     ld_status st = LD_STATUS_SUCCESS;
     if (!lx->meminfo_path || !lx->proc_path || (cfg->freeze_cgroup && !lx->freeze_cgroup))
-        st = lx_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
+        st = ldl_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
     if (st == LD_STATUS_SUCCESS && cfg->stop_pid_count) {
         if (!cfg->stop_pids || cfg->stop_pid_count > 4096) {
-            st = lx_fail(err, LD_LINUX_BAD_CONFIG, LD_STATUS_INVALID_PARAMETER, "bad list of processes to stop");
+            st = ldl_fail(err, LD_LINUX_BAD_CONFIG, LD_STATUS_INVALID_PARAMETER, "bad list of processes to stop");
         } else if (!(lx->stop_pids = malloc(cfg->stop_pid_count * sizeof *lx->stop_pids)) ||
                    !(lx->we_stopped = calloc(cfg->stop_pid_count, sizeof *lx->we_stopped))) {
-            st = lx_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
+            st = ldl_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
         } else {
             memcpy(lx->stop_pids, cfg->stop_pids, cfg->stop_pid_count * sizeof *lx->stop_pids);
             lx->stop_pid_count = cfg->stop_pid_count;
         }
     }
     if (st == LD_STATUS_SUCCESS)
-        st = lx_check_freeze_config(lx, err);
+        st = ldl_check_freeze_config(lx, err);
     if (st == LD_STATUS_SUCCESS) {
-        lx->kcore_fd = lx_open_regular(kcore);
-        if (lx->kcore_fd == -2)
-            st = lx_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_INVALID_PARAMETER,
-                         "%s: not a regular file (a FIFO or device?): /proc/kcore is one", kcore);
+        lx->kcore_fd = ldl_open_file(kcore);
+        if (lx->kcore_fd == LDU_NOT_REGULAR)
+            st = ldl_fail(err, LD_LINUX_BAD_KCORE, LD_STATUS_INVALID_PARAMETER,
+                          "%s: not a regular file (a FIFO or device?): /proc/kcore is one", kcore);
         else if (lx->kcore_fd < 0)
             st = kcore_open_error(kcore, lockdown, errno, err);
     }
     if (st == LD_STATUS_SUCCESS)
-        st = lx_kcore_parse(lx, kcore, err);
+        st = ldl_kcore_parse(lx, kcore, err);
     if (st == LD_STATUS_SUCCESS)
-        st = lx_iomem_parse(iomem, &lx->iomem, err);
+        st = ldl_iomem_parse(iomem, &lx->iomem, err);
     if (st == LD_STATUS_SUCCESS)
         st = build_ranges(lx, err);
     if (st == LD_STATUS_SUCCESS)
         st = check_ram_plausible(lx, kcore, iomem, !cfg->meminfo_path, err);
     if (st == LD_STATUS_SUCCESS) {
         const char *kpf = cfg->kpageflags_path ? cfg->kpageflags_path : "/proc/kpageflags";
-        int kfd = *kpf ? lx_open_regular(kpf) : -1;
+        int kfd = *kpf ? ldl_open_file(kpf) : -1;
         lx->kpageflags_fd = kfd >= 0 ? kfd : -1; /* absent or not a file: classify without flags */
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         lx->cpus = cfg->cpu_count ? cfg->cpu_count : (n > 0 && n <= 4096 ? (uint32_t)n : 1);
         lx->tasks = calloc(lx->cpus, sizeof *lx->tasks);
         if (!lx->tasks)
-            st = lx_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
+            st = ldl_fail(err, LD_LINUX_NO_MEMORY, LD_STATUS_NO_MEMORY, "out of memory");
     }
     if (st != LD_STATUS_SUCCESS) {
         ld_linux_close(lx);
@@ -569,19 +519,25 @@ ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_linux_err
     h->ctx = lx;
     h->platform = ld_platform_default();
     h->page_size = lx->page_size;
-    h->mem_ranges = lx_mem_ranges;
-    h->mem_kinds = lx_mem_kinds;
-    h->mem_read = lx_mem_read;
-    h->mem_status = lx_mem_status;
-    h->dirty_start = lx_dirty_start;
-    h->dirty_fetch = lx_dirty_fetch;
-    h->dirty_stop = lx_dirty_stop;
-    h->cpu_count = lx_cpu_count;
-    h->quiesce = lx_quiesce;
-    h->cpu_context = lx_cpu_context;
-    h->system_info = lx_system_info;
+    h->mem_ranges = ldl_mem_ranges;
+    h->mem_kinds = ldl_mem_kinds;
+    h->mem_read = ldl_mem_read;
+    h->mem_status = ldl_mem_status;
+    h->dirty_start = ldl_dirty_start;
+    h->dirty_fetch = ldl_dirty_fetch;
+    h->dirty_stop = ldl_dirty_stop;
+    h->cpu_count = ldl_cpu_count;
+    h->quiesce = ldl_quiesce;
+    h->cpu_context = ldl_cpu_context;
+    h->system_info = ldl_system_info;
     *out = lx;
     return LD_STATUS_SUCCESS;
+}
+
+ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_error *err)
+{
+    ld_error_clear(err);
+    return ldu_error_end(err, open_backend(cfg, out, err));
 }
 
 const ld_hal *ld_linux_hal(ld_linux *lx)
@@ -613,7 +569,7 @@ void ld_linux_close(ld_linux *lx)
     free(lx->segs);
     free(lx->ranges);
     free(lx->rank_base);
-    lx_iomem_free(&lx->iomem);
+    ldl_iomem_free(&lx->iomem);
     free(lx->vmcoreinfo);
     free(lx->kinds);
     free(lx->sums);

@@ -5,6 +5,7 @@
 #ifndef LD_HAL_LINUX_INTERNAL_H
 #define LD_HAL_LINUX_INTERNAL_H
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdbool.h>
@@ -14,41 +15,44 @@
 #include "livedump/output.h"
 #include "livedump/sys/hal.h"
 #include "errno_status.h"
+#include "error.h"
+#include "file_io.h"
 
-/* A direct-map PT_LOAD of /proc/kcore, trimmed to whole pages. */
-typedef struct lx_segment {
+/* A direct-map PT_LOAD of /proc/kcore, trimmed to whole pages. Starts as
+ * an ld_phys_range does, for ld_range_find. */
+typedef struct ldl_segment {
     uint64_t first_pfn, page_count;
     uint64_t file_offset; /* of first_pfn's page */
-} lx_segment;
+} ldl_segment;
 
 /* An /proc/iomem range, bytes, both ends inclusive as iomem prints them:
  * a range may end at the last byte of the address space (an exclusive end
  * would not fit in 64 bits). */
-typedef struct lx_iomem_range {
+typedef struct ldl_iomem_range {
     uint64_t start, last;
-} lx_iomem_range;
+} ldl_iomem_range;
 
 /* The pages wholly inside the bytes [start, last], as pfns [*first, *end);
  * never wraps, whatever the values (empty: *first >= *end). */
-static inline void lx_whole_pages(uint64_t start, uint64_t last, uint64_t page_size, uint64_t *first,
-                                  uint64_t *end)
+static inline void ldl_whole_pages(uint64_t start, uint64_t last, uint64_t page_size, uint64_t *first,
+                                   uint64_t *end)
 {
     *first = start / page_size + (start % page_size != 0);
     *end = last / page_size + (last % page_size == page_size - 1);
 }
 
-typedef struct lx_iomem {
-    lx_iomem_range *ram;      /* top-level "System RAM" */
+typedef struct ldl_iomem {
+    ldl_iomem_range *ram;      /* top-level "System RAM" */
     size_t ram_count;
-    lx_iomem_range *image;    /* "Kernel code/rodata/data/bss" */
+    ldl_iomem_range *image;    /* "Kernel code/rodata/data/bss" */
     size_t image_count;
     bool all_zero;            /* every address printed as 0: no CAP_SYS_ADMIN */
-} lx_iomem;
+} ldl_iomem;
 
-typedef struct lx_cpu_task {
+typedef struct ldl_cpu_task {
     bool known;
     uint64_t pid;
-} lx_cpu_task;
+} ldl_cpu_task;
 
 struct ld_linux {
     ld_hal hal;
@@ -64,13 +68,13 @@ struct ld_linux {
     void *progress_arg;
     uint32_t cpus;
 
-    lx_segment *segs;         /* sorted, not overlapping */
+    ldl_segment *segs;         /* sorted, not overlapping */
     size_t seg_count;
     ld_phys_range *ranges;    /* RAM: segments cross-checked with iomem */
     size_t range_count;
     uint64_t *rank_base;      /* per range: RAM pages in the ranges before it */
     uint64_t max_pfn;
-    lx_iomem iomem;
+    ldl_iomem iomem;
 
     char *vmcoreinfo;
     uint64_t vmcoreinfo_size;
@@ -84,34 +88,44 @@ struct ld_linux {
     bool tracking;
     uint64_t *sums;           /* per RAM page, by rank (rank_base): stats.ram_pages entries */
     uint64_t *tracked;        /* bitmap by rank: sums[rank] holds a checksum */
-    uint8_t *scratch;         /* LX_SCRATCH_PAGES pages */
+    uint8_t *scratch;         /* LDL_SCRATCH_PAGES pages */
 
-    lx_cpu_task *tasks;       /* per CPU, gathered at each quiesce */
+    ldl_cpu_task *tasks;       /* per CPU, gathered at each quiesce */
     ld_linux_stats stats;
 };
 
-#define LX_SCRATCH_PAGES 64u
+#define LDL_SCRATCH_PAGES 64u
 
-/* error helpers, opening (linux.c) */
-int lx_open_regular(const char *path);
-ld_status lx_fail(ld_linux_error *err, ld_linux_reason reason, ld_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* Open one of the files the backend reads (kcore, iomem, kpageflags):
+ * read-only, and a regular file as procfs's are, without hanging on a FIFO
+ * or device put in its place. A symlink is followed: the path is the
+ * system's own or one the caller configured. -1 with errno, or
+ * LDU_NOT_REGULAR. */
+static inline int ldl_open_file(const char *path)
+{
+    return ldu_open_regular(AT_FDCWD, path, O_RDONLY, 0, NULL);
+}
+
+/* The first failure of ld_linux_open, told in err with its reason. */
+#define ldl_fail(err, reason, st, ...) ldu_fail_full((err), (st), 0, (reason), LD_ERROR_NO_OFFSET, __VA_ARGS__)
+#define ldl_fail_os(err, reason, st, os_error, ...) \
+    ldu_fail_full((err), (st), (os_error), (reason), LD_ERROR_NO_OFFSET, __VA_ARGS__)
 
 /* kcore.c */
-ld_status lx_kcore_parse(ld_linux *lx, const char *path, ld_linux_error *err);
-ld_status lx_read_pages(ld_linux *lx, uint64_t pfn, uint64_t count, void *dst);
-uint64_t lx_now_ns(void);
+ld_status ldl_kcore_parse(ld_linux *lx, const char *path, ld_error *err);
+ld_status ldl_read_pages(ld_linux *lx, uint64_t pfn, uint64_t count, void *dst);
+uint64_t ldl_now_ns(void);
 
 /* iomem.c */
-ld_status lx_iomem_parse(const char *path, lx_iomem *out, ld_linux_error *err);
-void lx_iomem_free(lx_iomem *io);
+ld_status ldl_iomem_parse(const char *path, ldl_iomem *out, ld_error *err);
+void ldl_iomem_free(ldl_iomem *io);
 
 /* classify.c */
-ld_status lx_classify(ld_linux *lx);
+ld_status ldl_classify(ld_linux *lx);
 
 /* quiesce.c */
-ld_status lx_check_freeze_config(const ld_linux *lx, ld_linux_error *err);
-ld_status lx_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *arg, ld_quiesce_times *times);
-void lx_gather_cpu_tasks(ld_linux *lx);
+ld_status ldl_check_freeze_config(const ld_linux *lx, ld_error *err);
+ld_status ldl_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *arg, ld_quiesce_times *times);
+void ldl_gather_cpu_tasks(ld_linux *lx);
 
 #endif

@@ -177,17 +177,17 @@ static int task_within(const char *file, const char *hier)
 /* Freezing a cgroup that holds any thread of ours would freeze the capture
  * itself, forever: refused, and refused too when we cannot tell. Run at
  * open and again before each freeze, since processes move. */
-static ld_status check_not_ours(const char *proc, const char *cgroup, ld_linux_error *err)
+static ld_status check_not_ours(const char *proc, const char *cgroup, ld_error *err)
 {
     char want[PATH_MAX], hier[PATH_MAX], path[PATH_MAX + 64];
     if (!realpath(cgroup, want) || cgroup_frozen(want) < 0)
-        return lx_fail(err, LD_LINUX_BAD_CONFIG, LD_STATUS_INVALID_PARAMETER,
-                       "%s: not a cgroup v2 directory with cgroup.events", cgroup);
+        return ldl_fail(err, LD_LINUX_BAD_CONFIG, LD_STATUS_INVALID_PARAMETER,
+                        "%s: not a cgroup v2 directory with cgroup.events", cgroup);
     if (!cgroup_hier_path(proc, want, hier, sizeof hier))
-        return lx_fail(err, LD_LINUX_BAD_CONFIG, LD_STATUS_INVALID_PARAMETER,
-                       "%s: no cgroup2 mount in %s/self/mountinfo holds it, so it cannot be told "
-                       "whether it holds the capturing process: refused",
-                       cgroup, proc);
+        return ldl_fail(err, LD_LINUX_BAD_CONFIG, LD_STATUS_INVALID_PARAMETER,
+                        "%s: no cgroup2 mount in %s/self/mountinfo holds it, so it cannot be told "
+                        "whether it holds the capturing process: refused",
+                        cgroup, proc);
     snprintf(path, sizeof path, "%s/self/cgroup", proc);
     int r = task_within(path, hier);
     /* threads may sit in other cgroups (threaded mode): each one counts */
@@ -203,24 +203,24 @@ static ld_status check_not_ours(const char *proc, const char *cgroup, ld_linux_e
     if (d)
         closedir(d);
     if (r < 0)
-        return lx_fail(err, LD_LINUX_BAD_CONFIG, LD_STATUS_INVALID_PARAMETER,
-                       "%s: cannot tell from %s/self/cgroup whether it holds the capturing process: refused",
-                       cgroup, proc);
+        return ldl_fail(err, LD_LINUX_BAD_CONFIG, LD_STATUS_INVALID_PARAMETER,
+                        "%s: cannot tell from %s/self/cgroup whether it holds the capturing process: refused",
+                        cgroup, proc);
     if (r > 0)
-        return lx_fail(err, LD_LINUX_BAD_CONFIG, LD_STATUS_INVALID_PARAMETER,
-                       "%s holds the capturing process itself: freezing it would freeze the capture", cgroup);
+        return ldl_fail(err, LD_LINUX_BAD_CONFIG, LD_STATUS_INVALID_PARAMETER,
+                        "%s holds the capturing process itself: freezing it would freeze the capture", cgroup);
     return LD_STATUS_SUCCESS;
 }
 
-ld_status lx_check_freeze_config(const ld_linux *lx, ld_linux_error *err)
+ld_status ldl_check_freeze_config(const ld_linux *lx, ld_error *err)
 {
     for (size_t i = 0; i < lx->stop_pid_count; i++) {
         char task[64];
         snprintf(task, sizeof task, "/proc/self/task/%d", lx->stop_pids[i]);
         /* any thread of ours, not only the main one: stopping it stops us */
         if (lx->stop_pids[i] <= 1 || lx->stop_pids[i] == getpid() || access(task, F_OK) == 0)
-            return lx_fail(err, LD_LINUX_BAD_CONFIG, LD_STATUS_INVALID_PARAMETER,
-                           "cannot stop process %d (init or the capturing process itself)", lx->stop_pids[i]);
+            return ldl_fail(err, LD_LINUX_BAD_CONFIG, LD_STATUS_INVALID_PARAMETER,
+                            "cannot stop process %d (init or the capturing process itself)", lx->stop_pids[i]);
     }
     return lx->freeze_cgroup ? check_not_ours(lx->proc_path, lx->freeze_cgroup, err) : LD_STATUS_SUCCESS;
 }
@@ -228,7 +228,7 @@ ld_status lx_check_freeze_config(const ld_linux *lx, ld_linux_error *err)
 /* For each CPU, the one task /proc shows running there (state R, field 39
  * "processor"). A CPU with no such task, or several, stays unknown: /proc
  * cannot tell which of several runnable tasks is on the CPU. */
-void lx_gather_cpu_tasks(ld_linux *lx)
+void ldl_gather_cpu_tasks(ld_linux *lx)
 {
     if (!lx->tasks)
         return;
@@ -411,7 +411,7 @@ static void wd_finish(watchdog *wd)
         ;
 }
 
-ld_status lx_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *arg, ld_quiesce_times *times)
+ld_status ldl_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *arg, ld_quiesce_times *times)
 {
     ld_linux *lx = ctx;
     memset(times, 0, sizeof *times);
@@ -422,7 +422,7 @@ ld_status lx_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *ar
     sigfillset(&hold);
     pthread_sigmask(SIG_BLOCK, &hold, &old);
 
-    uint64_t t0 = lx_now_ns(), deadline = t0 + timeout_ns;
+    uint64_t t0 = ldl_now_ns(), deadline = t0 + timeout_ns;
     ld_status st = LD_STATUS_SUCCESS;
     bool cg_written = false;
     size_t stopped = 0;
@@ -438,6 +438,7 @@ ld_status lx_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *ar
             st = wd_start(lx, &wd);
     }
     if (lx->freeze_cgroup && st == LD_STATUS_SUCCESS) {
+        errno = 0;
         int set = cgroup_freeze_set(lx->freeze_cgroup);
         if (set == 1) {
             /* frozen by someone else (an admin): theirs to thaw, not ours */
@@ -446,10 +447,13 @@ ld_status lx_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *ar
                    write_str(lx->freeze_cgroup, "cgroup.freeze", "1") == 0) {
             cg_written = true;
         } else {
-            st = LD_STATUS_ACCESS_DENIED;
+            /* Named by the errno map when an OS call failed (no
+             * cgroup.freeze: NO_SUCH_FILE; EACCES, EROFS); a file that
+             * says neither 0 nor 1 is not ours to write. */
+            st = errno ? ldu_errno_status(errno) : LD_STATUS_ACCESS_DENIED;
         }
         int fr = 0;
-        while (st == LD_STATUS_SUCCESS && (fr = cgroup_frozen(lx->freeze_cgroup)) == 0 && lx_now_ns() < deadline)
+        while (st == LD_STATUS_SUCCESS && (fr = cgroup_frozen(lx->freeze_cgroup)) == 0 && ldl_now_ns() < deadline)
             nap();
         if (fr == 1)
             lx->stats.last_cgroup_frozen = true;
@@ -467,26 +471,26 @@ ld_status lx_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *ar
             break;
         }
         if (kill(lx->stop_pids[i], SIGSTOP) != 0) {
-            st = ldi_errno_status(errno); /* ESRCH: not found; EPERM: access denied */
+            st = ldu_errno_status(errno); /* ESRCH: not found; EPERM: access denied */
             break;
         }
         lx->we_stopped[i] = true;
         char s;
         while ((s = proc_state("/proc", lx->stop_pids[i])) != 'T' && s != 't' && s != 'Z' && s != 0 &&
-               lx_now_ns() < deadline)
+               ldl_now_ns() < deadline)
             nap();
         if (s != 'T' && s != 't' && s != 'Z' && s != 0)
             st = LD_STATUS_TIMEOUT;
     }
-    uint64_t t1 = lx_now_ns();
+    uint64_t t1 = ldl_now_ns();
     times->corral_ns = t1 - t0;
     if (st == LD_STATUS_SUCCESS) {
         for (size_t i = 0; i < stopped; i++)
             lx->stats.last_frozen_tasks += lx->we_stopped[i];
-        lx_gather_cpu_tasks(lx);
+        ldl_gather_cpu_tasks(lx);
         st = fn(arg);
     }
-    uint64_t t2 = lx_now_ns();
+    uint64_t t2 = ldl_now_ns();
     times->stopped_ns = t2 - t1;
 
     /* Thaw, whatever happened above: only what we froze. */
@@ -496,7 +500,7 @@ ld_status lx_quiesce(void *ctx, uint64_t timeout_ns, ld_quiesced_fn fn, void *ar
     if (cg_written)
         write_str(lx->freeze_cgroup, "cgroup.freeze", "0");
     wd_finish(&wd);
-    uint64_t t3 = lx_now_ns();
+    uint64_t t3 = ldl_now_ns();
     times->uncorral_ns = t3 - t2;
     if (cg_written || lx->stats.last_frozen_tasks)
         lx->stats.last_freeze_ns = t3 - t0;

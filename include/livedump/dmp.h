@@ -42,12 +42,6 @@ extern "C" {
 
 typedef struct ld_dmp ld_dmp;
 
-/* Why an open failed: a message and the file offset it is about. */
-typedef struct ld_dmp_error {
-    uint64_t offset;
-    char message[160];
-} ld_dmp_error;
-
 typedef struct ld_dmp_info {
     uint32_t dump_type;            /* LD_DMP_TYPE_* */
     char bitmap_signature[5];      /* "SDMP"/"FDMP" for bitmap dumps, "" for full */
@@ -92,10 +86,13 @@ typedef struct ld_dmp_blob {
     uint64_t size;
 } ld_dmp_blob;
 
-/* Open and validate. err may be NULL; on failure it says why. */
-LD_EXTERN ld_status ld_dmp_open(const char *path, ld_dmp **out, ld_dmp_error *err);
+/* Open and validate. err may be NULL; on failure it says why (livedump/
+ * status.h): a message and the file offset it is about (LD_ERROR_NO_OFFSET
+ * when the failure is not about the file's content: it cannot be opened,
+ * no memory). */
+LD_EXTERN ld_status ld_dmp_open(const char *path, ld_dmp **out, ld_error *err);
 /* The same over a file image in memory (not copied). */
-LD_EXTERN ld_status ld_dmp_open_memory(const void *data, uint64_t size, ld_dmp **out, ld_dmp_error *err);
+LD_EXTERN ld_status ld_dmp_open_memory(const void *data, uint64_t size, ld_dmp **out, ld_error *err);
 LD_EXTERN void ld_dmp_close(ld_dmp *dmp);
 
 LD_EXTERN const ld_dmp_info *ld_dmp_get_info(const ld_dmp *dmp);

@@ -52,7 +52,7 @@ typedef enum ld_dump_type {
 #define LD_CAPTURE_REQUEST_VERSION 2
 
 typedef struct ld_capture_request {
-    uint32_t version;
+    uint32_t version;              /* LD_CAPTURE_REQUEST_VERSION (ld_capture_request_init) */
     uint32_t bugcheck_code;        /* default LD_BUGCHECK_LIVE_SYSTEM_DUMP */
     uint64_t bugcheck_params[4];
     ld_dump_type type;
@@ -192,7 +192,9 @@ typedef struct ld_engine_options {
 
 LD_EXTERN void ld_engine_options_init(ld_engine_options *opts);
 
-/* opts may be NULL for the defaults. The HAL must outlive the engine. */
+/* opts may be NULL for the defaults; options of another version than
+ * LD_ENGINE_OPTIONS_VERSION are LD_STATUS_INVALID_PARAMETER. The HAL must
+ * outlive the engine. */
 LD_EXTERN ld_status ld_engine_create(const ld_hal *hal, const ld_engine_options *opts,
                                      ld_engine **out);
 LD_EXTERN void ld_engine_destroy(ld_engine *engine);

@@ -32,7 +32,7 @@ extern "C" {
 #define LD_LINUX_CONFIG_VERSION 2
 
 typedef struct ld_linux_config {
-    uint32_t version;            /* LD_LINUX_CONFIG_VERSION */
+    uint32_t version;            /* LD_LINUX_CONFIG_VERSION (ld_linux_config_init), or 1 */
     /* Files read; NULL means the system's own. Tests point them at
      * synthetic copies. kpageflags "" disables page classification (every
      * page is then "other kernel" data, so every dump is a full one). */
@@ -67,7 +67,7 @@ typedef struct ld_linux_config {
 
 LD_EXTERN void ld_linux_config_init(ld_linux_config *cfg);
 
-/* Why ld_linux_open failed. */
+/* Why ld_linux_open failed: ld_error.reason. */
 typedef enum ld_linux_reason {
     LD_LINUX_OK = 0,
     LD_LINUX_NO_KCORE,       /* /proc/kcore does not exist: kernel built without CONFIG_PROC_KCORE */
@@ -81,20 +81,16 @@ typedef enum ld_linux_reason {
     LD_LINUX_IMPLAUSIBLE_LAYOUT /* kcore and iomem give more RAM than the machine has (MemTotal) */
 } ld_linux_reason;
 
-typedef struct ld_linux_error {
-    ld_linux_reason reason;
-    char message[512];       /* one line for a person: what, which file, why */
-} ld_linux_error;
-
 typedef struct ld_linux ld_linux;
 
-/* Open the backend. On failure *out is NULL and err (if given) says why;
- * the status is LD_STATUS_NO_SUCH_FILE (no kcore), LD_STATUS_ACCESS_DENIED
+/* Open the backend. On failure *out is NULL and err (may be NULL,
+ * livedump/status.h) says why: its reason is an ld_linux_reason, its
+ * message one line for a person (what, which file, why). The status is LD_STATUS_NO_SUCH_FILE (no kcore), LD_STATUS_ACCESS_DENIED
  * (permission, lockdown, hidden iomem), LD_STATUS_FILE_CORRUPT (malformed
  * file; a layout with more RAM than the machine has, reason
  * LD_LINUX_IMPLAUSIBLE_LAYOUT), LD_STATUS_INVALID_PARAMETER or
  * LD_STATUS_NO_MEMORY. */
-LD_EXTERN ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_linux_error *err);
+LD_EXTERN ld_status ld_linux_open(const ld_linux_config *cfg, ld_linux **out, ld_error *err);
 LD_EXTERN const ld_hal *ld_linux_hal(ld_linux *lx);
 LD_EXTERN void ld_linux_close(ld_linux *lx);
 

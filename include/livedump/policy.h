@@ -51,23 +51,23 @@ LD_EXTERN const ld_setting_info *ld_settings_info(size_t index);
 /* Set `key` from its text form (decimal or 0x hex for numbers; no white
  * space before or after, whichever character it is). A bad key
  * or value: LD_STATUS_INVALID_PARAMETER (LD_STATUS_NOT_FOUND for an unknown
- * key), the settings unchanged, and `err` (may be NULL) says why. */
-LD_EXTERN ld_status ld_settings_set(ld_settings *settings, const char *key, const char *value, char *err,
-                                   size_t err_cap);
+ * key), the settings unchanged, and `err` (may be NULL, livedump/status.h)
+ * says why. */
+LD_EXTERN ld_status ld_settings_set(ld_settings *settings, const char *key, const char *value, ld_error *err);
 /* ld_settings_set, then, when engine is not NULL, the outcome on that
  * engine: applied (ld_settings_apply: events 271 "Set" and 272 with
  * success) or, for a bad key or value, events 271 "Set" and 272 with the
  * failing NTStatus and the engine unchanged. Returns the status of the set,
  * else that of applying it. */
 LD_EXTERN ld_status ld_settings_change(ld_settings *settings, ld_engine *engine, const char *key, const char *value,
-                                      char *err, size_t err_cap);
+                                      ld_error *err);
 /* The text form of `key` (snprintf convention on buf). */
 LD_EXTERN ld_status ld_settings_get(const ld_settings *settings, const char *key, char *buf, size_t cap);
 
 /* Read a settings file: "Key = value" lines, '#' or ';' comments, blank
  * lines. Keys not named keep their current value. All or nothing: on any
- * error the settings are unchanged and `err` names the file and the line
- * ("conf:3: unknown setting 'Foo'"). An unreadable file:
+ * error the settings are unchanged and `err` (may be NULL) names the file
+ * and the line ("conf:3: unknown setting 'Foo'"). An unreadable file:
  * LD_STATUS_NO_SUCH_FILE or LD_STATUS_ACCESS_DENIED. Refused with
  * LD_STATUS_ACCESS_DENIED, as others could have changed it: a symlink, not
  * a regular file, writable by group or others, or owned by a user other
@@ -77,7 +77,7 @@ LD_EXTERN ld_status ld_settings_get(const ld_settings *settings, const char *key
  * by group or others, is refused. A sticky folder (as /tmp) may be
  * writable by all: others cannot rename or remove our file there. A value
  * with white space before or after it is refused (ld_settings_set). */
-LD_EXTERN ld_status ld_settings_load(ld_settings *settings, const char *path, char *err, size_t err_cap);
+LD_EXTERN ld_status ld_settings_load(ld_settings *settings, const char *path, ld_error *err);
 /* Write every setting to `path` (0600), atomically: a temporary file,
  * fsync, rename. Its folders are checked as ld_settings_load checks them. */
 LD_EXTERN ld_status ld_settings_save(const ld_settings *settings, const char *path);

@@ -29,7 +29,7 @@
  * A dump is kept if and only if it is counted: before a full dump is
  * captured (and before a held one is written) the state is saved with a
  * landing record naming it; if that cannot be saved (disk full) no dump is
- * taken (LD_STATUS_DISK_FULL, ld_reports_error says so, event 6). Once the
+ * taken (LD_STATUS_DISK_FULL, the call's ld_error says so, event 6). Once the
  * dump has its name, a failure to save the state again changes nothing: the
  * landing record counts the dump at every load that finds its file, and is
  * forgotten by one that does not. At each load the state is checked against
@@ -78,8 +78,10 @@ extern "C" {
  * throttling across restarts is tested without waiting days. */
 typedef uint64_t (*ld_clock_fn)(void *arg);
 
+#define LD_REPORTS_OPTIONS_VERSION 1
+
 typedef struct ld_reports_options {
-    uint32_t version;              /* 1 */
+    uint32_t version;              /* LD_REPORTS_OPTIONS_VERSION (ld_reports_options_init) */
     const char *root;              /* NULL: settings->live_kernel_reports_path */
     const ld_settings *settings;   /* copied; NULL: the defaults */
     ld_clock_fn clock;             /* NULL: the system clock */
@@ -97,20 +99,19 @@ typedef struct ld_reports ld_reports;
 
 LD_EXTERN void ld_reports_options_init(ld_reports_options *opts);
 /* Open (creating the root folder 0700 if missing, unless
- * LD_REPORTS_READ_ONLY) and read the throttling state. err (may be NULL) says why it failed. */
-LD_EXTERN ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, char *err, size_t err_cap);
+ * LD_REPORTS_READ_ONLY) and read the throttling state. Options of another
+ * version than LD_REPORTS_OPTIONS_VERSION, or unknown flags:
+ * LD_STATUS_INVALID_PARAMETER. err (may be NULL) says why it failed
+ * (livedump/status.h). */
+LD_EXTERN ld_status ld_reports_open(const ld_reports_options *opts, ld_reports **out, ld_error *err);
 LD_EXTERN void ld_reports_close(ld_reports *reports);
 LD_EXTERN const char *ld_reports_root(const ld_reports *reports);
 /* Non-NULL when opening found the throttling state missing a checksum,
- * unreadable or otherwise corrupt and rebuilt it: what was wrong. The first
- * ld_reports_capture / ld_reports_write_deferred also reports it as event 6
- * (ThrottleStateRebuilt = 1). */
+ * unreadable or otherwise corrupt and rebuilt it: what was wrong. Not an
+ * error (the open succeeded, the state is sound again) but a note for the
+ * administrator. The first ld_reports_capture / ld_reports_write_deferred
+ * also reports it as event 6 (ThrottleStateRebuilt = 1). */
 LD_EXTERN const char *ld_reports_state_problem(const ld_reports *reports);
-/* Non-NULL when the last ld_reports_capture / ld_reports_write_deferred
- * failed because of the storage itself rather than the capture: what it
- * could not do and what became of the dump, e.g. "cannot save the
- * throttling state ...: disk full; no dump was taken". */
-LD_EXTERN const char *ld_reports_error(const ld_reports *reports);
 
 LD_EXTERN bool ld_component_name_valid(const char *name);
 
@@ -126,10 +127,13 @@ LD_EXTERN ld_status ld_reports_admit(ld_reports *reports, const char *component,
  * and retention. format NULL: .dmp (ld_format_dmp), as Windows writes live
  * kernel reports. With LD_FLAG_DEFER in req nothing is written (format is
  * not used): write it later with ld_reports_write_deferred. path (may be
- * NULL) receives the file's name. */
+ * NULL) receives the file's name. err (may be NULL) holds the status, and
+ * when the storage itself failed rather than the capture, what it could
+ * not do and what became of the dump, e.g. "cannot save the throttling
+ * state ...: disk full; no dump was taken". */
 LD_EXTERN ld_status ld_reports_capture(ld_reports *reports, ld_engine *engine, const char *component,
                                        const ld_capture_request *req, const ld_format *format, ld_result *result,
-                                       char *path, size_t path_cap);
+                                       char *path, size_t path_cap, ld_error *err);
 /* Progress of the writes ld_reports_write_deferred makes (NULL: none). A
  * capture's own progress comes from its request. */
 LD_EXTERN void ld_reports_set_progress(ld_reports *reports, ld_progress_fn progress, void *arg);
@@ -147,10 +151,11 @@ LD_EXTERN void ld_reports_set_cancel(ld_reports *reports, ld_reports_cancel_fn c
  * A dump captured through ld_reports_capture lands under its capture time
  * and must be written as the component it was captured for
  * (LD_STATUS_INVALID_PARAMETER otherwise); a full dump captured directly
- * with the engine is admitted (throttled) now, event 6 if refused. */
+ * with the engine is admitted (throttled) now, event 6 if refused. err as
+ * for ld_reports_capture. */
 LD_EXTERN ld_status ld_reports_write_deferred(ld_reports *reports, ld_engine *engine, const char *component,
                                               const ld_dump *handle, const ld_format *format, ld_result *result,
-                                              char *path, size_t path_cap);
+                                              char *path, size_t path_cap, ld_error *err);
 
 /* Discard a held dump (NULL = the oldest), events 251/252: it stops
  * counting for throttling. Discarding through the engine directly has the

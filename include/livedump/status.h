@@ -61,6 +61,40 @@ LD_EXTERN const char *ld_status_name(ld_status s);
 /* A short English description ("disk full"), or "unknown status". */
 LD_EXTERN const char *ld_status_describe(ld_status s);
 
+/* Error detail. A call that can say more than its status about a failure
+ * (opening the report storage, a settings file or a dump, the Linux
+ * backend; a capture into the report storage) takes an optional
+ * `ld_error *err` as its last argument: NULL when the status is enough.
+ * The call clears it first; on failure it holds the status returned and
+ * what else is known, and after a success it is clear. The caller owns it
+ * (a stack variable will do): no allocation, no thread-local state, so the
+ * same shape serves a kernel-mode caller (docs/architecture.md, "Errors"). */
+#define LD_ERROR_NO_OFFSET UINT64_MAX
+#define LD_ERROR_MESSAGE_MAX 512
+
+typedef struct ld_error {
+    ld_status status;  /* what the call returned; LD_STATUS_SUCCESS: no failure */
+    int os_error;      /* the OS error behind it (errno), 0 when none or not known */
+    uint32_t reason;   /* the call's own finer reason, 0 when none: ld_linux_reason
+                          for ld_linux_open */
+    uint64_t offset;   /* the file offset it is about (ld_dmp_open),
+                          LD_ERROR_NO_OFFSET when it is about none */
+    char message[LD_ERROR_MESSAGE_MAX]; /* one line for a person: what, which file,
+                                           why; "" when the status says it all */
+} ld_error;
+
+/* Clear err (NULL: nothing): no failure, no offset, no message. */
+static inline void ld_error_clear(ld_error *err)
+{
+    if (!err)
+        return;
+    err->status = LD_STATUS_SUCCESS;
+    err->os_error = 0;
+    err->reason = 0;
+    err->offset = LD_ERROR_NO_OFFSET;
+    err->message[0] = 0;
+}
+
 #ifdef __cplusplus
 }
 #endif

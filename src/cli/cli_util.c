@@ -11,12 +11,18 @@
 #include "cli.h"
 #include "livedump/runtime.h"
 
+/* "livedump: " and the message, the start of every error line. */
+static void say(const char *fmt, va_list ap)
+{
+    fputs("livedump: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
 void cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("livedump: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    say(fmt, ap);
     va_end(ap);
     if (cmd)
         fprintf(stderr, "\nTry 'livedump %s --help'.\n", cmd);
@@ -29,8 +35,7 @@ void cli_status_error(ld_status st, const char *fmt, ...)
     int os = ld_os_error(st); /* before anything here can fail */
     va_list ap;
     va_start(ap, fmt);
-    fputs("livedump: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    say(fmt, ap);
     va_end(ap);
     /* The OS error in words when the status came from one, then what the
      * NTSTATUS says: "Read-only file system (write-protected (read-only

@@ -332,10 +332,10 @@ static ld_status capture_to_reports(capture_args *a, ld_engine *engine, const ld
     o.root = a->reports; /* NULL: the policy's LiveKernelReportsPath */
     o.settings = s;
     ld_reports *reports;
-    char err[1024];
-    ld_status st = ld_reports_open(&o, &reports, err, sizeof err);
+    ld_error err;
+    ld_status st = ld_reports_open(&o, &reports, &err);
     if (!ld_ok(st)) {
-        cli_status_error(st, "cannot open the reports: %s", err);
+        cli_status_error(st, "cannot open the reports: %s", err.message);
         return st;
     }
     if (ld_reports_state_problem(reports))
@@ -343,16 +343,17 @@ static ld_status capture_to_reports(capture_args *a, ld_engine *engine, const ld
     const ld_format *fmt = ld_format_find(a->format);
     ld_reports_set_progress(reports, a->req.progress, a->req.progress_arg);
     ld_reports_set_cancel(reports, stop_requested, NULL);
-    st = ld_reports_capture(reports, engine, a->component, &a->req, fmt, r, path, cap);
+    st = ld_reports_capture(reports, engine, a->component, &a->req, fmt, r, path, cap, &err);
     if (ld_ok(st) && a->defer && stop_requested(NULL)) {
         (void)ld_reports_discard_deferred(reports, engine, r->deferred);
         st = r->status = LD_STATUS_CANCELLED;
     } else if (ld_ok(st) && a->defer) {
-        st = ld_reports_write_deferred(reports, engine, a->component, r->deferred, fmt, r, path, cap);
+        st = ld_reports_write_deferred(reports, engine, a->component, r->deferred, fmt, r, path, cap, &err);
     }
-    /* The storage's own failure says what became of the dump. */
-    if (ld_reports_error(reports))
-        fprintf(stderr, "livedump: %s\n", ld_reports_error(reports));
+    /* The storage's own failure (the only one with a message here) says
+     * what became of the dump. */
+    if (err.message[0])
+        fprintf(stderr, "livedump: %s\n", err.message);
     ld_reports_close(reports);
     return st;
 }

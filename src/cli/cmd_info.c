@@ -342,14 +342,45 @@ static int print_page(ld_dmp *d, uint64_t addr, bool json)
 static ld_dmp *open_or_report(const char *path)
 {
     ld_dmp *d = NULL;
-    ld_dmp_error err;
+    ld_error err;
     ld_status st = ld_dmp_open(path, &d, &err);
     if (!ld_ok(st)) {
-        fprintf(stderr, "livedump: %s: %s (at offset 0x%" PRIx64 ")", path, err.message, err.offset);
+        fprintf(stderr, "livedump: %s: %s", path, err.message);
+        if (err.offset != LD_ERROR_NO_OFFSET)
+            fprintf(stderr, " (at offset 0x%" PRIx64 ")", err.offset);
         fprintf(stderr, ": %s (0x%08X)\n", ld_status_describe(st), (unsigned)st);
         return NULL;
     }
     return d;
+}
+
+/* An argument of `cmd` that is no option it knows: an unknown option, or
+ * its one FILE (*path). False, said, when it is neither. */
+static bool file_argument(const char *cmd, const char *arg, const char **path)
+{
+    if (arg[0] == '-' && arg[1]) {
+        cli_usage_error(cmd, "unknown option '%s'", arg);
+        return false;
+    }
+    if (*path) {
+        cli_usage_error(cmd, "%s takes one FILE", cmd);
+        return false;
+    }
+    *path = arg;
+    return true;
+}
+
+/* The dump file `cmd` was given, open; NULL when it was given none (said)
+ * or it cannot be opened (said); *rc is the exit code then. */
+static ld_dmp *open_file_argument(const char *cmd, const char *path, int *rc)
+{
+    *rc = CLI_EXIT_USAGE;
+    if (!path) {
+        cli_usage_error(cmd, "%s needs a FILE", cmd);
+        return NULL;
+    }
+    *rc = CLI_EXIT_FAILED;
+    return open_or_report(path);
 }
 
 int cmd_info(int argc, char **argv)
@@ -373,24 +404,15 @@ int cmd_info(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             }
             want_page = true;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            cli_usage_error("info", "unknown option '%s'", argv[i]);
+        } else if (!file_argument("info", argv[i], &path)) {
             return CLI_EXIT_USAGE;
-        } else if (path) {
-            cli_usage_error("info", "info takes one FILE");
-            return CLI_EXIT_USAGE;
-        } else {
-            path = argv[i];
         }
     }
-    if (!path) {
-        cli_usage_error("info", "info needs a FILE");
-        return CLI_EXIT_USAGE;
-    }
-    ld_dmp *d = open_or_report(path);
+    int rc;
+    ld_dmp *d = open_file_argument("info", path, &rc);
     if (!d)
-        return CLI_EXIT_FAILED;
-    int rc = CLI_EXIT_OK;
+        return rc;
+    rc = CLI_EXIT_OK;
     if (json) {
         print_json(d, path);
         if (want_page)
@@ -418,27 +440,18 @@ int cmd_verify(int argc, char **argv)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(verify_usage, stdout);
             return CLI_EXIT_OK;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            cli_usage_error("verify", "unknown option '%s'", argv[i]);
+        } else if (!file_argument("verify", argv[i], &path)) {
             return CLI_EXIT_USAGE;
-        } else if (path) {
-            cli_usage_error("verify", "verify takes one FILE");
-            return CLI_EXIT_USAGE;
-        } else {
-            path = argv[i];
         }
     }
-    if (!path) {
-        cli_usage_error("verify", "verify needs a FILE");
-        return CLI_EXIT_USAGE;
-    }
-    ld_dmp *d = open_or_report(path);
+    int rc;
+    ld_dmp *d = open_file_argument("verify", path, &rc);
     if (!d)
-        return CLI_EXIT_FAILED;
+        return rc;
     uint64_t problems = 0;
     ld_status st = ld_dmp_verify(d, report_problem, (void *)path, &problems);
     const ld_dmp_info *in = ld_dmp_get_info(d);
-    int rc = CLI_EXIT_OK;
+    rc = CLI_EXIT_OK;
     if (!ld_ok(st)) {
         cli_status_error(st, "cannot verify '%s'", path);
         rc = CLI_EXIT_FAILED;

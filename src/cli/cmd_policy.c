@@ -22,17 +22,17 @@ static const char usage_text[] =
 int cli_load_policy(const char *path, bool must_exist, ld_settings *s)
 {
     ld_settings_init(s);
-    char err[512];
-    ld_status st = ld_settings_load(s, path, err, sizeof err);
+    ld_error err;
+    ld_status st = ld_settings_load(s, path, &err);
     if (st == LD_STATUS_NO_SUCH_FILE && !must_exist)
         return CLI_EXIT_OK;
     if (!ld_ok(st)) {
-        int os = ld_os_error(st);
+        int os = err.os_error ? err.os_error : ld_os_error(st);
         if (os) /* the OS error in words, as cli_status_error says it */
-            fprintf(stderr, "livedump: %s: %s (%s, 0x%08X)\n", err, strerror(os),
+            fprintf(stderr, "livedump: %s: %s (%s, 0x%08X)\n", err.message, strerror(os),
                     ld_status_name(st) ? ld_status_name(st) : ld_status_describe(st), (unsigned)st);
         else
-            fprintf(stderr, "livedump: %s\n", err);
+            fprintf(stderr, "livedump: %s\n", err.message);
         return CLI_EXIT_FAILED;
     }
     return CLI_EXIT_OK;
@@ -61,10 +61,10 @@ static int set(const char *path, const char *key, const char *value)
     int rc = cli_load_policy(path, false, &s);
     if (rc)
         return rc;
-    char err[512];
-    ld_status st = ld_settings_set(&s, key, value, err, sizeof err);
+    ld_error err;
+    ld_status st = ld_settings_set(&s, key, value, &err);
     if (!ld_ok(st)) {
-        cli_usage_error("policy", "%s", err);
+        cli_usage_error("policy", "%s", err.message);
         return CLI_EXIT_USAGE;
     }
     st = ld_settings_save(&s, path);

@@ -83,16 +83,16 @@ int cmd_reports(int argc, char **argv)
     if (listing)
         o.flags = LD_REPORTS_READ_ONLY;
     ld_reports *r;
-    char err[1024];
-    ld_status st = ld_reports_open(&o, &r, err, sizeof err);
+    ld_error err;
+    ld_status st = ld_reports_open(&o, &r, &err);
     if (listing && st == LD_STATUS_NO_SUCH_FILE) {
         const char *shown = dir ? dir : s.live_kernel_reports_path;
-        fprintf(stderr, "livedump: note: the reports folder '%s' does not exist (%s)\n", shown, err);
+        fprintf(stderr, "livedump: note: the reports folder '%s' does not exist (%s)\n", shown, err.message);
         printf("0 report(s) in %s\n", shown);
         return CLI_EXIT_OK;
     }
     if (!ld_ok(st)) {
-        cli_status_error(st, "cannot open the reports: %s", err);
+        cli_status_error(st, "cannot open the reports: %s", err.message);
         return CLI_EXIT_FAILED;
     }
     if (ld_reports_state_problem(r))

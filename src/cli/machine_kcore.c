@@ -77,7 +77,7 @@ static int kcore_option(void *state, const char *o, const char *v, bool *used)
 static int kcore_open(void *state, const ld_hal **hal)
 {
     kcore_state *s = state;
-    ld_linux_error err;
+    ld_error err;
     ld_status st = ld_linux_open(&s->cfg, &s->lx, &err);
     if (!ld_ok(st)) {
         fprintf(stderr, "livedump: cannot open the running kernel: %s\n", err.message);

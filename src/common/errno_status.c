@@ -1,4 +1,4 @@
-/* errno -> NTSTATUS (src/runtime/errno_status.h). The statuses are those
+/* errno -> NTSTATUS (src/common/errno_status.h). The statuses are those
  * NT file systems return for the same condition. */
 #include "errno_status.h"
 
@@ -55,7 +55,7 @@ static _Thread_local struct {
     int err;
 } last;
 
-ld_status ldi_errno_status(int err)
+ld_status ldu_errno_status(int err)
 {
     ld_status st = map(err);
     last.status = st;

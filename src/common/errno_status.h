@@ -3,16 +3,16 @@
  * backend — so the same failure always gets the same status, named for
  * what it is. (The core is freestanding and never sees an errno.)
  *
- * ldi_errno_status also remembers, per thread, the errno it mapped and the
+ * ldu_errno_status also remembers, per thread, the errno it mapped and the
  * status it gave, so a caller holding only the status can still say the
  * OS error in words (ld_os_error, livedump/runtime.h). */
-#ifndef LD_RUNTIME_ERRNO_STATUS_H
-#define LD_RUNTIME_ERRNO_STATUS_H
+#ifndef LD_COMMON_ERRNO_STATUS_H
+#define LD_COMMON_ERRNO_STATUS_H
 
 #include <errno.h>
 
 #include "livedump/status.h"
 
-ld_status ldi_errno_status(int err);
+ld_status ldu_errno_status(int err);
 
 #endif

@@ -1,4 +1,4 @@
-/* Temporary names within NAME_MAX (src/runtime/temp_name.h). */
+/* Temporary names within NAME_MAX (src/common/temp_name.h). */
 #include "temp_name.h"
 
 #include <limits.h>
@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-ld_status ldi_temp_name(const char *name, const char *suffix, char *out, size_t cap)
+ld_status ldu_temp_name(const char *name, const char *suffix, char *out, size_t cap)
 {
     if (!name || !suffix || !out || !name[0] || strchr(name, '/'))
         return LD_STATUS_INVALID_PARAMETER;

@@ -1,7 +1,7 @@
 /* The temporary name a file is written under before it gets its own
  * (sinks: ".partial", report storage: ".tmp"), for every user-mode layer. */
-#ifndef LD_RUNTIME_TEMP_NAME_H
-#define LD_RUNTIME_TEMP_NAME_H
+#ifndef LD_COMMON_TEMP_NAME_H
+#define LD_COMMON_TEMP_NAME_H
 
 #include <stddef.h>
 
@@ -14,6 +14,6 @@
  * LD_STATUS_NAME_TOO_LONG when NAME itself exceeds NAME_MAX (no errno is
  * recorded: no OS call failed), LD_STATUS_BUFFER_TOO_SMALL when OUT (CAP
  * bytes; NAME_MAX + 1 is enough) cannot hold it. */
-ld_status ldi_temp_name(const char *name, const char *suffix, char *out, size_t cap);
+ld_status ldu_temp_name(const char *name, const char *suffix, char *out, size_t cap);
 
 #endif

@@ -1,7 +1,7 @@
 /* Reader of 64-bit Windows kernel dumps (full and bitmap), for any writer's
  * files. Every number taken from the file is checked before it is used as
  * an offset, a count or an allocation size: the file is hostile until
- * proven otherwise. Offsets are in src/core/dmp_layout.h. */
+ * proven otherwise. Offsets are in src/formats/dmp_layout.h. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +15,8 @@
 #include "livedump/dmp.h"
 #include "dmp_layout.h"
 #include "errno_status.h"
+#include "error.h"
+#include "file_io.h"
 
 #define PAGE LDF_DMP_PAGE_SIZE
 /* PFNs whose byte address fits in 64 bits. */
@@ -72,20 +74,9 @@ static unsigned popcount64(uint64_t x)
     return (unsigned)__builtin_popcountll(x);
 }
 
-static ld_status fail(ld_dmp_error *err, ld_status st, uint64_t offset, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static ld_status fail(ld_dmp_error *err, ld_status st, uint64_t offset, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        err->offset = offset;
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
+/* The first failure of an open, with the file offset it is about
+ * (LD_ERROR_NO_OFFSET: none). */
+#define fail(err, st, offset, ...) ldu_fail_full((err), (st), 0, 0, (offset), __VA_ARGS__)
 
 /* Read len bytes at off; the caller has checked off + len <= size. */
 static ld_status read_at(const ld_dmp *d, uint64_t off, void *buf, size_t len)
@@ -96,20 +87,7 @@ static ld_status read_at(const ld_dmp *d, uint64_t off, void *buf, size_t len)
         memcpy(buf, d->mem + off, len);
         return LD_STATUS_SUCCESS;
     }
-    uint8_t *p = buf;
-    while (len) {
-        ssize_t n = pread(d->fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return ldi_errno_status(errno);
-        if (n == 0)
-            return LD_STATUS_END_OF_FILE; /* shrank since open */
-        p += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
-    }
-    return LD_STATUS_SUCCESS;
+    return ldu_pread_all(d->fd, buf, len, off); /* END_OF_FILE: it shrank since open */
 }
 
 /* ---- the header ---- */
@@ -184,7 +162,7 @@ static bool parse_runs(ld_dmp *d, const char **why)
     return true;
 }
 
-static ld_status open_full(ld_dmp *d, ld_dmp_error *err)
+static ld_status open_full(ld_dmp *d, ld_error *err)
 {
     const char *why = "";
     if (!parse_runs(d, &why))
@@ -206,7 +184,7 @@ static ld_status open_full(ld_dmp *d, ld_dmp_error *err)
     return LD_STATUS_SUCCESS;
 }
 
-static ld_status open_bitmap(ld_dmp *d, ld_dmp_error *err)
+static ld_status open_bitmap(ld_dmp *d, ld_error *err)
 {
     uint8_t bh[LDF_DMP_BMP_HEADER_SIZE];
     if (d->size < LDF_DMP_HEADER_SIZE + LDF_DMP_BMP_HEADER_SIZE)
@@ -241,7 +219,7 @@ static ld_status open_bitmap(ld_dmp *d, ld_dmp_error *err)
     d->bits = calloc(d->nwords ? d->nwords : 1, sizeof *d->bits);
     d->rank = calloc(d->nwords ? d->nwords : 1, sizeof *d->rank);
     if (!d->bits || !d->rank)
-        return fail(err, LD_STATUS_NO_MEMORY, 0, "out of memory for a %llu-bit bitmap",
+        return fail(err, LD_STATUS_NO_MEMORY, LD_ERROR_NO_OFFSET, "out of memory for a %llu-bit bitmap",
                     (unsigned long long)nbits);
     /* Read in chunks; bytes past nbits/8 and bits past nbits stay zero. */
     uint8_t chunk[4096];
@@ -375,7 +353,7 @@ static void find_cpu_blob(ld_dmp *d)
 
 /* ---- open / close ---- */
 
-static ld_status open_common(ld_dmp *d, ld_dmp_error *err)
+static ld_status open_common(ld_dmp *d, ld_error *err)
 {
     if (d->size < LDF_DMP_HEADER_SIZE)
         return fail(err, LD_STATUS_END_OF_FILE, d->size,
@@ -416,7 +394,7 @@ static ld_status open_common(ld_dmp *d, ld_dmp_error *err)
     return LD_STATUS_SUCCESS;
 }
 
-static ld_status finish_open(ld_dmp *d, ld_dmp **out, ld_dmp_error *err)
+static ld_status finish_open(ld_dmp *d, ld_dmp **out, ld_error *err)
 {
     ld_status st = open_common(d, err);
     if (st != LD_STATUS_SUCCESS) {
@@ -427,52 +405,55 @@ static ld_status finish_open(ld_dmp *d, ld_dmp **out, ld_dmp_error *err)
     return LD_STATUS_SUCCESS;
 }
 
-ld_status ld_dmp_open(const char *path, ld_dmp **out, ld_dmp_error *err)
+static ld_status open_file(const char *path, ld_dmp **out, ld_error *err)
 {
-    if (err)
-        memset(err, 0, sizeof *err);
     if (!out || !path)
-        return fail(err, LD_STATUS_INVALID_PARAMETER, 0, "no file or no result pointer");
+        return fail(err, LD_STATUS_INVALID_PARAMETER, LD_ERROR_NO_OFFSET, "no file or no result pointer");
     *out = NULL;
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer; cleared once
-     * it is known to be a regular file */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        int e = errno;
-        return fail(err, ldi_errno_status(e), 0, "cannot open: %s", strerror(e));
-    }
+    /* A FIFO or device in its place neither hangs the open nor is read. */
     struct stat sb;
-    int fl;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (fl = fcntl(fd, F_GETFL)) < 0 ||
-        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
-        close(fd);
-        return fail(err, LD_STATUS_INVALID_PARAMETER, 0, "not a regular file");
+    int fd = ldu_open_regular(AT_FDCWD, path, O_RDONLY, 0, &sb);
+    if (fd == -1) {
+        int e = errno;
+        return ldu_fail_os(err, ldu_errno_status(e), e, "cannot open: %s", strerror(e));
     }
+    if (fd == LDU_NOT_REGULAR)
+        return fail(err, LD_STATUS_INVALID_PARAMETER, LD_ERROR_NO_OFFSET, "not a regular file");
     ld_dmp *d = calloc(1, sizeof *d);
     if (!d) {
         close(fd);
-        return fail(err, LD_STATUS_NO_MEMORY, 0, "out of memory");
+        return fail(err, LD_STATUS_NO_MEMORY, LD_ERROR_NO_OFFSET, "out of memory");
     }
     d->fd = fd;
     d->size = (uint64_t)sb.st_size;
     return finish_open(d, out, err);
 }
 
-ld_status ld_dmp_open_memory(const void *data, uint64_t size, ld_dmp **out, ld_dmp_error *err)
+ld_status ld_dmp_open(const char *path, ld_dmp **out, ld_error *err)
 {
-    if (err)
-        memset(err, 0, sizeof *err);
+    ld_error_clear(err);
+    return ldu_error_end(err, open_file(path, out, err));
+}
+
+static ld_status open_memory(const void *data, uint64_t size, ld_dmp **out, ld_error *err)
+{
     if (!out || (!data && size))
-        return fail(err, LD_STATUS_INVALID_PARAMETER, 0, "no image or no result pointer");
+        return fail(err, LD_STATUS_INVALID_PARAMETER, LD_ERROR_NO_OFFSET, "no image or no result pointer");
     *out = NULL;
     ld_dmp *d = calloc(1, sizeof *d);
     if (!d)
-        return fail(err, LD_STATUS_NO_MEMORY, 0, "out of memory");
+        return fail(err, LD_STATUS_NO_MEMORY, LD_ERROR_NO_OFFSET, "out of memory");
     static const uint8_t empty[1];
     d->fd = -1;
     d->mem = data ? data : empty;
     d->size = size;
     return finish_open(d, out, err);
+}
+
+ld_status ld_dmp_open_memory(const void *data, uint64_t size, ld_dmp **out, ld_error *err)
+{
+    ld_error_clear(err);
+    return ldu_error_end(err, open_memory(data, size, out, err));
 }
 
 void ld_dmp_close(ld_dmp *d)

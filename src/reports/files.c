@@ -4,59 +4,49 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "error.h"
 #include "files.h"
+#include "file_io.h"
 #include "temp_name.h"
-
-void ldr_err(char *err, size_t cap, const char *fmt, ...)
-{
-    if (!err || !cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
 
 /* May a file that decides what is dumped live in this folder? Owned by
  * root or us, and not writable by group or others, unless the sticky bit
  * is set (as on /tmp): there others may add names but not rename or remove
  * ours, and a file of theirs fails the file's own owner check. */
-static ld_status check_folder(int fd, const char *shown, int shown_len, char *err, size_t cap)
+static ld_status check_folder(int fd, const char *shown, int shown_len, ld_error *err)
 {
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        ldr_err(err, cap, "%.*s: %s", shown_len, shown, strerror(errno));
-        return ldi_errno_status(errno);
+        int e = errno;
+        return ldu_fail_os(err, ldu_errno_status(e), e, "%.*s: %s", shown_len, shown, strerror(e));
     }
-    if (st.st_uid != 0 && st.st_uid != geteuid()) {
-        ldr_err(err, cap, "refusing a folder owned by another user (uid %u) in the path: %.*s", (unsigned)st.st_uid,
-                shown_len, shown);
-        return LD_STATUS_ACCESS_DENIED;
-    }
-    if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
-        ldr_err(err, cap, "refusing a folder writable by group or others (mode %03o) in the path: %.*s",
-                (unsigned)(st.st_mode & 0777), shown_len, shown);
-        return LD_STATUS_ACCESS_DENIED;
-    }
+    if (st.st_uid != 0 && st.st_uid != geteuid())
+        return ldu_fail(err, LD_STATUS_ACCESS_DENIED,
+                        "refusing a folder owned by another user (uid %u) in the path: %.*s", (unsigned)st.st_uid,
+                        shown_len, shown);
+    if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX))
+        return ldu_fail(err, LD_STATUS_ACCESS_DENIED,
+                        "refusing a folder writable by group or others (mode %03o) in the path: %.*s",
+                        (unsigned)(st.st_mode & 0777), shown_len, shown);
     return LD_STATUS_SUCCESS;
 }
 
-int ldr_open_folder_of(const char *path, const char **name, ld_status *status, char *err, size_t cap)
+int ldr_open_folder_of(const char *path, const char **name, ld_status *status, ld_error *err)
 {
     const char *slash = strrchr(path, '/');
     *name = slash ? slash + 1 : path;
     *status = LD_STATUS_SUCCESS;
-    int fd = open(path[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    ld_status st = fd < 0 ? ldi_errno_status(errno) : check_folder(fd, path[0] == '/' ? "/" : ".", 1, err, cap);
-    if (fd < 0)
-        ldr_err(err, cap, "%s: %s", path[0] == '/' ? "/" : ".", strerror(errno));
+    const char *top = path[0] == '/' ? "/" : ".";
+    int fd = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int e0 = errno;
+    ld_status st = fd < 0 ? ldu_fail_os(err, ldu_errno_status(e0), e0, "%s: %s", top, strerror(e0))
+                          : check_folder(fd, top, 1, err);
     /* Each folder below is opened O_NOFOLLOW relative to the one above and
      * checked as opened: no symlink and no unsafe folder anywhere. */
     const char *c = path;
@@ -70,8 +60,8 @@ int ldr_open_folder_of(const char *path, const char **name, ld_status *status, c
         size_t n = (size_t)(e - c);
         int upto = (int)(e - path);
         if (n > NAME_MAX) {
-            ldr_err(err, cap, "%.*s: %s", upto, path, strerror(ENAMETOOLONG));
-            st = ldi_errno_status(ENAMETOOLONG);
+            st = ldu_fail_os(err, ldu_errno_status(ENAMETOOLONG), ENAMETOOLONG, "%.*s: %s", upto, path,
+                             strerror(ENAMETOOLONG));
             break;
         }
         memcpy(part, c, n);
@@ -80,18 +70,15 @@ int ldr_open_folder_of(const char *path, const char **name, ld_status *status, c
         if (nfd < 0) {
             int e2 = errno;
             struct stat ls;
-            if ((e2 == ELOOP || e2 == ENOTDIR) && fstatat(fd, part, &ls, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ls.st_mode)) {
-                ldr_err(err, cap, "refusing a symlink in the path: %.*s", upto, path);
-                st = LD_STATUS_ACCESS_DENIED;
-            } else {
-                ldr_err(err, cap, "%.*s: %s", upto, path, strerror(e2));
-                st = ldi_errno_status(e2);
-            }
+            if ((e2 == ELOOP || e2 == ENOTDIR) && fstatat(fd, part, &ls, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ls.st_mode))
+                st = ldu_fail(err, LD_STATUS_ACCESS_DENIED, "refusing a symlink in the path: %.*s", upto, path);
+            else
+                st = ldu_fail_os(err, ldu_errno_status(e2), e2, "%.*s: %s", upto, path, strerror(e2));
             break;
         }
         close(fd);
         fd = nfd;
-        st = check_folder(fd, path, upto, err, cap);
+        st = check_folder(fd, path, upto, err);
         c = e;
     }
     if (st != LD_STATUS_SUCCESS) {
@@ -107,7 +94,7 @@ int ldr_open_folder_of(const char *path, const char **name, ld_status *status, c
  * its last component; -1 with *status. */
 static int parent_fd(const char *path, const char **name, ld_status *status)
 {
-    return ldr_open_folder_of(path, name, status, NULL, 0);
+    return ldr_open_folder_of(path, name, status, NULL);
 }
 
 ld_status ldr_write_atomic_at(int dfd, const char *name, const void *data, size_t len)
@@ -116,41 +103,28 @@ ld_status ldr_write_atomic_at(int dfd, const char *name, const void *data, size_
     char *tmp = malloc(NAME_MAX + 1);
     if (!tmp)
         return LD_STATUS_NO_MEMORY;
-    ld_status ts = ldi_temp_name(name, ".tmp", tmp, NAME_MAX + 1);
+    ld_status ts = ldu_temp_name(name, ".tmp", tmp, NAME_MAX + 1);
     if (ts != LD_STATUS_SUCCESS) {
         free(tmp);
-        return ts == LD_STATUS_NAME_TOO_LONG ? ldi_errno_status(ENAMETOOLONG) : ts;
+        return ts == LD_STATUS_NAME_TOO_LONG ? ldu_errno_status(ENAMETOOLONG) : ts;
     }
     /* A stale temporary file from a crash is ours to replace; a symlink in
      * its place is not followed (unlinkat removes the link itself). */
     (void)unlinkat(dfd, tmp, 0);
     int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        ld_status st = ldi_errno_status(errno);
+        ld_status st = ldu_errno_status(errno);
         free(tmp);
         return st;
     }
     (void)fchmod(fd, 0600);
-    const char *p = data;
-    size_t left = len;
-    ld_status st = LD_STATUS_SUCCESS;
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            st = n < 0 ? ldi_errno_status(errno) : LD_STATUS_DISK_FULL;
-            break;
-        }
-        p += n;
-        left -= (size_t)n;
-    }
+    ld_status st = ldu_write_all(fd, false, 0, data, len);
     if (st == LD_STATUS_SUCCESS && fsync(fd) != 0)
-        st = ldi_errno_status(errno);
+        st = ldu_errno_status(errno);
     if (close(fd) != 0 && st == LD_STATUS_SUCCESS)
-        st = ldi_errno_status(errno);
+        st = ldu_errno_status(errno);
     if (st == LD_STATUS_SUCCESS && renameat(dfd, tmp, dfd, name) != 0)
-        st = ldi_errno_status(errno);
+        st = ldu_errno_status(errno);
     if (st != LD_STATUS_SUCCESS)
         (void)unlinkat(dfd, tmp, 0);
     else
@@ -180,15 +154,12 @@ ld_status ldr_read_small_at_st(int dfd, const char *name, size_t max, char **out
 {
     *out = NULL;
     *len = 0;
-    /* O_NONBLOCK: a FIFO in its place must not hang the open. */
-    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return ldi_errno_status(errno);
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
+    int fd = ldu_open_regular(dfd, name, O_RDONLY | O_NOFOLLOW, 0, &st);
+    if (fd == -1)
+        return ldu_errno_status(errno);
+    if (fd == LDU_NOT_REGULAR)
         return LD_STATUS_ACCESS_DENIED;
-    }
     if (info)
         *info = st;
     if ((uint64_t)st.st_size > max) {

@@ -15,7 +15,7 @@
  * user other than root and us, or a folder writable by group or others
  * without the sticky bit is refused (LD_STATUS_ACCESS_DENIED), and err
  * (may be NULL) names it. -1 with *status on failure. */
-int ldr_open_folder_of(const char *path, const char **name, ld_status *status, char *err, size_t cap);
+int ldr_open_folder_of(const char *path, const char **name, ld_status *status, ld_error *err);
 /* Replace `path` with `len` bytes, 0600, atomically: "<path>.tmp" written,
  * fsynced, renamed over path, directory fsynced. A crash leaves either the
  * old or the new file; the temporary file is removed on failure. The folder
@@ -32,7 +32,5 @@ ld_status ldr_read_small_at(int dfd, const char *name, size_t max, char **out, s
  * LD_STATUS_ACCESS_DENIED. */
 ld_status ldr_read_small_st(const char *path, size_t max, char **out, size_t *len, struct stat *info);
 ld_status ldr_read_small_at_st(int dfd, const char *name, size_t max, char **out, size_t *len, struct stat *info);
-/* Snprintf into err if err is not NULL. */
-void ldr_err(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -1,5 +1,15 @@
-/* The report storage's private state, shared by reports.c (folders, names,
- * capture, retention) and throttle.c (LastFullLiveReport). */
+/* The report storage's private state, shared by its files, which stand in
+ * this order, each using only those before it:
+ *   names      report names and paths (no I/O)
+ *   folders    the root and component folders, opened safely
+ *   known      the landing order of the reports, in memory
+ *   listing    the reports on disk, oldest first
+ *   lock       the cross-process throttling lock
+ *   throttle   LastFullLiveReport: the state file, and admission
+ *   retention  what retention and prune delete
+ *   capture    captures and deferred writes into the storage
+ *   reports    the object: open, close
+ * (files.c and settings.c: the settings and their file, beside them.) */
 #ifndef LD_REPORTS_INTERNAL_H
 #define LD_REPORTS_INTERNAL_H
 
@@ -64,7 +74,7 @@ struct ld_reports {
     uint32_t known_count, known_cap;
     uint64_t next_order;
     ldr_landing landing;
-    char error[LD_SETTINGS_PATH_MAX + 192]; /* ld_reports_error: "" = none */
+    ld_error *call_err; /* the error detail of the capture or deferred write under way; may be NULL */
     char state_problem[256]; /* "" when the state file was sound */
     bool state_problem_noted; /* told as event 6 to an engine already */
     ldr_held held[LD_MAX_DEFERRED];
@@ -83,48 +93,10 @@ struct ld_reports {
     uint64_t admit_time;
 };
 
-uint64_t ldr_now(const ld_reports *r);
-/* reports.c: is `rel` a complete report's path under the root ("NAME" in
- * the root is a full dump, "COMPONENT/NAME" a small one)? *full says which. */
-bool ldr_rel_valid(const char *rel, bool *full);
-/* throttle.c */
-/* Read the state, repair it (times in the future clamped to now, a landing
- * settled, reports on disk it did not list added, reports gone forgotten)
- * and save it when that changed anything (unless read-only; a failed save
- * is tried again at the next change). */
-ld_status ldr_state_load(ld_reports *r);
-/* Save the state as it is in memory. */
-ld_status ldr_state_save(ld_reports *r);
-uint64_t ldr_component_last(const ld_reports *r, const char *component);
-/* The place of the report `rel` in the landing order; 0: not known. */
-uint64_t ldr_known_order(const ld_reports *r, const char *rel);
-/* Add the reports on disk the state does not know (in name order, after
- * those it knows; full ones count for throttling at the time in their
- * name, no later than now) except `skip` (may be NULL), and forget those
- * gone. *changed (may be NULL) says whether anything did. */
-ld_status ldr_reconcile(ld_reports *r, const char *skip, bool *changed);
-/* A report landed: it takes the next place; a full one is what throttling
- * counts from `when` on. The landing record, if any, is cleared. */
-ld_status ldr_record(ld_reports *r, const char *rel, const char *component, bool full, uint64_t when);
-/* Retention removed the report `rel`. */
-void ldr_forget(ld_reports *r, const char *rel);
-/* Before a full dump is written under `rel`: save the state with its
- * landing record. On failure nothing is recorded and the dump must not be
- * written. */
-ld_status ldr_landing_begin(ld_reports *r, const char *component, uint64_t when, const char *rel);
-/* The dump was not written after all: forget its landing record (saved
- * when possible; a record whose file is missing is forgotten at load). */
-void ldr_landing_cancel(ld_reports *r);
-/* The cross-process throttling lock: an exclusive flock on ROOT/LDR_LOCK_FILE
- * (0600, created relative to the root, never through a symlink), held from
- * admission to the record so two processes cannot both pass. *fd to give
- * back to ldr_unlock. */
-ld_status ldr_lock(ld_reports *r, int *fd);
-/* The same without waiting: LD_STATUS_DEVICE_BUSY if another holds it. */
-ld_status ldr_trylock(ld_reports *r, int *fd);
-void ldr_unlock(int fd);
-/* Under the lock: read the state again, so a dump another process recorded
- * since the open counts. A problem found at open stays reported. */
-ld_status ldr_state_reload(ld_reports *r);
+/* The storage's clock: seconds since 1970 UTC (ld_reports_options.clock). */
+static inline uint64_t ldr_now(const ld_reports *r)
+{
+    return r->clock(r->clock_arg);
+}
 
 #endif

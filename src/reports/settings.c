@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "livedump/policy.h"
+#include "error.h"
 #include "files.h"
 
 typedef enum { NUM, BOOL01, PATH } kind;
@@ -73,7 +74,7 @@ void ld_settings_init(ld_settings *s)
 {
     memset(s, 0, sizeof *s);
     for (size_t i = 0; i < SETTING_COUNT; i++)
-        (void)ld_settings_set(s, settings[i].info.name, settings[i].info.default_value, NULL, 0);
+        (void)ld_settings_set(s, settings[i].info.name, settings[i].info.default_value, NULL);
 }
 
 /* Decimal or 0x hex, the whole string, at most max. White space around a
@@ -93,25 +94,26 @@ static bool parse_u32(const char *v, uint32_t max, uint32_t *out)
 
 /* Absolute, no control characters, no "." or ".." component: the folder
  * reports go to is what it says it is. */
-static bool path_ok(const char *v, char *err, size_t cap)
+static bool path_ok(const char *v, ld_error *err)
 {
     size_t n = strlen(v);
     if (v[0] != '/') {
-        ldr_err(err, cap, "LiveKernelReportsPath: '%s' is not an absolute path", v);
+        ldu_fail(err, LD_STATUS_INVALID_PARAMETER, "LiveKernelReportsPath: '%s' is not an absolute path", v);
         return false;
     }
     if (n >= LD_SETTINGS_PATH_MAX) {
-        ldr_err(err, cap, "LiveKernelReportsPath: longer than %d bytes", LD_SETTINGS_PATH_MAX - 1);
+        ldu_fail(err, LD_STATUS_INVALID_PARAMETER, "LiveKernelReportsPath: longer than %d bytes",
+                 LD_SETTINGS_PATH_MAX - 1);
         return false;
     }
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f) {
-            ldr_err(err, cap, "LiveKernelReportsPath: control character in the path");
+            ldu_fail(err, LD_STATUS_INVALID_PARAMETER, "LiveKernelReportsPath: control character in the path");
             return false;
         }
     for (const char *p = v; (p = strchr(p, '/')); p++) {
         if ((p[1] == '.' && (p[2] == '/' || !p[2])) || (p[1] == '.' && p[2] == '.' && (p[3] == '/' || !p[3]))) {
-            ldr_err(err, cap, "LiveKernelReportsPath: '.' or '..' in '%s'", v);
+            ldu_fail(err, LD_STATUS_INVALID_PARAMETER, "LiveKernelReportsPath: '.' or '..' in '%s'", v);
             return false;
         }
     }
@@ -143,17 +145,13 @@ static void shown(const char *v, char *buf, size_t cap)
     buf[n] = 0;
 }
 
-ld_status ld_settings_set(ld_settings *s, const char *key, const char *value, char *err, size_t cap)
+static ld_status set_value(ld_settings *s, const char *key, const char *value, ld_error *err)
 {
-    if (!s || !key || !value) {
-        ldr_err(err, cap, "missing setting name or value");
-        return LD_STATUS_INVALID_PARAMETER;
-    }
+    if (!s || !key || !value)
+        return ldu_fail(err, LD_STATUS_INVALID_PARAMETER, "missing setting name or value");
     const setting *d = find(key);
-    if (!d) {
-        ldr_err(err, cap, "unknown setting '%s'", key);
-        return LD_STATUS_NOT_FOUND;
-    }
+    if (!d)
+        return ldu_fail(err, LD_STATUS_NOT_FOUND, "unknown setting '%s'", key);
     /* One rule for every white space character, before or after, numbers
      * and paths alike: strtoull would skip a leading tab or newline, and a
      * settings file trims what surrounds a value, so a path ending in a
@@ -162,11 +160,11 @@ ld_status ld_settings_set(ld_settings *s, const char *key, const char *value, ch
     if (len && (is_white(value[0]) || is_white(value[len - 1]))) {
         char v[96];
         shown(value, v, sizeof v);
-        ldr_err(err, cap, "%s: '%s' has white space before or after the value", d->info.name, v);
-        return LD_STATUS_INVALID_PARAMETER;
+        return ldu_fail(err, LD_STATUS_INVALID_PARAMETER, "%s: '%s' has white space before or after the value",
+                        d->info.name, v);
     }
     if (d->kind == PATH) {
-        if (!path_ok(value, err, cap))
+        if (!path_ok(value, err))
             return LD_STATUS_INVALID_PARAMETER;
         snprintf(s->live_kernel_reports_path, sizeof s->live_kernel_reports_path, "%s", value);
         return LD_STATUS_SUCCESS;
@@ -174,13 +172,18 @@ ld_status ld_settings_set(ld_settings *s, const char *key, const char *value, ch
     uint32_t n;
     if (!parse_u32(value, d->max, &n)) {
         if (d->kind == BOOL01)
-            ldr_err(err, cap, "%s: '%s' is not 0 or 1", d->info.name, value);
-        else
-            ldr_err(err, cap, "%s: '%s' is not a number from 0 to %u (%s)", d->info.name, value, d->max, d->info.unit);
-        return LD_STATUS_INVALID_PARAMETER;
+            return ldu_fail(err, LD_STATUS_INVALID_PARAMETER, "%s: '%s' is not 0 or 1", d->info.name, value);
+        return ldu_fail(err, LD_STATUS_INVALID_PARAMETER, "%s: '%s' is not a number from 0 to %u (%s)", d->info.name,
+                        value, d->max, d->info.unit);
     }
     *num_field(s, d) = n;
     return LD_STATUS_SUCCESS;
+}
+
+ld_status ld_settings_set(ld_settings *s, const char *key, const char *value, ld_error *err)
+{
+    ld_error_clear(err);
+    return ldu_error_end(err, set_value(s, key, value, err));
 }
 
 ld_status ld_settings_get(const ld_settings *s, const char *key, char *buf, size_t cap)
@@ -205,7 +208,7 @@ static char *trim(char *p)
     return p;
 }
 
-ld_status ld_settings_load(ld_settings *s, const char *path, char *err, size_t cap)
+static ld_status load_file(ld_settings *s, const char *path, ld_error *err)
 {
     if (!s || !path)
         return LD_STATUS_INVALID_PARAMETER;
@@ -216,58 +219,51 @@ ld_status ld_settings_load(ld_settings *s, const char *path, char *err, size_t c
      * others may write, could be swapped for theirs. */
     const char *name;
     ld_status st;
-    char why[LD_SETTINGS_PATH_MAX + 128];
-    int dfd = ldr_open_folder_of(path, &name, &st, why, sizeof why);
+    ld_error why;
+    ld_error_clear(&why);
+    int dfd = ldr_open_folder_of(path, &name, &st, &why);
     if (dfd < 0) {
         if (st == LD_STATUS_ACCESS_DENIED)
-            ldr_err(err, cap, "%s: %s", path, why);
-        else
-            ldr_err(err, cap, "%s: cannot read: %s (%s)", path, ld_status_describe(st), why);
-        return st;
+            return ldu_fail_os(err, st, why.os_error, "%s: %s", path, why.message);
+        return ldu_fail_os(err, st, why.os_error, "%s: cannot read: %s (%s)", path, ld_status_describe(st),
+                           why.message);
     }
     st = ldr_read_small_at_st(dfd, name, 1 << 20, &text, &len, &info);
     if (st == LD_STATUS_ACCESS_DENIED) {
         /* Say why: the read refuses symlinks and non-files. */
         struct stat ls;
         if (fstatat(dfd, name, &ls, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ls.st_mode)) {
-            ldr_err(err, cap, "%s: refusing a policy file that is a symlink", path);
             close(dfd);
-            return st;
+            return ldu_fail(err, st, "%s: refusing a policy file that is a symlink", path);
         }
         if (fstatat(dfd, name, &ls, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(ls.st_mode)) {
-            ldr_err(err, cap, "%s: refusing a policy file that is not a regular file", path);
             close(dfd);
-            return st;
+            return ldu_fail(err, st, "%s: refusing a policy file that is not a regular file", path);
         }
     }
     close(dfd);
-    if (st != LD_STATUS_SUCCESS) {
-        ldr_err(err, cap, "%s: cannot read: %s", path, ld_status_describe(st));
-        return st;
-    }
+    if (st != LD_STATUS_SUCCESS)
+        return ldu_fail(err, st, "%s: cannot read: %s", path, ld_status_describe(st));
     /* The policy decides whether and how memory (secrets) is dumped: only
      * root or we may own it, and no one else may be able to change it. */
     if (info.st_mode & 022) {
-        ldr_err(err, cap, "%s: refusing a policy file writable by group or others (mode %03o)", path,
-                (unsigned)(info.st_mode & 0777));
         free(text);
-        return LD_STATUS_ACCESS_DENIED;
+        return ldu_fail(err, LD_STATUS_ACCESS_DENIED,
+                        "%s: refusing a policy file writable by group or others (mode %03o)", path,
+                        (unsigned)(info.st_mode & 0777));
     }
     if (info.st_uid != 0 && info.st_uid != geteuid()) {
-        ldr_err(err, cap, "%s: refusing a policy file owned by another user (uid %u)", path, (unsigned)info.st_uid);
         free(text);
-        return LD_STATUS_ACCESS_DENIED;
+        return ldu_fail(err, LD_STATUS_ACCESS_DENIED, "%s: refusing a policy file owned by another user (uid %u)",
+                        path, (unsigned)info.st_uid);
     }
     /* Parse into a copy: a file with an error changes nothing. */
     ld_settings next = *s;
     bool seen[SETTING_COUNT] = {0};
-    char msg[256];
     unsigned line = 0;
     st = LD_STATUS_SUCCESS;
-    if (memchr(text, 0, len)) {
-        ldr_err(err, cap, "%s: not a text file", path);
-        st = LD_STATUS_INVALID_PARAMETER;
-    }
+    if (memchr(text, 0, len))
+        st = ldu_fail(err, LD_STATUS_INVALID_PARAMETER, "%s: not a text file", path);
     for (char *p = text; st == LD_STATUS_SUCCESS && p && *p;) {
         char *nl = strchr(p, '\n');
         if (nl)
@@ -279,22 +275,20 @@ ld_status ld_settings_load(ld_settings *s, const char *path, char *err, size_t c
             continue;
         char *eq = strchr(l, '=');
         if (!eq) {
-            ldr_err(err, cap, "%s:%u: expected 'Key = value', got '%s'", path, line, l);
-            st = LD_STATUS_INVALID_PARAMETER;
+            st = ldu_fail(err, LD_STATUS_INVALID_PARAMETER, "%s:%u: expected 'Key = value', got '%s'", path, line, l);
             break;
         }
         *eq = 0;
         char *key = trim(l), *value = trim(eq + 1);
         const setting *d = find(key);
         if (d && seen[d - settings]) {
-            ldr_err(err, cap, "%s:%u: %s is set twice", path, line, d->info.name);
-            st = LD_STATUS_INVALID_PARAMETER;
+            st = ldu_fail(err, LD_STATUS_INVALID_PARAMETER, "%s:%u: %s is set twice", path, line, d->info.name);
             break;
         }
-        st = ld_settings_set(&next, key, value, msg, sizeof msg);
-        if (st != LD_STATUS_SUCCESS) {
-            ldr_err(err, cap, "%s:%u: %s", path, line, msg);
-            st = LD_STATUS_INVALID_PARAMETER;
+        ld_error bad;
+        ld_error_clear(&bad);
+        if (set_value(&next, key, value, &bad) != LD_STATUS_SUCCESS) {
+            st = ldu_fail(err, LD_STATUS_INVALID_PARAMETER, "%s:%u: %s", path, line, bad.message);
             break;
         }
         seen[d - settings] = true;
@@ -303,6 +297,12 @@ ld_status ld_settings_load(ld_settings *s, const char *path, char *err, size_t c
     if (st == LD_STATUS_SUCCESS)
         *s = next;
     return st;
+}
+
+ld_status ld_settings_load(ld_settings *s, const char *path, ld_error *err)
+{
+    ld_error_clear(err);
+    return ldu_error_end(err, load_file(s, path, err));
 }
 
 ld_status ld_settings_save(const ld_settings *s, const char *path)
@@ -345,15 +345,12 @@ ld_status ld_settings_apply(const ld_settings *s, ld_engine *engine)
     return ld_engine_set_allow_live_dump(engine, s->allow_live_dump != 0);
 }
 
-ld_status ld_settings_change(ld_settings *s, ld_engine *engine, const char *key, const char *value, char *err,
-                             size_t cap)
+ld_status ld_settings_change(ld_settings *s, ld_engine *engine, const char *key, const char *value, ld_error *err)
 {
-    ld_status st = ld_settings_set(s, key, value, err, cap);
-    if (!engine)
-        return st;
-    if (st != LD_STATUS_SUCCESS) {
+    ld_status st = ld_settings_set(s, key, value, err);
+    if (engine && st != LD_STATUS_SUCCESS)
         (void)ld_engine_report_policy_failure(engine, st);
-        return st;
-    }
-    return ld_settings_apply(s, engine);
+    else if (engine)
+        st = ld_settings_apply(s, engine);
+    return ldu_error_end(err, st);
 }

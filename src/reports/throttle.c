@@ -27,16 +27,18 @@
  * that date. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "files.h"
-#include "reports_internal.h"
+#include "known.h"
+#include "listing.h"
+#include "names.h"
+#include "throttle.h"
 
 static uint64_t fnv1a(const char *p, size_t n)
 {
@@ -91,80 +93,6 @@ static void count_full(ld_reports *r, const char *component, uint64_t when)
     set_last(r, component, when);
 }
 
-/* ---- the reports in landing order ---- */
-
-/* r->known is kept sorted by path: listings look each report up. The
- * index where `rel` is or would go; *found says which. */
-static uint32_t known_slot(const ld_reports *r, const char *rel, bool *found)
-{
-    uint32_t lo = 0, hi = r->known_count;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(r->known[mid].rel, rel);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
-}
-
-static ldr_known *find_known(const ld_reports *r, const char *rel)
-{
-    bool found;
-    uint32_t i = known_slot(r, rel, &found);
-    return found ? &r->known[i] : NULL;
-}
-
-uint64_t ldr_known_order(const ld_reports *r, const char *rel)
-{
-    const ldr_known *k = find_known(r, rel);
-    return k ? k->order : 0;
-}
-
-/* Add or move `rel` to place `order`. */
-static ld_status set_known(ld_reports *r, const char *rel, uint64_t order)
-{
-    bool found;
-    uint32_t i = known_slot(r, rel, &found);
-    if (!found) {
-        if (r->known_count == r->known_cap) {
-            uint32_t nc = r->known_cap ? r->known_cap * 2 : 16;
-            ldr_known *nv = realloc(r->known, nc * sizeof *nv);
-            if (!nv)
-                return LD_STATUS_NO_MEMORY;
-            r->known = nv;
-            r->known_cap = nc;
-        }
-        memmove(&r->known[i + 1], &r->known[i], (r->known_count - i) * sizeof r->known[0]);
-        r->known_count++;
-        snprintf(r->known[i].rel, sizeof r->known[i].rel, "%s", rel);
-    }
-    r->known[i].order = order;
-    if (order >= r->next_order)
-        r->next_order = order + 1;
-    return LD_STATUS_SUCCESS;
-}
-
-static void drop_known(ld_reports *r, uint32_t i)
-{
-    memmove(&r->known[i], &r->known[i + 1], (r->known_count - i - 1) * sizeof r->known[0]);
-    r->known_count--;
-}
-
-void ldr_forget(ld_reports *r, const char *rel)
-{
-    bool found;
-    uint32_t i = known_slot(r, rel, &found);
-    if (found)
-        drop_known(r, i);
-}
-
 static void reset(ld_reports *r)
 {
     r->system_last = 0;
@@ -173,8 +101,6 @@ static void reset(ld_reports *r)
     r->next_order = 1;
     memset(&r->landing, 0, sizeof r->landing);
 }
-
-/* ---- the file ---- */
 
 ld_status ldr_state_save(ld_reports *r)
 {
@@ -259,8 +185,8 @@ static bool parse_state(ld_reports *r, char *text, size_t len, int *version, cha
             if (o > r->next_order)
                 r->next_order = o;
         } else if (sscanf(l, "report %31s %95s %c", a, rel, &extra) == 2 && parse_u64(a, &o) && o > 0 &&
-                   ldr_rel_valid(rel, &full) && !find_known(r, rel)) {
-            ok = set_known(r, rel, o) == LD_STATUS_SUCCESS;
+                   ldr_rel_valid(rel, &full) && !ldr_find_known(r, rel)) {
+            ok = ldr_set_known(r, rel, o) == LD_STATUS_SUCCESS;
         } else if (sscanf(l, "landing %31s %63s %95s %c", b, comp, rel, &extra) == 3 && parse_u64(b, &t) &&
                    ld_component_name_valid(comp) && ldr_rel_valid(rel, &full) && full && !r->landing.active) {
             r->landing.active = true;
@@ -309,13 +235,13 @@ ld_status ldr_reconcile(ld_reports *r, const char *skip, bool *changed)
         }
         for (size_t j = 0; j < n; j++) {
             bool found;
-            uint32_t i = known_slot(r, list[j].path + strlen(r->root) + 1, &found);
+            uint32_t i = ldr_known_slot(r, list[j].path + strlen(r->root) + 1, &found);
             if (list[j].order && found)
                 seen[i] = 1;
         }
         for (uint32_t i = r->known_count; i-- > 0;)
             if (!seen[i])
-                drop_known(r, i);
+                ldr_drop_known(r, i);
         free(seen);
         any = true;
     }
@@ -326,7 +252,7 @@ ld_status ldr_reconcile(ld_reports *r, const char *skip, bool *changed)
         const char *rel = x->path + strlen(r->root) + 1;
         if (x->incomplete || x->order || (skip && !strcmp(rel, skip)))
             continue;
-        st = set_known(r, rel, r->next_order);
+        st = ldr_set_known(r, rel, r->next_order);
         if (x->full)
             count_full(r, x->component, x->time < now ? x->time : now);
         any = true;
@@ -413,7 +339,7 @@ ld_status ldr_state_load(ld_reports *r)
         struct stat sb;
         if (fstatat(r->root_fd, r->landing.rel, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode)) {
             count_full(r, r->landing.component, r->landing.time);
-            st = set_known(r, r->landing.rel, r->next_order);
+            st = ldr_set_known(r, r->landing.rel, r->next_order);
         }
         memset(&r->landing, 0, sizeof r->landing);
         dirty = true;
@@ -450,55 +376,13 @@ ld_status ldr_state_reload(ld_reports *r)
     return st;
 }
 
-static ld_status lock(ld_reports *r, int *out, bool wait)
-{
-    *out = -1;
-    /* O_NONBLOCK: a FIFO planted here must not hang the open; it is then
-     * refused as not a file. */
-    int fd = openat(r->root_fd, LDR_LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
-                    0600);
-    if (fd < 0)
-        return ldi_errno_status(errno);
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return LD_STATUS_ACCESS_DENIED;
-    }
-    int rc;
-    while ((rc = flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB)) != 0 && errno == EINTR)
-        ;
-    if (rc != 0) {
-        ld_status s = errno == EWOULDBLOCK ? LD_STATUS_DEVICE_BUSY : ldi_errno_status(errno);
-        close(fd);
-        return s;
-    }
-    *out = fd;
-    return LD_STATUS_SUCCESS;
-}
-
-ld_status ldr_lock(ld_reports *r, int *out)
-{
-    return lock(r, out, true);
-}
-
-ld_status ldr_trylock(ld_reports *r, int *out)
-{
-    return lock(r, out, false);
-}
-
-void ldr_unlock(int fd)
-{
-    if (fd >= 0)
-        close(fd); /* releases the flock */
-}
-
 ld_status ldr_record(ld_reports *r, const char *rel, const char *component, bool full, uint64_t when)
 {
     if (full) {
         count_full(r, component, when);
         memset(&r->landing, 0, sizeof r->landing);
     }
-    return set_known(r, rel, r->next_order);
+    return ldr_set_known(r, rel, r->next_order);
 }
 
 ld_status ldr_landing_begin(ld_reports *r, const char *component, uint64_t when, const char *rel)
@@ -526,6 +410,7 @@ static void param(ld_admission *why, int i, const char *name, uint64_t value)
     snprintf(why->param_name[i], sizeof why->param_name[i], "%s", name);
     why->param_value[i] = value;
 }
+
 ld_status ld_reports_admit(ld_reports *r, const char *component, ld_dump_type type, ld_admission *why)
 {
     ld_admission local;

@@ -13,12 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "livedump/runtime.h"
 #include "errno_status.h"
+#include "file_io.h"
 
 #define NAME_MAX_LEN 32
 
@@ -55,10 +55,10 @@ static bool name_ok(const char *name)
 static ld_status open_dir(const char *dir, int *out)
 {
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return ldi_errno_status(errno);
+        return ldu_errno_status(errno);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd < 0)
-        return errno == ENOTDIR ? LD_STATUS_ACCESS_DENIED : ldi_errno_status(errno);
+        return errno == ENOTDIR ? LD_STATUS_ACCESS_DENIED : ldu_errno_status(errno);
     struct stat st;
     if (fstat(dfd, &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0) ||
         (st.st_mode & (S_IWGRP | S_IWOTH))) {
@@ -84,25 +84,23 @@ ld_status ld_machine_lock_acquire(const char *dir, const char *name, bool wait, 
     snprintf(file, sizeof file, "%s.lock", name);
     /* Never through a symlink; O_NONBLOCK so a FIFO planted there cannot
      * hang the open (it is refused just below). */
-    int fd = openat(dfd, file, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+    struct stat sb;
+    int fd = ldu_open_regular(dfd, file, O_RDWR | O_CREAT | O_NOFOLLOW, 0600, &sb);
     int err = errno;
     close(dfd);
-    if (fd < 0)
-        return err == ELOOP ? LD_STATUS_OBJECT_NAME_COLLISION : ldi_errno_status(err);
+    if (fd == -1)
+        return err == ELOOP ? LD_STATUS_OBJECT_NAME_COLLISION : ldu_errno_status(err);
     /* Our own regular file with one name: not another user's, not a hard
      * link to some other file. */
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() || sb.st_nlink != 1) {
-        close(fd);
+    if (fd == LDU_NOT_REGULAR || sb.st_uid != geteuid() || sb.st_nlink != 1) {
+        if (fd >= 0)
+            close(fd);
         return LD_STATUS_OBJECT_NAME_COLLISION;
     }
-    int r;
-    while ((r = flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB))) != 0 && errno == EINTR) {
-    }
-    if (r != 0) {
-        err = errno;
+    st = ldu_flock(fd, wait);
+    if (st != LD_STATUS_SUCCESS) {
         close(fd);
-        return err == EWOULDBLOCK ? LD_STATUS_DEVICE_BUSY : ldi_errno_status(err);
+        return st;
     }
     ld_machine_lock *lock = malloc(sizeof *lock);
     if (!lock) {

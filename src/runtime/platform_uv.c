@@ -12,25 +12,25 @@
 #define FILETIME_UNIX_OFFSET_S 11644473600ull
 #define FILETIME_UNITS_PER_S 10000000ull /* 100 ns units */
 
-static void *uv_platform_alloc(void *ctx, size_t size)
+static void *ldu_platform_alloc(void *ctx, size_t size)
 {
     (void)ctx;
     return malloc(size);
 }
 
-static void uv_platform_free(void *ctx, void *ptr)
+static void ldu_platform_free(void *ctx, void *ptr)
 {
     (void)ctx;
     free(ptr);
 }
 
-static uint64_t uv_platform_now_ns(void *ctx)
+static uint64_t ldu_platform_now_ns(void *ctx)
 {
     (void)ctx;
     return uv_hrtime();
 }
 
-static uint64_t uv_platform_system_time(void *ctx)
+static uint64_t ldu_platform_system_time(void *ctx)
 {
     (void)ctx;
     struct timespec ts;
@@ -39,7 +39,7 @@ static uint64_t uv_platform_system_time(void *ctx)
     return ((uint64_t)ts.tv_sec + FILETIME_UNIX_OFFSET_S) * FILETIME_UNITS_PER_S + (uint64_t)ts.tv_nsec / 100u;
 }
 
-static ld_status uv_platform_lock_create(void *ctx, void **lock)
+static ld_status ldu_platform_lock_create(void *ctx, void **lock)
 {
     (void)ctx;
     if (!lock)
@@ -56,21 +56,21 @@ static ld_status uv_platform_lock_create(void *ctx, void **lock)
     return LD_STATUS_SUCCESS;
 }
 
-static void uv_platform_lock_acquire(void *ctx, void *lock)
+static void ldu_platform_lock_acquire(void *ctx, void *lock)
 {
     (void)ctx;
     if (lock)
         uv_mutex_lock(lock);
 }
 
-static void uv_platform_lock_release(void *ctx, void *lock)
+static void ldu_platform_lock_release(void *ctx, void *lock)
 {
     (void)ctx;
     if (lock)
         uv_mutex_unlock(lock);
 }
 
-static void uv_platform_lock_destroy(void *ctx, void *lock)
+static void ldu_platform_lock_destroy(void *ctx, void *lock)
 {
     (void)ctx;
     if (!lock)
@@ -79,20 +79,20 @@ static void uv_platform_lock_destroy(void *ctx, void *lock)
     free(lock);
 }
 
-static const ld_platform uv_platform = {
+static const ld_platform ldu_platform = {
     .version = LD_PLATFORM_VERSION,
     .ctx = NULL,
-    .alloc = uv_platform_alloc,
-    .free = uv_platform_free,
-    .now_ns = uv_platform_now_ns,
-    .system_time = uv_platform_system_time,
-    .lock_create = uv_platform_lock_create,
-    .lock_acquire = uv_platform_lock_acquire,
-    .lock_release = uv_platform_lock_release,
-    .lock_destroy = uv_platform_lock_destroy,
+    .alloc = ldu_platform_alloc,
+    .free = ldu_platform_free,
+    .now_ns = ldu_platform_now_ns,
+    .system_time = ldu_platform_system_time,
+    .lock_create = ldu_platform_lock_create,
+    .lock_acquire = ldu_platform_lock_acquire,
+    .lock_release = ldu_platform_lock_release,
+    .lock_destroy = ldu_platform_lock_destroy,
 };
 
 const ld_platform *ld_platform_default(void)
 {
-    return &uv_platform;
+    return &ldu_platform;
 }

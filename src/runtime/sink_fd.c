@@ -13,6 +13,7 @@
 #include "livedump/runtime.h"
 #include "livedump/sys/sink.h"
 #include "errno_status.h"
+#include "file_io.h"
 
 typedef struct fd_sink {
     ld_sink sink;
@@ -28,25 +29,12 @@ static ld_status fd_write(ld_sink *sink, uint64_t offset, const void *buf, size_
     fd_sink *s = sink->ctx;
     if (!s->seekable && offset != s->position)
         return LD_STATUS_INVALID_PARAMETER; /* a pipe cannot go back or skip */
-    const char *p = buf;
-    while (len > 0) {
-        if (offset > (uint64_t)INT64_MAX - s->base)
-            return LD_STATUS_DISK_FULL;
-        ssize_t n = s->seekable ? pwrite(s->fd, p, len, (off_t)(s->base + offset)) : write(s->fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return ldi_errno_status(errno);
-        }
-        if (n == 0)
-            return LD_STATUS_DISK_FULL;
-        p += n;
-        len -= (size_t)n;
-        offset += (uint64_t)n;
-    }
-    if (!s->seekable)
-        s->position = offset;
-    return LD_STATUS_SUCCESS;
+    if (offset > (uint64_t)INT64_MAX - s->base)
+        return LD_STATUS_DISK_FULL;
+    ld_status st = ldu_write_all(s->fd, s->seekable, s->base + offset, buf, len);
+    if (st == LD_STATUS_SUCCESS && !s->seekable)
+        s->position = offset + len;
+    return st;
 }
 
 static ld_status fd_finish(ld_sink *sink, uint64_t size)
@@ -57,11 +45,11 @@ static ld_status fd_finish(ld_sink *sink, uint64_t size)
         /* Trailing holes a writer left become the file's end. */
         if (size > (uint64_t)INT64_MAX - s->base || ftruncate(s->fd, (off_t)(s->base + size)) != 0 ||
             fsync(s->fd) != 0)
-            st = ldi_errno_status(errno);
+            st = ldu_errno_status(errno);
     } else if (s->position != size) {
         st = LD_STATUS_INVALID_PARAMETER;
     } else if (s->regular && fsync(s->fd) != 0) {
-        st = ldi_errno_status(errno);
+        st = ldu_errno_status(errno);
     }
     free(s);
     return st;

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@
 #include "livedump/runtime.h"
 #include "livedump/sys/sink.h"
 #include "errno_status.h"
+#include "file_io.h"
 #include "temp_name.h"
 
 typedef struct file_sink {
@@ -51,37 +51,13 @@ static void release(file_sink *fs)
 static ld_status sink_write(ld_sink *sink, uint64_t offset, const void *buf, size_t len)
 {
     file_sink *fs = sink->ctx;
-    const char *p = buf;
-    while (len > 0) {
-        if (offset > (uint64_t)INT64_MAX)
-            return LD_STATUS_DISK_FULL;
-        ssize_t n = pwrite(fs->fd, p, len, (off_t)offset);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return ldi_errno_status(errno);
-        }
-        if (n == 0)
-            return LD_STATUS_DISK_FULL;
-        p += n;
-        len -= (size_t)n;
-        offset += (uint64_t)n;
-    }
-    return LD_STATUS_SUCCESS;
-}
-
-/* Is `name` in dfd still the file open as fd? */
-static bool still_named(int fd, int dfd, const char *name)
-{
-    struct stat mine, named;
-    return fstat(fd, &mine) == 0 && fstatat(dfd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
-           mine.st_dev == named.st_dev && mine.st_ino == named.st_ino;
+    return ldu_write_all(fs->fd, true, offset, buf, len);
 }
 
 static void sink_abort(ld_sink *sink)
 {
     file_sink *fs = sink->ctx;
-    if (still_named(fs->fd, fs->dfd, fs->tmp))
+    if (ldu_still_named(fs->fd, fs->dfd, fs->tmp))
         (void)unlinkat(fs->dfd, fs->tmp, 0);
     release(fs);
 }
@@ -117,12 +93,12 @@ static ld_status publish(file_sink *fs)
         return LD_STATUS_SUCCESS;
     }
     if (!no_hard_links(errno))
-        return ldi_errno_status(errno);
+        return ldu_errno_status(errno);
     if (rename_fn(fs->dfd, fs->tmp, fs->name) == 0)
         return LD_STATUS_SUCCESS;
     if (errno == EINVAL || no_hard_links(errno))
         return LD_STATUS_NOT_SUPPORTED;
-    return ldi_errno_status(errno);
+    return ldu_errno_status(errno);
 }
 
 static ld_status sink_finish(ld_sink *sink, uint64_t size)
@@ -131,7 +107,7 @@ static ld_status sink_finish(ld_sink *sink, uint64_t size)
     /* ftruncate sets the final size, so trailing holes exist in the file
      * without being written (sparse). */
     if (size > (uint64_t)INT64_MAX || ftruncate(fs->fd, (off_t)size) != 0 || fsync(fs->fd) != 0) {
-        ld_status st = size > (uint64_t)INT64_MAX ? LD_STATUS_DISK_FULL : ldi_errno_status(errno);
+        ld_status st = size > (uint64_t)INT64_MAX ? LD_STATUS_DISK_FULL : ldu_errno_status(errno);
         sink_abort(sink);
         return st;
     }
@@ -151,10 +127,9 @@ static ld_status sink_finish(ld_sink *sink, uint64_t size)
  * never removes it. */
 static bool lock_and_still_named(int fd, int dfd, const char *name)
 {
-    while (flock(fd, LOCK_EX) != 0)
-        if (errno != EINTR)
-            return true;
-    return still_named(fd, dfd, name);
+    if (ldu_flock(fd, true) != LD_STATUS_SUCCESS)
+        return true;
+    return ldu_still_named(fd, dfd, name);
 }
 
 /* `tmp` exists: remove it if it is a leftover, i.e. our own regular file
@@ -165,26 +140,22 @@ static bool lock_and_still_named(int fd, int dfd, const char *name)
  * symlink, not a regular file, another user's), the name stays taken. */
 static ld_status remove_stale(int dfd, const char *tmp)
 {
-    int fd = openat(dfd, tmp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? LD_STATUS_SUCCESS : LD_STATUS_OBJECT_NAME_COLLISION;
-    ld_status st = LD_STATUS_OBJECT_NAME_COLLISION;
     struct stat s;
-    if (fstat(fd, &s) == 0 && S_ISREG(s.st_mode) && s.st_uid == geteuid()) {
-        if (flock(fd, LOCK_EX | LOCK_NB) != 0)
-            st = errno == EWOULDBLOCK ? LD_STATUS_DEVICE_BUSY : ldi_errno_status(errno);
-        else if (!still_named(fd, dfd, tmp))
-            st = LD_STATUS_SUCCESS; /* replaced meanwhile: look again */
-        else
-            st = unlinkat(dfd, tmp, 0) == 0 || errno == ENOENT ? LD_STATUS_SUCCESS : ldi_errno_status(errno);
-    }
+    int fd = ldu_open_regular(dfd, tmp, O_RDONLY | O_NOFOLLOW, 0, &s);
+    if (fd == -1)
+        return errno == ENOENT ? LD_STATUS_SUCCESS : LD_STATUS_OBJECT_NAME_COLLISION;
+    if (fd == LDU_NOT_REGULAR)
+        return LD_STATUS_OBJECT_NAME_COLLISION;
+    ld_status st = s.st_uid == geteuid() ? ldu_flock(fd, false) : LD_STATUS_OBJECT_NAME_COLLISION;
+    if (st == LD_STATUS_SUCCESS && ldu_still_named(fd, dfd, tmp)) /* else replaced meanwhile: look again */
+        st = unlinkat(dfd, tmp, 0) == 0 || errno == ENOENT ? LD_STATUS_SUCCESS : ldu_errno_status(errno);
     close(fd);
     return st;
 }
 
 ld_status ld_sink_file_partial_name(const char *name, char *out, size_t cap)
 {
-    return ldi_temp_name(name, ".partial", out, cap);
+    return ldu_temp_name(name, ".partial", out, cap);
 }
 
 /* Takes ownership of dfd. */
@@ -200,7 +171,7 @@ static ld_status open_in(int dfd, const char *name, ld_sink **out)
         return LD_STATUS_OBJECT_NAME_COLLISION;
     }
     if (errno != ENOENT) {
-        ld_status s = ldi_errno_status(errno);
+        ld_status s = ldu_errno_status(errno);
         close(dfd);
         return s;
     }
@@ -230,7 +201,7 @@ static ld_status open_in(int dfd, const char *name, ld_sink **out)
     for (int attempt = 0;; attempt++) {
         fs->fd = openat(dfd, fs->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fs->fd < 0) {
-            ld_status s = ldi_errno_status(errno);
+            ld_status s = ldu_errno_status(errno);
             if (errno == EEXIST && attempt < 3)
                 s = remove_stale(dfd, fs->tmp);
             if (s == LD_STATUS_SUCCESS)
@@ -267,7 +238,7 @@ ld_status ld_sink_file_open(const char *path, ld_sink **out)
     if (!path || !path[0])
         return LD_STATUS_INVALID_PARAMETER;
     if (strlen(path) >= PATH_MAX)
-        return ldi_errno_status(ENAMETOOLONG);
+        return ldu_errno_status(ENAMETOOLONG);
     const char *slash = strrchr(path, '/');
     const char *name = slash ? slash + 1 : path;
     if (!name[0])
@@ -281,7 +252,7 @@ ld_status ld_sink_file_open(const char *path, ld_sink **out)
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
-        return ldi_errno_status(errno);
+        return ldu_errno_status(errno);
     return open_in(dfd, name, out);
 }
 
@@ -293,10 +264,10 @@ ld_status ld_sink_file_openat(int dirfd, const char *name, ld_sink **out)
     if (dirfd < 0 || !name || !name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
         return LD_STATUS_INVALID_PARAMETER;
     if (strlen(name) > NAME_MAX)
-        return ldi_errno_status(ENAMETOOLONG);
+        return ldu_errno_status(ENAMETOOLONG);
     /* Our own descriptor: the caller may close theirs while we write. */
     int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
     if (dfd < 0)
-        return ldi_errno_status(errno);
+        return ldu_errno_status(errno);
     return open_in(dfd, name, out);
 }

@@ -197,7 +197,7 @@ static uint64_t exercise(ld_dmp *r)
     return problems;
 }
 
-static void expect_refusal(ld_status st, const ld_dmp_error *err)
+static void expect_refusal(ld_status st, const ld_error *err)
 {
     assert_true(st == LD_STATUS_END_OF_FILE || st == LD_STATUS_FILE_CORRUPT || st == LD_STATUS_NOT_SUPPORTED);
     assert_true(err->message[0] != 0);
@@ -215,7 +215,7 @@ static void try_truncated(const uint8_t *file, uint64_t len, bool exact, uint64_
         data = copy;
     }
     ld_dmp *r = NULL;
-    ld_dmp_error err;
+    ld_error err;
     ld_status st = ld_dmp_open_memory(data, len, &r, &err);
     if (st == LD_STATUS_SUCCESS) {
         if (exercise(r) == 0)
@@ -329,7 +329,7 @@ static void corrupt_randomly(bool everything)
             for (unsigned b = 0; b < width && off + b < size; b++)
                 work[off + b] = (uint8_t)(v >> (8 * b));
         }
-        ld_dmp_error err;
+        ld_error err;
         ld_status st = ld_dmp_open_memory(work, size, &r, &err);
         if (st == LD_STATUS_SUCCESS) {
             (void)exercise(r);
@@ -366,7 +366,7 @@ static void test_not_a_dump(void **state)
     uint8_t junk[0x3000];
     memset(junk, 'x', sizeof junk);
     ld_dmp *r = (ld_dmp *)1;
-    ld_dmp_error err;
+    ld_error err;
     assert_int_equal(ld_dmp_open_memory(junk, sizeof junk, &r, &err), LD_STATUS_FILE_CORRUPT);
     assert_null(r);
     assert_non_null(strstr(err.message, "PAGE"));
@@ -420,7 +420,7 @@ static void expect_problem(const uint8_t *file, uint64_t size, uint64_t off, uin
     for (int i = 0; i < 8; i++)
         copy[off + (uint64_t)i] = (uint8_t)(v >> (8 * i));
     ld_dmp *r;
-    ld_dmp_error err;
+    ld_error err;
     assert_int_equal(ld_dmp_open_memory(copy, size + extra, &r, &err), LD_STATUS_SUCCESS);
     messages m = {{0}, 0};
     uint64_t problems = 0;

@@ -371,7 +371,7 @@ static uint32_t run_paused(const scenario *sc)
 
     keep_file(sc->name, written.data, written.size);
     ld_dmp *r;
-    ld_dmp_error err;
+    ld_error err;
     assert_int_equal(ld_dmp_open_memory(written.data, written.size, &r, &err), LD_STATUS_SUCCESS);
     const ld_dmp_info *in = ld_dmp_get_info(r);
     assert_int_equal(in->header_bytes, we.header);
@@ -711,7 +711,7 @@ static void test_fd_sinks(void **state)
     assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_dmp(), sink, &res), LD_STATUS_SUCCESS);
     assert_int_equal(close(fd), 0);
     ld_dmp *r;
-    ld_dmp_error err;
+    ld_error err;
     assert_int_equal(ld_dmp_open(path, &r, &err), LD_STATUS_SUCCESS);
     assert_int_equal(ld_dmp_get_info(r)->file_bytes, res.file_bytes);
     assert_int_equal(ld_dmp_get_info(r)->page_count, res.pages);

@@ -398,6 +398,43 @@ static void test_create_refuses_bad_hal(void **state)
     ld_sim_destroy(sim);
 }
 
+/* Options and requests carry their version: one the library does not know
+ * is refused (LD_STATUS_INVALID_PARAMETER), the init functions set the
+ * current one. */
+static void test_versions_checked(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    ld_sim *sim;
+    assert_int_equal(ld_sim_create(&cfg, &sim), LD_STATUS_SUCCESS);
+    ld_engine_options o;
+    ld_engine_options_init(&o);
+    assert_int_equal(o.version, LD_ENGINE_OPTIONS_VERSION);
+    ld_engine *e = (ld_engine *)1;
+    const uint32_t unknown[] = {0, LD_ENGINE_OPTIONS_VERSION + 1};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        o.version = unknown[i];
+        assert_int_equal(ld_engine_create(ld_sim_hal(sim), &o, &e), LD_STATUS_INVALID_PARAMETER);
+        assert_null(e);
+    }
+    o.version = LD_ENGINE_OPTIONS_VERSION;
+    assert_int_equal(ld_engine_create(ld_sim_hal(sim), &o, &e), LD_STATUS_SUCCESS);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    assert_int_equal(req.version, LD_CAPTURE_REQUEST_VERSION);
+    req.version = LD_CAPTURE_REQUEST_VERSION + 1;
+    mem_sink m;
+    mem_sink_init(&m);
+    ld_result res;
+    assert_int_equal(ld_engine_capture(e, &req, ld_format_raw(), &m.sink, &res), LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(res.status, LD_STATUS_INVALID_PARAMETER);
+    assert_true(m.aborted);
+    mem_sink_release(&m);
+    ld_engine_destroy(e);
+    ld_sim_destroy(sim);
+}
+
 static void test_status_names(void **state)
 {
     (void)state;
@@ -417,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_state_machine),
         cmocka_unit_test(test_subscriptions),
         cmocka_unit_test(test_create_refuses_bad_hal),
+        cmocka_unit_test(test_versions_checked),
         cmocka_unit_test(test_writers_refuse_page_without_slot),
         cmocka_unit_test(test_status_names),
     };

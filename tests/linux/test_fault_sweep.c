@@ -94,7 +94,7 @@ static uint64_t check_dump(const char *path)
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     ld_dmp *d = NULL;
-    ld_dmp_error err;
+    ld_error err;
     if (ld_dmp_open(path, &d, &err) != LD_STATUS_SUCCESS)
         fail_msg("%s does not read back: %s", path, err.message);
     uint64_t problems = 1;
@@ -125,7 +125,7 @@ static void capture(ld_hal_op op, uint64_t nth, ld_status fail, run *out)
     cfg.stop_pids = &child;
     cfg.stop_pid_count = 1;
     ld_linux *lx = NULL;
-    ld_linux_error lerr;
+    ld_error lerr;
     if (ld_linux_open(&cfg, &lx, &lerr) != LD_STATUS_SUCCESS)
         fail_msg("open failed: %s", lerr.message);
     ld_fault_hal *fh = NULL;

@@ -252,7 +252,7 @@ static void fake_self(const char *mnt, const char *ours)
 
 static kcore_image image;
 
-static uint64_t lx_now_ns_test(void)
+static uint64_t ldl_now_ns_test(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -307,7 +307,7 @@ static void config(ld_linux_config *cfg)
 static ld_linux *open_ok(const ld_linux_config *cfg)
 {
     ld_linux *lx = NULL;
-    ld_linux_error err;
+    ld_error err;
     ld_status st = ld_linux_open(cfg, &lx, &err);
     if (st != LD_STATUS_SUCCESS)
         fail_msg("open failed: %s", err.message);
@@ -600,7 +600,7 @@ static void test_quiesce_stops_and_always_continues(void **state)
     int self = getpid();
     cfg.stop_pids = &self;
     ld_linux *bad = NULL;
-    ld_linux_error err;
+    ld_error err;
     assert_int_equal(ld_linux_open(&cfg, &bad, &err), LD_STATUS_INVALID_PARAMETER);
     assert_int_equal(err.reason, LD_LINUX_BAD_CONFIG);
     assert_null(bad);
@@ -723,9 +723,22 @@ static void test_cgroup_freeze_always_thawed(void **state)
     assert_true(st.last_cgroup_frozen_by_other);
     assert_int_equal(st.last_freeze_ns, 0);
     ld_linux_close(lx);
+
+    /* it cannot be frozen (no cgroup.freeze any more: not a cgroup v2
+     * one): the errno map names why, and the callback never runs */
+    fake_cgroup(cg, true);
+    lx = open_ok(&cfg);
+    h = ld_linux_hal(lx);
+    assert_int_equal(unlink(fpath), 0);
+    freeze_seen = 0;
+    assert_int_equal(h->quiesce(h->ctx, 1000000000ull, note_freeze, NULL, &t), LD_STATUS_NO_SUCH_FILE);
+    assert_int_equal(freeze_seen, 0);
+    ld_linux_get_stats(lx, &st);
+    assert_false(st.last_cgroup_frozen);
+    ld_linux_close(lx);
     fake_cgroup(cg, true);
 
-    ld_linux_error err;
+    ld_error err;
     ld_linux *bad = NULL;
     /* it holds us (our cgroup is below it), found from the mount in
      * mountinfo, not from an assumed /sys/fs/cgroup */
@@ -813,7 +826,7 @@ static void test_killed_while_frozen_thaws(void **state)
         cfg.stop_pids = &victim;
         cfg.stop_pid_count = 1;
         ld_linux *lx;
-        ld_linux_error err;
+        ld_error err;
         if (ld_linux_open(&cfg, &lx, &err) != LD_STATUS_SUCCESS)
             _exit(2);
         const ld_hal *h = ld_linux_hal(lx);
@@ -850,7 +863,7 @@ static void test_fifo_refused(void **state)
     ld_linux_config cfg;
     config(&cfg);
     ld_linux *bad = (ld_linux *)1;
-    ld_linux_error err;
+    ld_error err;
     alarm(10); /* a hang kills the test */
     cfg.kcore_path = fifo;
     assert_int_equal(ld_linux_open(&cfg, &bad, &err), LD_STATUS_INVALID_PARAMETER);
@@ -882,7 +895,7 @@ static void test_fifo_refused(void **state)
 static void expect_open_error(const ld_linux_config *cfg, ld_status want_st, ld_linux_reason want)
 {
     ld_linux *lx = (ld_linux *)1;
-    ld_linux_error err;
+    ld_error err;
     ld_status st = ld_linux_open(cfg, &lx, &err);
     print_message("  -> %s: %s\n", ld_linux_reason_name(err.reason), err.message);
     assert_int_equal(st, want_st);
@@ -952,7 +965,7 @@ static void test_open_errors(void **state)
         if (setgid(65534) != 0 || setuid(65534) != 0)
             _exit(10);
         ld_linux *lx = NULL;
-        ld_linux_error err;
+        ld_error err;
         if (ld_linux_open(&cfg, &lx, &err) != LD_STATUS_ACCESS_DENIED || err.reason != LD_LINUX_NOT_PERMITTED)
             _exit(11);
         cfg.lockdown_path = locked;
@@ -982,7 +995,7 @@ static void test_iomem_no_wraparound(void **state)
     write_text(path, "00000000-00000fff : Reserved\n"
                      "fffffffffffff001-ffffffffffffffff : System RAM\n");
     ld_linux *lx = (ld_linux *)1;
-    ld_linux_error err;
+    ld_error err;
     assert_int_equal(ld_linux_open(&cfg, &lx, &err), LD_STATUS_FILE_CORRUPT);
     print_message("  -> %s\n", err.message);
     assert_int_equal(err.reason, LD_LINUX_BAD_IOMEM);
@@ -1065,8 +1078,8 @@ static void test_implausible_layout(void **state)
              (unsigned long long)(SEG_B_FIRST * PAGE), (unsigned long long)(SEG_B_FIRST * PAGE + huge - 1));
     write_text(ipath, text);
     ld_linux *lx = (ld_linux *)1;
-    ld_linux_error err;
-    uint64_t t0 = lx_now_ns_test();
+    ld_error err;
+    uint64_t t0 = ldl_now_ns_test();
     assert_int_equal(ld_linux_open(&cfg, &lx, &err), LD_STATUS_FILE_CORRUPT);
     print_message("  -> %s: %s\n", ld_linux_reason_name(err.reason), err.message);
     assert_int_equal(err.reason, LD_LINUX_BAD_KCORE);
@@ -1089,7 +1102,7 @@ static void test_implausible_layout(void **state)
     assert_non_null(strstr(err.message, "MemTotal"));
     assert_null(lx);
     /* both refusals came at once, not after a scan */
-    assert_true(lx_now_ns_test() - t0 < 2000000000ull);
+    assert_true(ldl_now_ns_test() - t0 < 2000000000ull);
 
     /* the bound is the machine's: with 2 TiB of MemTotal the same layout opens */
     write_text(mpath, "MemTotal:     2147483648 kB\nMemAvailable: 2147483648 kB\n");
@@ -1120,6 +1133,19 @@ static void test_implausible_layout(void **state)
     cfg.version = 1;
     lx = open_ok(&cfg);
     ld_linux_close(lx);
+    /* one this library does not know is refused, before any file is read */
+    config(&cfg);
+    assert_int_equal(cfg.version, LD_LINUX_CONFIG_VERSION);
+    const uint32_t unknown[] = {0, LD_LINUX_CONFIG_VERSION + 1};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        cfg.version = unknown[i];
+        cfg.kcore_path = "/nonexistent/kcore";
+        ld_linux *bad = (ld_linux *)1;
+        assert_int_equal(ld_linux_open(&cfg, &bad, &err), LD_STATUS_INVALID_PARAMETER);
+        assert_null(bad);
+        assert_int_equal(err.reason, LD_LINUX_BAD_CONFIG);
+        assert_non_null(strstr(err.message, "version"));
+    }
 }
 
 /* Every header field is checked: each mutation gives a clear error, never
@@ -1175,7 +1201,7 @@ static void test_malformed_kcore(void **state)
         write_file(path, copy, image.size);
         print_message("%s\n", m->what);
         ld_linux *lx = NULL;
-        ld_linux_error err;
+        ld_error err;
         ld_status st = ld_linux_open(&cfg, &lx, &err);
         print_message("  -> %s\n", err.message);
         assert_int_not_equal(st, LD_STATUS_SUCCESS);
@@ -1188,7 +1214,7 @@ static void test_malformed_kcore(void **state)
         put64(copy + PH(i, 24), 0);
     write_file(path, copy, image.size);
     ld_linux *lx = NULL;
-    ld_linux_error err;
+    ld_error err;
     assert_int_equal(ld_linux_open(&cfg, &lx, &err), LD_STATUS_FILE_CORRUPT);
     assert_non_null(strstr(err.message, "4.11"));
     /* truncated anywhere in its headers */

@@ -116,9 +116,9 @@ static void test_every_setting_valid_and_invalid(void **state)
         ld_settings s, before;
         ld_settings_init(&s);
         before = s;
-        char err[256] = "";
-        ld_status st = ld_settings_set(&s, c->key, c->value, err, sizeof err);
-        print_message("%s = '%s' -> %s %s\n", c->key, c->value, ld_status_name(st), err);
+        ld_error err;
+        ld_status st = ld_settings_set(&s, c->key, c->value, &err);
+        print_message("%s = '%s' -> %s %s\n", c->key, c->value, ld_status_name(st), err.message);
         if (c->ok) {
             assert_int_equal(st, LD_STATUS_SUCCESS);
             char v[LD_SETTINGS_PATH_MAX];
@@ -127,20 +127,20 @@ static void test_every_setting_valid_and_invalid(void **state)
         } else {
             assert_int_equal(st, LD_STATUS_INVALID_PARAMETER);
             /* The message names the setting, and nothing changed. */
-            assert_true(strncasecmp(err, c->key, strlen(c->key)) == 0);
+            assert_true(strncasecmp(err.message, c->key, strlen(c->key)) == 0);
             assert_memory_equal(&s, &before, sizeof s);
         }
     }
     ld_settings s;
     ld_settings_init(&s);
-    char err[128];
-    assert_int_equal(ld_settings_set(&s, "AllowLiveDumps", "1", err, sizeof err), LD_STATUS_NOT_FOUND);
-    assert_non_null(strstr(err, "unknown setting 'AllowLiveDumps'"));
+    ld_error err;
+    assert_int_equal(ld_settings_set(&s, "AllowLiveDumps", "1", &err), LD_STATUS_NOT_FOUND);
+    assert_non_null(strstr(err.message, "unknown setting 'AllowLiveDumps'"));
     char v[16];
     assert_int_equal(ld_settings_get(&s, "Nope", v, sizeof v), LD_STATUS_NOT_FOUND);
     /* The message names the rule, and shows a control character escaped. */
-    assert_int_equal(ld_settings_set(&s, "FullLiveReportsMax", "\t5", err, sizeof err), LD_STATUS_INVALID_PARAMETER);
-    assert_string_equal(err, "FullLiveReportsMax: '\\t5' has white space before or after the value");
+    assert_int_equal(ld_settings_set(&s, "FullLiveReportsMax", "\t5", &err), LD_STATUS_INVALID_PARAMETER);
+    assert_string_equal(err.message, "FullLiveReportsMax: '\\t5' has white space before or after the value");
 }
 
 static void test_load_file(void **state)
@@ -162,8 +162,8 @@ static void test_load_file(void **state)
                      "DynamicLowMemoryThreshold = 0\n");
     ld_settings s;
     ld_settings_init(&s);
-    char err[256] = "";
-    assert_int_equal(ld_settings_load(&s, path, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_error err;
+    assert_int_equal(ld_settings_load(&s, path, &err), LD_STATUS_SUCCESS);
     assert_int_equal(s.allow_live_dump, 0);
     assert_int_equal(s.system_throttle_hours, 0);
     assert_int_equal(s.component_throttle_hours, 48);
@@ -176,7 +176,7 @@ static void test_load_file(void **state)
 
     /* A file naming some keys changes only those. */
     write_file(path, "FullLiveReportsMax = 5\n");
-    assert_int_equal(ld_settings_load(&s, path, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_settings_load(&s, path, &err), LD_STATUS_SUCCESS);
     assert_int_equal(s.full_live_reports_max, 5);
     assert_int_equal(s.dump_file_size_mb, 512);
 }
@@ -204,32 +204,33 @@ static void test_load_errors_name_the_line(void **state)
         ld_settings s, before;
         ld_settings_init(&s);
         before = s;
-        char err[256] = "";
-        assert_int_equal(ld_settings_load(&s, path, err, sizeof err), LD_STATUS_INVALID_PARAMETER);
-        print_message("%s\n", err);
-        assert_true(strncmp(err, path, strlen(path)) == 0);
-        assert_non_null(strstr(err, cases[i].message));
+        ld_error err;
+        assert_int_equal(ld_settings_load(&s, path, &err), LD_STATUS_INVALID_PARAMETER);
+        print_message("%s\n", err.message);
+        assert_true(strncmp(err.message, path, strlen(path)) == 0);
+        assert_non_null(strstr(err.message, cases[i].message));
         /* All or nothing: the good lines before the bad one did not apply. */
         assert_memory_equal(&s, &before, sizeof s);
     }
     /* Unreadable: missing, a symlink, a folder, binary. */
     ld_settings s;
     ld_settings_init(&s);
-    char err[256], p2[160];
+    ld_error err;
+    char p2[160];
     snprintf(p2, sizeof p2, "%s/missing.conf", dir);
-    assert_int_equal(ld_settings_load(&s, p2, err, sizeof err), LD_STATUS_NO_SUCH_FILE);
-    assert_non_null(strstr(err, "missing.conf: cannot read"));
+    assert_int_equal(ld_settings_load(&s, p2, &err), LD_STATUS_NO_SUCH_FILE);
+    assert_non_null(strstr(err.message, "missing.conf: cannot read"));
     write_file(path, "AllowLiveDump = 0\n");
     snprintf(p2, sizeof p2, "%s/link.conf", dir);
     assert_int_equal(symlink(path, p2), 0);
-    assert_int_equal(ld_settings_load(&s, p2, err, sizeof err), LD_STATUS_ACCESS_DENIED);
+    assert_int_equal(ld_settings_load(&s, p2, &err), LD_STATUS_ACCESS_DENIED);
     assert_int_equal(s.allow_live_dump, 1);
-    assert_int_equal(ld_settings_load(&s, dir, err, sizeof err), LD_STATUS_ACCESS_DENIED);
+    assert_int_equal(ld_settings_load(&s, dir, &err), LD_STATUS_ACCESS_DENIED);
     FILE *f = fopen(path, "wb");
     fwrite("AllowLiveDump = 0\n\0\1", 1, 20, f);
     fclose(f);
-    assert_int_equal(ld_settings_load(&s, path, err, sizeof err), LD_STATUS_INVALID_PARAMETER);
-    assert_non_null(strstr(err, "not a text file"));
+    assert_int_equal(ld_settings_load(&s, path, &err), LD_STATUS_INVALID_PARAMETER);
+    assert_non_null(strstr(err.message, "not a text file"));
 }
 
 /* The policy decides what secrets are dumped: a file others could have
@@ -239,11 +240,11 @@ static void assert_policy_refused(const char *path, const char *why)
     ld_settings s, before;
     ld_settings_init(&s);
     before = s;
-    char err[256] = "";
-    assert_int_equal(ld_settings_load(&s, path, err, sizeof err), LD_STATUS_ACCESS_DENIED);
-    print_message("%s\n", err);
-    assert_true(strncmp(err, path, strlen(path)) == 0);
-    assert_non_null(strstr(err, why));
+    ld_error err;
+    assert_int_equal(ld_settings_load(&s, path, &err), LD_STATUS_ACCESS_DENIED);
+    print_message("%s\n", err.message);
+    assert_true(strncmp(err.message, path, strlen(path)) == 0);
+    assert_non_null(strstr(err.message, why));
     assert_memory_equal(&s, &before, sizeof s);
 }
 
@@ -255,10 +256,10 @@ static void test_policy_file_owner_and_mode(void **state)
     write_file(path, "AllowLiveDump = 0\n");
     ld_settings s;
     ld_settings_init(&s);
-    char err[256] = "";
+    ld_error err;
     /* Ours, readable by others: fine. */
     assert_int_equal(chmod(path, 0644), 0);
-    assert_int_equal(ld_settings_load(&s, path, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_settings_load(&s, path, &err), LD_STATUS_SUCCESS);
     assert_int_equal(s.allow_live_dump, 0);
     assert_int_equal(chmod(path, 0666), 0);
     assert_policy_refused(path, "writable by group or others");
@@ -293,8 +294,8 @@ static void test_policy_folders(void **state)
     write_file(p, "AllowLiveDump = 0\n");
     ld_settings s;
     ld_settings_init(&s);
-    char err[512] = "";
-    assert_int_equal(ld_settings_load(&s, p, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_error err;
+    assert_int_equal(ld_settings_load(&s, p, &err), LD_STATUS_SUCCESS);
     assert_int_equal(s.allow_live_dump, 0);
 
     /* The folder is a symlink to that good folder. */
@@ -312,7 +313,7 @@ static void test_policy_folders(void **state)
     snprintf(target, sizeof target, "%s/policy.conf", real);
     ld_settings check;
     ld_settings_init(&check);
-    assert_int_equal(ld_settings_load(&check, target, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_settings_load(&check, target, &err), LD_STATUS_SUCCESS);
     assert_int_equal(check.allow_live_dump, 0); /* the save did not go through the symlink */
 
     /* A folder others may write: refused, also as a folder above. */
@@ -333,7 +334,7 @@ static void test_policy_folders(void **state)
     write_file(p, "AllowLiveDump = 0\n");
     assert_policy_refused(p, "folder writable by group or others");
     assert_int_equal(chmod(open_dir, 0755), 0);
-    assert_int_equal(ld_settings_load(&s, p, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_settings_load(&s, p, &err), LD_STATUS_SUCCESS);
 
     /* Sticky and writable by all, as /tmp: others cannot replace our file,
      * and a file of theirs fails the owner check. Accepted. */
@@ -344,7 +345,7 @@ static void test_policy_folders(void **state)
     write_file(p, "AllowLiveDump = 0\n");
     assert_int_equal(chmod(p, 0600), 0);
     ld_settings_init(&s);
-    assert_int_equal(ld_settings_load(&s, p, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_settings_load(&s, p, &err), LD_STATUS_SUCCESS);
     assert_int_equal(s.allow_live_dump, 0);
 
     if (geteuid() == 0) {
@@ -365,8 +366,8 @@ static void test_save_round_trip(void **state)
     snprintf(path, sizeof path, "%s/saved.conf", dir);
     ld_settings a, b;
     ld_settings_init(&a);
-    assert_int_equal(ld_settings_set(&a, "ComponentThrottleThreshold", "7", NULL, 0), LD_STATUS_SUCCESS);
-    assert_int_equal(ld_settings_set(&a, "LiveKernelReportsPath", "/srv/x", NULL, 0), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_settings_set(&a, "ComponentThrottleThreshold", "7", NULL), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_settings_set(&a, "LiveKernelReportsPath", "/srv/x", NULL), LD_STATUS_SUCCESS);
     assert_int_equal(ld_settings_save(&a, path), LD_STATUS_SUCCESS);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
@@ -375,13 +376,13 @@ static void test_save_round_trip(void **state)
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     assert_int_not_equal(access(tmp, F_OK), 0);
     ld_settings_init(&b);
-    char err[128];
-    assert_int_equal(ld_settings_load(&b, path, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_error err;
+    assert_int_equal(ld_settings_load(&b, path, &err), LD_STATUS_SUCCESS);
     assert_memory_equal(&a, &b, sizeof a);
     /* Saving again replaces the file (same name, new content). */
-    assert_int_equal(ld_settings_set(&a, "AllowLiveDump", "0", NULL, 0), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_settings_set(&a, "AllowLiveDump", "0", NULL), LD_STATUS_SUCCESS);
     assert_int_equal(ld_settings_save(&a, path), LD_STATUS_SUCCESS);
-    assert_int_equal(ld_settings_load(&b, path, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_settings_load(&b, path, &err), LD_STATUS_SUCCESS);
     assert_int_equal(b.allow_live_dump, 0);
 }
 
@@ -393,8 +394,8 @@ static void test_settings_drive_the_engine(void **state)
     (void)state;
     ld_settings s;
     ld_settings_init(&s);
-    assert_int_equal(ld_settings_set(&s, "AllowLiveDump", "0", NULL, 0), LD_STATUS_SUCCESS);
-    assert_int_equal(ld_settings_set(&s, "DumpFileSize", "48", NULL, 0), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_settings_set(&s, "AllowLiveDump", "0", NULL), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_settings_set(&s, "DumpFileSize", "48", NULL), LD_STATUS_SUCCESS);
     ld_sim_config cfg;
     harness_config(&cfg);
     harness h;
@@ -417,7 +418,7 @@ static void test_settings_drive_the_engine(void **state)
     assert_int_equal(evlog_u64(evlog_last(log, 2), "NTStatus"), LD_STATUS_ACCESS_DENIED);
     mem_sink_release(&m);
 
-    assert_int_equal(ld_settings_set(&s, "AllowLiveDump", "1", NULL, 0), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_settings_set(&s, "AllowLiveDump", "1", NULL), LD_STATUS_SUCCESS);
     assert_int_equal(ld_settings_apply(&s, h.engine), LD_STATUS_SUCCESS);
     assert_string_equal(evlog_str(evlog_last(log, 271), "OperationType"), "Set");
     const evlog_entry *e272 = evlog_last(log, 272);
@@ -469,18 +470,18 @@ static void test_change_events(void **state)
     assert_int_equal(ld_engine_subscribe(h.engine, LD_CHANNEL_MASK_ALL, evlog_fn, log), LD_STATUS_SUCCESS);
     ld_settings s;
     ld_settings_init(&s);
-    char err[256] = "";
+    ld_error err;
 
-    assert_int_equal(ld_settings_change(&s, h.engine, "AllowLiveDump", "7", err, sizeof err),
+    assert_int_equal(ld_settings_change(&s, h.engine, "AllowLiveDump", "7", &err),
                      LD_STATUS_INVALID_PARAMETER);
-    assert_non_null(strstr(err, "not 0 or 1"));
+    assert_non_null(strstr(err.message, "not 0 or 1"));
     assert_int_equal(s.allow_live_dump, 1);
     assert_string_equal(evlog_str(evlog_last(log, 271), "OperationType"), "Set");
     assert_int_equal(evlog_u64(evlog_last(log, 272), "PolicyValue"), 1);
     assert_int_equal(evlog_u64(evlog_last(log, 272), "NTStatus"), LD_STATUS_INVALID_PARAMETER);
 
-    assert_int_equal(ld_settings_change(&s, h.engine, "AllowLiveDumps", "0", err, sizeof err), LD_STATUS_NOT_FOUND);
-    assert_non_null(strstr(err, "unknown setting 'AllowLiveDumps'"));
+    assert_int_equal(ld_settings_change(&s, h.engine, "AllowLiveDumps", "0", &err), LD_STATUS_NOT_FOUND);
+    assert_non_null(strstr(err.message, "unknown setting 'AllowLiveDumps'"));
     assert_int_equal(evlog_u64(evlog_last(log, 272), "PolicyValue"), 1);
     assert_int_equal(evlog_u64(evlog_last(log, 272), "NTStatus"), LD_STATUS_NOT_FOUND);
     ld_capture_request req;
@@ -491,11 +492,11 @@ static void test_change_events(void **state)
     assert_int_equal(ld_engine_capture(h.engine, &req, ld_format_raw(), &m.sink, NULL), LD_STATUS_SUCCESS);
     mem_sink_release(&m);
 
-    assert_int_equal(ld_settings_change(&s, h.engine, "AllowLiveDump", "0", err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_settings_change(&s, h.engine, "AllowLiveDump", "0", &err), LD_STATUS_SUCCESS);
     assert_int_equal(evlog_u64(evlog_last(log, 272), "PolicyValue"), 0);
     assert_int_equal(evlog_u64(evlog_last(log, 272), "NTStatus"), LD_STATUS_SUCCESS);
     /* A failure now reports the 0 in force. */
-    assert_int_equal(ld_settings_change(&s, h.engine, "DumpFileSize", "-1", err, sizeof err),
+    assert_int_equal(ld_settings_change(&s, h.engine, "DumpFileSize", "-1", &err),
                      LD_STATUS_INVALID_PARAMETER);
     assert_int_equal(evlog_u64(evlog_last(log, 272), "PolicyValue"), 0);
     assert_int_equal(evlog_u64(evlog_last(log, 272), "NTStatus"), LD_STATUS_INVALID_PARAMETER);
@@ -504,14 +505,14 @@ static void test_change_events(void **state)
     assert_int_equal(evlog_count(log, 271), 4);
 
     /* Without an engine: the error only, no event. */
-    assert_int_equal(ld_settings_change(&s, NULL, "Foo", "1", err, sizeof err), LD_STATUS_NOT_FOUND);
+    assert_int_equal(ld_settings_change(&s, NULL, "Foo", "1", &err), LD_STATUS_NOT_FOUND);
     assert_int_equal(evlog_count(log, 272), 4);
     /* A success is not a failure to report. */
     assert_int_equal(ld_engine_report_policy_failure(h.engine, LD_STATUS_SUCCESS), LD_STATUS_INVALID_PARAMETER);
     assert_int_equal(evlog_count(log, 272), 4);
 
     /* Limits cannot change under a running capture: 272 says busy. */
-    assert_int_equal(ld_settings_change(&s, h.engine, "AllowLiveDump", "1", err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_settings_change(&s, h.engine, "AllowLiveDump", "1", &err), LD_STATUS_SUCCESS);
     busy_probe probe = {&s, h.engine, LD_STATUS_SUCCESS, false};
     req.progress = apply_while_capturing;
     req.progress_arg = &probe;

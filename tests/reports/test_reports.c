@@ -71,16 +71,17 @@ typedef struct fixture {
     evlog *log;
     ld_reports *reports;
     ld_settings settings;
+    ld_error err; /* of the last take() */
 } fixture;
 
-static ld_status open_reports(fixture *f, char *err, size_t cap)
+static ld_status open_reports(fixture *f, ld_error *err)
 {
     ld_reports_options o;
     ld_reports_options_init(&o);
     o.root = root;
     o.settings = &f->settings;
     o.clock = fake_clock;
-    return ld_reports_open(&o, &f->reports, err, cap);
+    return ld_reports_open(&o, &f->reports, err);
 }
 
 static void start(fixture *f)
@@ -99,8 +100,8 @@ static void reopen(fixture *f)
 {
     ld_reports_close(f->reports);
     f->reports = NULL;
-    char err[512] = "";
-    assert_int_equal(open_reports(f, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_error err;
+    assert_int_equal(open_reports(f, &err), LD_STATUS_SUCCESS);
 }
 
 static void stop(fixture *f)
@@ -115,7 +116,7 @@ static ld_status take(fixture *f, const char *component, ld_dump_type type, char
     ld_capture_request req;
     ld_capture_request_init(&req);
     req.type = type;
-    return ld_reports_capture(f->reports, f->h.engine, component, &req, ld_format_raw(), NULL, path, cap);
+    return ld_reports_capture(f->reports, f->h.engine, component, &req, ld_format_raw(), NULL, path, cap, &f->err);
 }
 
 static mode_t mode_of(const char *path)
@@ -144,6 +145,39 @@ static bool exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
+/* ---- options ---- */
+
+/* The options carry their version: one the library does not know, or an
+ * unknown flag, is refused before anything is created. */
+static void test_options_checked(void **state)
+{
+    (void)state;
+    ld_reports_options o;
+    ld_reports_options_init(&o);
+    assert_int_equal(o.version, LD_REPORTS_OPTIONS_VERSION);
+    o.root = root;
+    o.clock = fake_clock;
+    ld_reports *r = (ld_reports *)1;
+    const uint32_t unknown[] = {0, LD_REPORTS_OPTIONS_VERSION + 1};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        ld_error err;
+        o.version = unknown[i];
+        assert_int_equal(ld_reports_open(&o, &r, &err), LD_STATUS_INVALID_PARAMETER);
+        assert_null(r);
+        assert_non_null(strstr(err.message, "version"));
+    }
+    o.version = LD_REPORTS_OPTIONS_VERSION;
+    o.flags = 0x80;
+    ld_error err;
+    assert_int_equal(ld_reports_open(&o, &r, &err), LD_STATUS_INVALID_PARAMETER);
+    assert_non_null(strstr(err.message, "flags"));
+    assert_false(exists(root));
+    o.flags = 0;
+    assert_int_equal(ld_reports_open(&o, &r, &err), LD_STATUS_SUCCESS);
+    assert_true(exists(root));
+    ld_reports_close(r);
+}
+
 /* ---- layout ---- */
 
 static void test_layout_and_names(void **state)
@@ -154,8 +188,8 @@ static void test_layout_and_names(void **state)
     f.settings.system_throttle_hours = 0;
     f.settings.component_throttle_hours = 0;
     f.settings.full_live_reports_max = 10;
-    char err[512] = "";
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_error err;
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     assert_null(ld_reports_state_problem(f.reports));
     /* The engine created the root itself, 0700. */
     assert_int_equal(mode_of(root), 0700);
@@ -183,7 +217,7 @@ static void test_layout_and_names(void **state)
     ld_capture_request_init(&dreq);
     dreq.type = LD_DUMP_MINI;
     fake_now = T0 + 2 * 86400;
-    assert_int_equal(ld_reports_capture(f.reports, f.h.engine, "NETADAPTER", &dreq, NULL, NULL, path, sizeof path),
+    assert_int_equal(ld_reports_capture(f.reports, f.h.engine, "NETADAPTER", &dreq, NULL, NULL, path, sizeof path, NULL),
                      LD_STATUS_SUCCESS);
     snprintf(want, sizeof want, "%s/NETADAPTER/NETADAPTER-20250104-030405.dmp", root);
     assert_string_equal(path, want);
@@ -227,33 +261,34 @@ static void test_refuses_unsafe_folders(void **state)
     (void)state;
     fixture f;
     start(&f);
-    char err[512] = "", target[256];
+    ld_error err;
+    char target[256];
     snprintf(target, sizeof target, "%s/elsewhere", base);
     assert_int_equal(mkdir(target, 0700), 0);
 
     /* Root is a symlink. */
     assert_int_equal(symlink(target, root), 0);
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_ACCESS_DENIED);
-    assert_non_null(strstr(err, "symlink"));
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_ACCESS_DENIED);
+    assert_non_null(strstr(err.message, "symlink"));
     assert_int_equal(count_files(target), 0);
     unlink(root);
     /* Root writable by others. */
     assert_int_equal(mkdir(root, 0700), 0);
     assert_int_equal(chmod(root, 0777), 0);
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_ACCESS_DENIED);
-    assert_non_null(strstr(err, "writable by others"));
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_ACCESS_DENIED);
+    assert_non_null(strstr(err.message, "writable by others"));
     assert_int_equal(chmod(root, 0770), 0);
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_ACCESS_DENIED);
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_ACCESS_DENIED);
     assert_int_equal(chmod(root, 0700), 0);
     /* Root is a file. */
     rmdir(root);
     FILE *fp = fopen(root, "w");
     fclose(fp);
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_ACCESS_DENIED);
-    assert_non_null(strstr(err, "not a folder"));
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_ACCESS_DENIED);
+    assert_non_null(strstr(err.message, "not a folder"));
     unlink(root);
 
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     /* A component folder planted as a symlink: refused, target untouched. */
     char comp[256];
     snprintf(comp, sizeof comp, "%s/USBHUB3", root);
@@ -280,7 +315,8 @@ static void test_refuses_symlinked_parents(void **state)
     (void)state;
     fixture f;
     start(&f);
-    char err[512] = "", real[256], linked[256], deep[320], target[256], moved[256];
+    ld_error err;
+    char real[256], linked[256], deep[320], target[256], moved[256];
     snprintf(real, sizeof real, "%s/real", base);
     snprintf(linked, sizeof linked, "%s/linked", base);
     snprintf(deep, sizeof deep, "%s/LiveKernelReports", linked);
@@ -294,12 +330,12 @@ static void test_refuses_symlinked_parents(void **state)
     o.root = deep;
     o.settings = &f.settings;
     o.clock = fake_clock;
-    assert_int_equal(ld_reports_open(&o, &f.reports, err, sizeof err), LD_STATUS_ACCESS_DENIED);
-    assert_non_null(strstr(err, "symlink"));
-    assert_non_null(strstr(err, linked));
+    assert_int_equal(ld_reports_open(&o, &f.reports, &err), LD_STATUS_ACCESS_DENIED);
+    assert_non_null(strstr(err.message, "symlink"));
+    assert_non_null(strstr(err.message, linked));
     assert_int_equal(count_files(real), 0);
 
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     char path[512], comp[256];
     assert_int_equal(take(&f, "USBHUB3", LD_DUMP_MINI, path, sizeof path), LD_STATUS_SUCCESS);
     /* The component folder replaced by a symlink after the open. */
@@ -329,17 +365,18 @@ static void test_refuses_foreign_owner(void **state)
         skip();
     fixture f;
     start(&f);
-    char err[512] = "", path[512] = "x";
+    ld_error err;
+    char path[512] = "x";
     assert_int_equal(mkdir(root, 0700), 0);
     assert_int_equal(chown(root, 65534, 65534), 0);
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_ACCESS_DENIED);
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_ACCESS_DENIED);
     assert_null(f.reports);
-    assert_non_null(strstr(err, root));
-    assert_non_null(strstr(err, "owned by another user"));
+    assert_non_null(strstr(err.message, root));
+    assert_non_null(strstr(err.message, "owned by another user"));
     assert_int_equal(count_files(root), 0);
     /* Owned by root but another group: still ours. */
     assert_int_equal(chown(root, 0, 65534), 0);
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
 
     /* A component folder given away after the root was opened. */
     char comp[256];
@@ -383,8 +420,8 @@ static void test_component_names(void **state)
                                       "WATCH DOG", "tab\tx", "nl\n", "dot.dot", "\x7f", "caf\xc3\xa9"};
     fixture f;
     start(&f);
-    char err[512];
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_error err;
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_false(ld_component_name_valid(bad[i]));
         char path[512] = "x";
@@ -426,8 +463,9 @@ static void test_throttling_across_restarts(void **state)
     fixture f;
     start(&f);
     f.settings.full_live_reports_max = 10;
-    char err[512], path[512];
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_error err;
+    char path[512];
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
 
     /* An hour later, in a new process: any component waits for the system
@@ -458,7 +496,7 @@ static void test_throttling_across_restarts(void **state)
     ld_reports_close(f.reports);
     f.settings.system_throttle_hours = 0;
     f.settings.component_throttle_hours = 0;
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
     assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
     stop(&f);
@@ -488,8 +526,9 @@ static void test_corrupt_state_is_rebuilt(void **state)
     (void)state;
     fixture f;
     start(&f);
-    char err[512], path[512], sp[256];
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_error err;
+    char path[512], sp[256];
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
     snprintf(sp, sizeof sp, "%s/.LastFullLiveReport", root);
     char good[4096];
@@ -569,8 +608,9 @@ static void test_retention(void **state)
     f.settings.system_throttle_hours = 0;
     f.settings.component_throttle_hours = 0;
     f.settings.full_live_reports_max = 2;
-    char err[512], path[512], first[512];
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_error err;
+    char path[512], first[512];
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, first, sizeof first), LD_STATUS_SUCCESS);
     fake_now++;
     assert_int_equal(take(&f, "USBHUB3", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
@@ -595,7 +635,7 @@ static void test_retention(void **state)
     /* AlwaysKeepMemoryDump: nothing is deleted. */
     ld_reports_close(f.reports);
     f.settings.always_keep_memory_dump = 1;
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     fake_now++;
     assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
     assert_int_equal(ld_reports_list(f.reports, &v, &n), LD_STATUS_SUCCESS);
@@ -617,7 +657,7 @@ static void test_retention(void **state)
     f.settings.always_keep_memory_dump = 0;
     f.settings.full_live_reports_max = 1;
     f.settings.delete_live_mini_dumps = 1;
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     uint32_t deleted = 0;
     assert_int_equal(ld_reports_prune(f.reports, &deleted), LD_STATUS_SUCCESS);
     assert_int_equal(deleted, 2 + 2);
@@ -638,7 +678,7 @@ static void test_retention(void **state)
     /* FullLiveReportsMax 0: full dumps are not taken (event 6 says why). */
     ld_reports_close(f.reports);
     f.settings.full_live_reports_max = 0;
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     evlog_clear(f.log);
     assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_ACCESS_DENIED);
     e6 = evlog_last(f.log, 6);
@@ -661,8 +701,9 @@ static void test_retention_same_second(void **state)
     f.settings.component_throttle_hours = 0;
     f.settings.full_live_reports_max = 1;
     f.settings.delete_live_mini_dumps = 1;
-    char err[512], p1[512], p2[512], p3[512], want[512];
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_error err;
+    char p1[512], p2[512], p3[512], want[512];
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, p1, sizeof p1), LD_STATUS_SUCCESS);
     assert_true(exists(p1));
     assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, p2, sizeof p2), LD_STATUS_SUCCESS);
@@ -716,8 +757,9 @@ static void test_retention_future_name(void **state)
     f.settings.system_throttle_hours = 0;
     f.settings.component_throttle_hours = 0;
     f.settings.full_live_reports_max = 1;
-    char err[512], p1[512], p2[512], p3[512], future[512];
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_error err;
+    char p1[512], p2[512], p3[512], future[512];
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     assert_int_equal(take(&f, "APP", LD_DUMP_FULL_KERNEL, p1, sizeof p1), LD_STATUS_SUCCESS);
     snprintf(future, sizeof future, "%s/APP-20991231-000000.raw", root);
     assert_int_equal(rename(p1, future), 0);
@@ -767,12 +809,13 @@ static void test_cancel(void **state)
     start(&f);
     f.settings.system_throttle_hours = 0;
     f.settings.component_throttle_hours = 0;
-    char err[512], old[512], path[512] = "x";
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_error err;
+    char old[512], path[512] = "x";
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     assert_int_equal(take(&f, "OLD", LD_DUMP_FULL_KERNEL, old, sizeof old), LD_STATUS_SUCCESS);
     f.settings.system_throttle_hours = 120;
     ld_reports_close(f.reports);
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     fake_now = T0 + 200 * HOUR;
     int left = 3;
     ld_reports_set_cancel(f.reports, stop_after, &left);
@@ -801,13 +844,13 @@ static void test_cancel(void **state)
     left = 2;
     ld_reports_set_cancel(f.reports, stop_after, &left);
     assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "WATCHDOG", r.deferred, ld_format_raw(), NULL,
-                                               path, sizeof path),
+                                               path, sizeof path, NULL),
                      LD_STATUS_CANCELLED);
     assert_true(ld_engine_holds(f.h.engine, r.deferred));
     assert_int_equal(count_files(root), 3);
     ld_reports_set_cancel(f.reports, NULL, NULL);
     assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "WATCHDOG", r.deferred, ld_format_raw(), NULL,
-                                               path, sizeof path),
+                                               path, sizeof path, NULL),
                      LD_STATUS_SUCCESS);
     assert_true(exists(path));
     stop(&f);
@@ -843,9 +886,10 @@ static void test_state_disk_full(void **state)
     (void)state;
     fixture f;
     start(&f);
-    char err[512], path[512] = "x", sp[256];
+    ld_error err;
+    char path[512] = "x", sp[256];
     snprintf(sp, sizeof sp, "%s/.LastFullLiveReport", root);
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
 
     /* The state cannot be saved before the capture: no dump is taken (the
      * machine is not stopped), the error says so, nothing is recorded. */
@@ -857,8 +901,8 @@ static void test_state_disk_full(void **state)
     assert_true(state_saves_seen > 0);
     assert_string_equal(path, "");
     assert_int_equal(count_files(root), 2); /* the state and its lock */
-    assert_non_null(ld_reports_error(f.reports));
-    assert_non_null(strstr(ld_reports_error(f.reports), "no dump was taken"));
+    assert_int_equal(f.err.status, LD_STATUS_DISK_FULL);
+    assert_non_null(strstr(f.err.message, "no dump was taken"));
     assert_non_null(strstr(evlog_str(evlog_last(f.log, 6), "LiveDumpEventDescription"), "not taken"));
     assert_int_equal(evlog_u64(evlog_last(f.log, 2), "NTStatus"), LD_STATUS_DISK_FULL);
     assert_int_equal(evlog_count(f.log, 104), 0);
@@ -873,7 +917,8 @@ static void test_state_disk_full(void **state)
     state_saves_left = 1;
     assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
     state_saves_left = -1;
-    assert_null(ld_reports_error(f.reports));
+    assert_int_equal(f.err.status, LD_STATUS_SUCCESS);
+    assert_string_equal(f.err.message, "");
     assert_true(exists(path));
     fake_now = T0 + 90;
     reopen(&f);
@@ -890,7 +935,7 @@ static void test_state_disk_full(void **state)
     f.settings.system_throttle_hours = 0;
     f.settings.component_throttle_hours = 0;
     f.settings.full_live_reports_max = 5;
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     struct rlimit old, lim;
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
     void (*h)(int) = signal(SIGXFSZ, SIG_IGN);
@@ -909,7 +954,7 @@ static void test_state_disk_full(void **state)
     assert_null(strstr(read_all(sp), "landing "));
     ld_reports_close(f.reports);
     f.settings.system_throttle_hours = 120;
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     ld_admission why;
     assert_int_equal(ld_reports_admit(f.reports, "NETADAPTER", LD_DUMP_FULL_KERNEL, &why), LD_STATUS_THROTTLED);
     assert_int_equal(why.param_value[1], T0 + 60); /* still the WATCHDOG dump, not the one that failed */
@@ -924,9 +969,10 @@ static void test_state_missing_a_dump(void **state)
     (void)state;
     fixture f;
     start(&f);
-    char err[512], path[512], sp[256], before[4096];
+    ld_error err;
+    char path[512], sp[256], before[4096];
     snprintf(sp, sizeof sp, "%s/.LastFullLiveReport", root);
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     snprintf(before, sizeof before, "%s", read_all(sp));
     assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
     write_raw(sp, before);
@@ -949,7 +995,8 @@ static void test_state_version_1(void **state)
     (void)state;
     fixture f;
     start(&f);
-    char err[512], sp[256], text[512], dump[256];
+    ld_error err;
+    char sp[256], text[512], dump[256];
     assert_int_equal(mkdir(root, 0700), 0);
     snprintf(dump, sizeof dump, "%s/WATCHDOG-20250102-030405.raw", root);
     write_raw(dump, "dump");
@@ -964,7 +1011,7 @@ static void test_state_version_1(void **state)
     snprintf(sp, sizeof sp, "%s/.LastFullLiveReport", root);
     write_raw(sp, text);
     fake_now = T0 + HOUR;
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     assert_null(ld_reports_state_problem(f.reports));
     assert_throttled(&f, "USBHUB3", "SystemThrottleThresholdHours", 120, T0, T0 + 120 * HOUR);
     const char *now = read_all(sp);
@@ -987,9 +1034,10 @@ static void test_future_times_block_one_threshold(void **state)
     (void)state;
     fixture f;
     start(&f);
-    char err[512], path[512];
+    ld_error err;
+    char path[512];
     fake_now = Y2099;
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
     assert_non_null(strstr(path, "WATCHDOG-20991231-000000.raw"));
 
@@ -1048,13 +1096,14 @@ static void test_disk_full_and_deferred(void **state)
     (void)state;
     fixture f;
     start(&f);
-    char err[512], path[512];
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_error err;
+    char path[512];
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     ld_capture_request req;
     ld_capture_request_init(&req);
     req.flags |= LD_FLAG_DEFER;
     ld_result r;
-    assert_int_equal(ld_reports_capture(f.reports, f.h.engine, "WATCHDOG", &req, NULL, &r, path, sizeof path),
+    assert_int_equal(ld_reports_capture(f.reports, f.h.engine, "WATCHDOG", &req, NULL, &r, path, sizeof path, NULL),
                      LD_STATUS_SUCCESS);
     assert_non_null(r.deferred);
     assert_string_equal(path, "");
@@ -1070,7 +1119,7 @@ static void test_disk_full_and_deferred(void **state)
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
     evlog_clear(f.log);
     ld_status st = ld_reports_write_deferred(f.reports, f.h.engine, "WATCHDOG", r.deferred, ld_format_raw(), NULL,
-                                             path, sizeof path);
+                                             path, sizeof path, NULL);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
     signal(SIGXFSZ, h);
     assert_int_equal(st, LD_STATUS_DISK_FULL);
@@ -1086,7 +1135,7 @@ static void test_disk_full_and_deferred(void **state)
     ld_reports_options_init(&o);
     o.root = root;
     o.clock = fake_clock;
-    assert_int_equal(ld_reports_open(&o, &other, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_reports_open(&o, &other, &err), LD_STATUS_SUCCESS);
     assert_int_equal(ld_reports_admit(other, "WATCHDOG", LD_DUMP_FULL_KERNEL, NULL), LD_STATUS_SUCCESS);
     ld_reports_close(other);
 
@@ -1096,7 +1145,7 @@ static void test_disk_full_and_deferred(void **state)
     uint64_t progress[2] = {0, 0}; /* calls, last done */
     ld_reports_set_progress(f.reports, count_progress, progress);
     assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "WATCHDOG", r.deferred, ld_format_raw(), &w,
-                                               path, sizeof path),
+                                               path, sizeof path, NULL),
                      LD_STATUS_SUCCESS);
     ld_reports_set_progress(f.reports, NULL, NULL);
     assert_int_equal(w.pages, r.pages);
@@ -1107,12 +1156,12 @@ static void test_disk_full_and_deferred(void **state)
     /* Double write: refused by the engine (202), no file made. */
     evlog_clear(f.log);
     assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "WATCHDOG", r.deferred, ld_format_raw(), NULL,
-                                               path, sizeof path),
+                                               path, sizeof path, NULL),
                      LD_STATUS_INVALID_DEVICE_STATE);
     assert_int_equal(evlog_u64(evlog_last(f.log, 202), "NTStatus"), LD_STATUS_INVALID_DEVICE_STATE);
     assert_int_equal(count_files(root), 3);
     /* A throttled deferred capture holds nothing. */
-    assert_int_equal(ld_reports_capture(f.reports, f.h.engine, "WATCHDOG", &req, NULL, &r, NULL, 0),
+    assert_int_equal(ld_reports_capture(f.reports, f.h.engine, "WATCHDOG", &req, NULL, &r, NULL, 0, NULL),
                      LD_STATUS_THROTTLED);
     assert_null(r.deferred);
     assert_int_equal(ld_engine_deferred_count(f.h.engine), 0);
@@ -1125,7 +1174,7 @@ static void test_disk_full_and_deferred(void **state)
     lim = old;
     lim.rlim_cur = 4096;
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-    st = ld_reports_capture(f.reports, f.h.engine, "USBHUB3", &req, ld_format_raw(), NULL, path, sizeof path);
+    st = ld_reports_capture(f.reports, f.h.engine, "USBHUB3", &req, ld_format_raw(), NULL, path, sizeof path, NULL);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
     signal(SIGXFSZ, h);
     assert_int_equal(st, LD_STATUS_DISK_FULL);
@@ -1158,7 +1207,7 @@ static ld_status take_deferred(fixture *f, const char *component, ld_result *r)
     ld_capture_request req;
     ld_capture_request_init(&req);
     req.flags |= LD_FLAG_DEFER;
-    return ld_reports_capture(f->reports, f->h.engine, component, &req, NULL, r, NULL, 0);
+    return ld_reports_capture(f->reports, f->h.engine, component, &req, NULL, r, NULL, 0, NULL);
 }
 
 static void test_deferred_throttling(void **state)
@@ -1166,8 +1215,9 @@ static void test_deferred_throttling(void **state)
     (void)state;
     fixture f;
     start(&f);
-    char err[512], path[512];
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_error err;
+    char path[512];
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
 
     /* A full deferred capture is held: it counts from its capture time. */
     ld_result held;
@@ -1189,14 +1239,14 @@ static void test_deferred_throttling(void **state)
     assert_int_equal(count_files(root), 2); /* only the state file and its lock */
     /* Written under another component: refused, still held. */
     assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "USBHUB3", held.deferred, ld_format_raw(), NULL,
-                                               path, sizeof path),
+                                               path, sizeof path, NULL),
                      LD_STATUS_INVALID_PARAMETER);
     assert_true(ld_engine_holds(f.h.engine, held.deferred));
 
     /* Written two hours later: named and recorded with its capture time. */
     fake_now = T0 + 2 * HOUR;
     assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "WATCHDOG", held.deferred, ld_format_raw(), NULL,
-                                               path, sizeof path),
+                                               path, sizeof path, NULL),
                      LD_STATUS_SUCCESS);
     assert_non_null(strstr(path, "/WATCHDOG-20250102-030405.raw"));
     reopen(&f); /* the recorded time survives a restart */
@@ -1236,7 +1286,7 @@ static void test_deferred_throttling(void **state)
     assert_int_equal(ld_engine_capture(f.h.engine, &req, NULL, NULL, &held), LD_STATUS_SUCCESS);
     evlog_clear(f.log);
     assert_int_equal(ld_reports_write_deferred(f.reports, f.h.engine, "NETADAPTER", held.deferred, ld_format_raw(),
-                                               NULL, path, sizeof path),
+                                               NULL, path, sizeof path, NULL),
                      LD_STATUS_THROTTLED);
     assert_int_equal(evlog_param(evlog_last(f.log, 6), "SystemThrottleThresholdHours"), 120);
     assert_int_equal(evlog_count(f.log, 201), 0);
@@ -1259,8 +1309,8 @@ static void test_deferred_throttling_two_held(void **state)
     opts.on_event = evlog_fn;
     opts.on_event_arg = f.log;
     assert_int_equal(ld_engine_create(f.h.hal, &opts, &f.h.engine), LD_STATUS_SUCCESS);
-    char err[512];
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_error err;
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     ld_result a, b;
     assert_int_equal(take_deferred(&f, "WATCHDOG", &a), LD_STATUS_SUCCESS);
     evlog_clear(f.log);
@@ -1271,7 +1321,7 @@ static void test_deferred_throttling_two_held(void **state)
     ld_capture_request_init(&req);
     req.type = LD_DUMP_MINI;
     req.flags |= LD_FLAG_DEFER;
-    assert_int_equal(ld_reports_capture(f.reports, f.h.engine, "USBHUB3", &req, NULL, &b, NULL, 0), LD_STATUS_SUCCESS);
+    assert_int_equal(ld_reports_capture(f.reports, f.h.engine, "USBHUB3", &req, NULL, &b, NULL, 0, NULL), LD_STATUS_SUCCESS);
     assert_int_equal(ld_engine_deferred_count(f.h.engine), 2);
     assert_int_equal(ld_reports_discard_deferred(f.reports, f.h.engine, NULL), LD_STATUS_SUCCESS);
     assert_int_equal(ld_reports_discard_deferred(f.reports, f.h.engine, NULL), LD_STATUS_SUCCESS);
@@ -1280,7 +1330,7 @@ static void test_deferred_throttling_two_held(void **state)
     ld_reports_close(f.reports);
     f.settings.system_throttle_hours = 0;
     f.settings.component_throttle_hours = 0;
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     assert_int_equal(take_deferred(&f, "WATCHDOG", &a), LD_STATUS_SUCCESS);
     assert_int_equal(take_deferred(&f, "WATCHDOG", &b), LD_STATUS_SUCCESS);
     assert_int_equal(ld_engine_deferred_count(f.h.engine), 2);
@@ -1342,8 +1392,9 @@ static void test_incomplete_reports(void **state)
     (void)state;
     fixture f;
     start(&f);
-    char err[512], path[512], p[512];
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_error err;
+    char path[512], p[512];
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, path, sizeof path), LD_STATUS_SUCCESS);
 
     /* A writer in another process, alive; a leftover in a component folder. */
@@ -1426,8 +1477,9 @@ static void test_prune_spares_open_sink(void **state)
     (void)state;
     fixture f;
     start(&f);
-    char err[512], p[512], partial[600];
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_error err;
+    char p[512], partial[600];
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     snprintf(p, sizeof p, "%s/WATCHDOG-20250102-030405.raw", root);
     snprintf(partial, sizeof partial, "%s.partial", p);
     ld_sink *sink;
@@ -1492,7 +1544,7 @@ static void assert_same(const snap_entry *a, size_t na, const snap_entry *b, siz
     }
 }
 
-static ld_status open_read_only(fixture *f, char *err, size_t cap)
+static ld_status open_read_only(fixture *f, ld_error *err)
 {
     ld_reports_options o;
     ld_reports_options_init(&o);
@@ -1500,7 +1552,7 @@ static ld_status open_read_only(fixture *f, char *err, size_t cap)
     o.settings = &f->settings;
     o.clock = fake_clock;
     o.flags = LD_REPORTS_READ_ONLY;
-    return ld_reports_open(&o, &f->reports, err, cap);
+    return ld_reports_open(&o, &f->reports, err);
 }
 
 static void test_read_only_open(void **state)
@@ -1508,17 +1560,17 @@ static void test_read_only_open(void **state)
     (void)state;
     fixture f;
     start(&f);
-    char err[512] = "";
+    ld_error err;
     /* A missing root: refused, and nothing created. */
-    assert_int_equal(open_read_only(&f, err, sizeof err), LD_STATUS_NO_SUCH_FILE);
+    assert_int_equal(open_read_only(&f, &err), LD_STATUS_NO_SUCH_FILE);
     assert_null(f.reports);
-    assert_non_null(strstr(err, root));
+    assert_non_null(strstr(err.message, root));
     assert_false(exists(root));
     assert_int_equal(count_files(base), 0);
 
     /* Reports present, a corrupt state file (a writing open would replace
      * it) and no write permission: listed, nothing written. */
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     assert_int_equal(take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, NULL, 0), LD_STATUS_SUCCESS);
     assert_int_equal(take(&f, "USBHUB3", LD_DUMP_KERNEL_STACKS, NULL, 0), LD_STATUS_SUCCESS);
     ld_reports_close(f.reports);
@@ -1534,7 +1586,7 @@ static void test_read_only_open(void **state)
     size_t nb = snapshot(root, before, 32);
 
     fake_now = T0 + 1000 * HOUR;
-    assert_int_equal(open_read_only(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    assert_int_equal(open_read_only(&f, &err), LD_STATUS_SUCCESS);
     assert_non_null(ld_reports_state_problem(f.reports));
     ld_report_entry *v;
     size_t n;
@@ -1564,9 +1616,9 @@ static void racer(int ready, int go)
 {
     fixture f;
     start(&f);
-    char err[512] = "";
+    ld_error err;
     int code = 2;
-    if (open_reports(&f, err, sizeof err) == LD_STATUS_SUCCESS) {
+    if (open_reports(&f, &err) == LD_STATUS_SUCCESS) {
         char c = 'r';
         if (write(ready, &c, 1) == 1 && read(go, &c, 1) == 0) {
             ld_status st = take(&f, "WATCHDOG", LD_DUMP_FULL_KERNEL, NULL, 0);
@@ -1583,8 +1635,8 @@ static void test_throttle_across_processes(void **state)
     /* The root and its state exist before the race, as on a running system. */
     fixture f;
     start(&f);
-    char err[512] = "";
-    assert_int_equal(open_reports(&f, err, sizeof err), LD_STATUS_SUCCESS);
+    ld_error err;
+    assert_int_equal(open_reports(&f, &err), LD_STATUS_SUCCESS);
     stop(&f);
     int ready[2], go[2];
     assert_int_equal(pipe(ready), 0);
@@ -1621,6 +1673,7 @@ static void test_throttle_across_processes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_options_checked, fresh),
         cmocka_unit_test_setup(test_layout_and_names, fresh),
         cmocka_unit_test_setup(test_refuses_unsafe_folders, fresh),
         cmocka_unit_test_setup(test_refuses_foreign_owner, fresh),

@@ -1,5 +1,6 @@
 /* Errors named for what they are: the one errno -> NTSTATUS map every
- * user-mode layer uses (src/runtime/errno_status.c), ld_os_error, and file
+ * user-mode layer uses (src/common/errno_status.c), ld_os_error, the one
+ * shape of error detail (ld_error), and file
  * names at the NAME_MAX limit — a name too long is NAME_TOO_LONG, while a
  * valid 252-byte name works although "NAME.partial" would exceed NAME_MAX
  * (the sink's and the policy file's temporary names are shortened). */
@@ -24,6 +25,7 @@
 #include "livedump/sys/sink.h"
 #include "livedump/dmp.h"
 #include "livedump/policy.h"
+#include "livedump/reports.h"
 #include "livedump/runtime.h"
 #include "errno_status.h"
 
@@ -96,14 +98,14 @@ static void errno_map(void **state)
         {EIO, 0xC0000185u},          /* STATUS_IO_DEVICE_ERROR */
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-        ld_status st = ldi_errno_status(map[i].err);
+        ld_status st = ldu_errno_status(map[i].err);
         print_message("%s -> 0x%08X %s\n", strerror(map[i].err), (unsigned)st,
                       ld_status_name(st) ? ld_status_name(st) : "(no name)");
         assert_int_equal(st, map[i].st);
         assert_non_null(ld_status_name(st));
         assert_int_equal(ld_os_error(st), map[i].err);
     }
-    ldi_errno_status(EROFS);
+    ldu_errno_status(EROFS);
     assert_int_equal(ld_os_error(LD_STATUS_MEDIA_WRITE_PROTECTED), EROFS);
     assert_int_equal(ld_os_error(LD_STATUS_DISK_FULL), 0); /* not what the last failure got */
     assert_int_equal(ld_os_error(LD_STATUS_SUCCESS), 0);
@@ -125,7 +127,7 @@ static void name_too_long(void **state)
     assert_int_equal(ld_sink_file_openat(dfd, p + strlen(dir) + 1, &sink), LD_STATUS_NAME_TOO_LONG);
     close(dfd);
     ld_dmp *d = NULL;
-    ld_dmp_error derr;
+    ld_error derr;
     assert_int_equal(ld_dmp_open(p, &d, &derr), LD_STATUS_NAME_TOO_LONG);
     ld_settings s;
     ld_settings_init(&s);
@@ -235,6 +237,59 @@ static void long_name_leftover_removed(void **state)
     free(p);
 }
 
+/* Every call that takes an ld_error fills it the same way: cleared first,
+ * the status it returns on failure (with or without a message), the OS
+ * error and the file offset when there are such, and clear again after a
+ * success. */
+static void error_detail(void **state)
+{
+    (void)state;
+    ld_error err;
+    /* a file that cannot be opened: its errno, no offset in any file */
+    char missing[128];
+    snprintf(missing, sizeof missing, "%s/missing.dmp", dir);
+    ld_dmp *d = NULL;
+    memset(&err, 0x5a, sizeof err);
+    assert_int_equal(ld_dmp_open(missing, &d, &err), LD_STATUS_NO_SUCH_FILE);
+    assert_int_equal(err.status, LD_STATUS_NO_SUCH_FILE);
+    assert_int_equal(err.os_error, ENOENT);
+    assert_int_equal(err.reason, 0);
+    assert_true(err.offset == LD_ERROR_NO_OFFSET);
+    assert_non_null(strstr(err.message, "cannot open"));
+    /* a file whose content is wrong: the offset it is about */
+    static const uint8_t junk[0x2000] = {'N', 'O', 'P', 'E'};
+    assert_int_equal(ld_dmp_open_memory(junk, sizeof junk, &d, &err), LD_STATUS_FILE_CORRUPT);
+    assert_int_equal(err.status, LD_STATUS_FILE_CORRUPT);
+    assert_int_equal(err.os_error, 0);
+    assert_true(err.offset == 0);
+    assert_non_null(strstr(err.message, "PAGE"));
+    /* a refusal without a message still says its status */
+    assert_int_equal(ld_dmp_open_memory(NULL, 1, NULL, &err), LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(err.status, LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(ld_reports_open(NULL, NULL, &err), LD_STATUS_INVALID_PARAMETER);
+    assert_int_equal(err.status, LD_STATUS_INVALID_PARAMETER);
+    assert_string_equal(err.message, "");
+    /* a success leaves it clear, whatever it held */
+    ld_settings s;
+    ld_settings_init(&s);
+    assert_int_equal(ld_settings_set(&s, "Nope", "1", &err), LD_STATUS_NOT_FOUND);
+    assert_int_equal(err.status, LD_STATUS_NOT_FOUND);
+    assert_int_equal(ld_settings_set(&s, "DumpFileSize", "7", &err), LD_STATUS_SUCCESS);
+    assert_int_equal(err.status, LD_STATUS_SUCCESS);
+    assert_int_equal(err.os_error, 0);
+    assert_true(err.offset == LD_ERROR_NO_OFFSET);
+    assert_string_equal(err.message, "");
+    /* an unsafe folder on the way to a settings file: the errno behind it */
+    char file[160];
+    snprintf(file, sizeof file, "%s/no-such-folder/x.conf", dir);
+    assert_int_equal(ld_settings_load(&s, file, &err), LD_STATUS_NO_SUCH_FILE);
+    assert_int_equal(err.os_error, ENOENT);
+    assert_non_null(strstr(err.message, "no-such-folder"));
+    /* and NULL is always fine */
+    assert_int_equal(ld_settings_set(&s, "Nope", "1", NULL), LD_STATUS_NOT_FOUND);
+    ld_error_clear(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +297,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(name_too_long, setup, teardown),
         cmocka_unit_test_setup_teardown(long_valid_name, setup, teardown),
         cmocka_unit_test_setup_teardown(long_name_leftover_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(error_detail, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
