@@ -23,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "linux_internal.h"
+#include "backend.h"
 
 #define KPF_LRU 5
 #define KPF_SLAB 7

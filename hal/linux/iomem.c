@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "linux_internal.h"
+#include "backend.h"
 
 #define MAX_RANGES 65536u
 

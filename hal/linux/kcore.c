@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "linux_internal.h"
+#include "backend.h"
 
 #define EHDR_SIZE 64u
 #define PHDR_SIZE 56u

@@ -25,7 +25,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "linux_internal.h"
+#include "backend.h"
 #include "livedump/runtime.h"
 
 const char *ld_linux_reason_name(ld_linux_reason r)

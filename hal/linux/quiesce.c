@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "linux_internal.h"
+#include "backend.h"
 
 #define POLL_NS 200000ull /* 0.2 ms between checks of the freeze */
 

@@ -1,5 +1,5 @@
 /* The 64-bit Windows kernel dump file (PAGEDU64): offsets and constants
- * shared by the writer (src/core/writer_dmp.c) and the reader
+ * shared by the writer (src/formats/windows_dmp.c) and the reader
  * (src/reader/dmp_reader.c). Layout facts and their sources:
  * docs/dmp-format.md. All integers in the file are little-endian. */
 #ifndef LDF_DMP_LAYOUT_H

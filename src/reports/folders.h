@@ -2,7 +2,7 @@
 #ifndef LD_REPORTS_FOLDERS_H
 #define LD_REPORTS_FOLDERS_H
 
-#include "reports_internal.h"
+#include "storage.h"
 
 /* A folder reports may live in, already open: a folder, ours, not
  * writable by group or others. err (may be NULL) says why not, about

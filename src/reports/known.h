@@ -2,7 +2,7 @@
 #ifndef LD_REPORTS_KNOWN_H
 #define LD_REPORTS_KNOWN_H
 
-#include "reports_internal.h"
+#include "storage.h"
 
 /* The index of `rel` in r->known, or where it would go; *found says which. */
 uint32_t ldr_known_slot(const ld_reports *r, const char *rel, bool *found);

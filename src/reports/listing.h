@@ -2,7 +2,7 @@
 #ifndef LD_REPORTS_LISTING_H
 #define LD_REPORTS_LISTING_H
 
-#include "reports_internal.h"
+#include "storage.h"
 
 /* (ld_reports_list and ld_reports_list_free, livedump/reports.h, are this
  * file's.) */

@@ -2,7 +2,7 @@
 #ifndef LD_REPORTS_LOCK_H
 #define LD_REPORTS_LOCK_H
 
-#include "reports_internal.h"
+#include "storage.h"
 
 /* The cross-process throttling lock: an exclusive flock on ROOT/LDR_LOCK_FILE
  * (0600, created relative to the root, never through a symlink), held from

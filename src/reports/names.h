@@ -2,7 +2,7 @@
 #ifndef LD_REPORTS_NAMES_H
 #define LD_REPORTS_NAMES_H
 
-#include "reports_internal.h"
+#include "storage.h"
 
 /* A report's file extension: 1 to 8 of a-z, 0-9 (NULL is none). */
 bool ldr_ext_ok(const char *ext);

@@ -2,7 +2,7 @@
 #ifndef LD_REPORTS_RETENTION_H
 #define LD_REPORTS_RETENTION_H
 
-#include "reports_internal.h"
+#include "storage.h"
 
 /* Retention, in the order the reports landed, and the removal of
  * incomplete leftovers no live writer holds; `keep` (may be NULL) is the

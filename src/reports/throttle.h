@@ -2,7 +2,7 @@
 #ifndef LD_REPORTS_THROTTLE_H
 #define LD_REPORTS_THROTTLE_H
 
-#include "reports_internal.h"
+#include "storage.h"
 
 /* Read the state, repair it (times in the future clamped to now, a landing
  * settled, reports on disk it did not list added, reports gone forgotten)

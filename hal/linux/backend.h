@@ -2,8 +2,8 @@
  * kcore.c (ELF parsing, physical reads), iomem.c (/proc/iomem),
  * classify.c (page kinds), quiesce.c (user-space freeze, tasks per CPU),
  * linux.c (the HAL table, dirty-log emulation, open/close). */
-#ifndef LD_HAL_LINUX_INTERNAL_H
-#define LD_HAL_LINUX_INTERNAL_H
+#ifndef LDL_BACKEND_H
+#define LDL_BACKEND_H
 
 #include <fcntl.h>
 #include <stdarg.h>

@@ -10,8 +10,8 @@
  *   capture    captures and deferred writes into the storage
  *   reports    the object: open, close
  * (files.c and settings.c: the settings and their file, beside them.) */
-#ifndef LD_REPORTS_INTERNAL_H
-#define LD_REPORTS_INTERNAL_H
+#ifndef LDR_STORAGE_H
+#define LDR_STORAGE_H
 
 #include "livedump/reports.h"
 #include "livedump/sys/format.h"
