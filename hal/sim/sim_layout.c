@@ -178,28 +178,16 @@ int lds_range_of(const lds_layout *l, uint64_t pfn, uint64_t count)
 {
     if (count == 0 || pfn + count < pfn)
         return -1;
-    for (size_t i = 0; i < l->range_count; i++) {
-        const ld_phys_range *g = &l->ranges[i];
-        if (pfn >= g->first_pfn && pfn + count <= g->first_pfn + g->page_count)
-            return (int)i;
-    }
-    return -1;
+    size_t i = ld_range_find(l->ranges, l->range_count, sizeof *l->ranges, pfn);
+    if (i == l->range_count || count > l->ranges[i].page_count - (pfn - l->ranges[i].first_pfn))
+        return -1;
+    return (int)i;
 }
 
 ld_page_kind lds_kind_of(const lds_layout *l, uint64_t pfn)
 {
-    size_t lo = 0, hi = l->run_count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const ld_kind_range *k = &l->runs[mid];
-        if (pfn < k->first_pfn)
-            hi = mid;
-        else if (pfn >= k->first_pfn + k->page_count)
-            lo = mid + 1;
-        else
-            return (ld_page_kind)k->kind;
-    }
-    return LD_PAGE_UNKNOWN;
+    size_t i = ld_range_find(l->runs, l->run_count, sizeof *l->runs, pfn);
+    return i < l->run_count ? (ld_page_kind)l->runs[i].kind : LD_PAGE_UNKNOWN;
 }
 
 /* The two-call convention of mem_ranges and mem_kinds. */
