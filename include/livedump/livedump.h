@@ -22,6 +22,7 @@
 #include "livedump/runtime.h"
 #include "livedump/sim.h"
 #include "livedump/dmp.h"
+#include "livedump/nt.h"
 #ifdef __linux__
 #include "livedump/linux.h"
 #endif
