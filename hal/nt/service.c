@@ -53,52 +53,64 @@ ld_status ldn_request_check(const ld_nt_request *req)
 
 /* ---- events ---- */
 
+/* Straight into dst: a first pass sizes the record (strings cut so one
+ * record stays within LD_NT_EVENT_RECORD_MAX), the second writes it. No
+ * copy on the stack: this runs in the kernel's small stack. */
 size_t ldn_event_encode(const ld_event *ev, void *dst, size_t cap)
 {
     const ld_event_desc *d = ev->desc;
     uint32_t fields = d ? d->field_count : 0;
     if (fields > LD_EVENT_MAX_FIELDS)
         return 0;
-    uint8_t rec[LD_NT_EVENT_RECORD_MAX];
+    size_t head = sizeof(ld_nt_event_record) + (size_t)fields * 8;
+    size_t lens[LD_EVENT_MAX_FIELDS];
+    size_t at = head;
+    for (uint32_t i = 0; i < fields; i++) {
+        lens[i] = 0;
+        ld_field_type t = d->fields[i].type;
+        if (!ev->values[i].set || (t != LD_FIELD_ANSI_STRING && t != LD_FIELD_UNICODE_STRING))
+            continue;
+        size_t len = ev->values[i].s ? strlen(ev->values[i].s) : 0;
+        if (at + 1 > LD_NT_EVENT_RECORD_MAX - 7)
+            return 0;
+        if (len > LD_NT_EVENT_RECORD_MAX - 7 - at - 1)
+            len = LD_NT_EVENT_RECORD_MAX - 7 - at - 1; /* a text longer than a record: cut */
+        lens[i] = len;
+        at += len + 1;
+    }
+    size_t end = (at + 7) & ~(size_t)7;
+    if (end > cap)
+        return 0;
+    uint8_t *rec = dst;
     ld_nt_event_record h;
     memset(&h, 0, sizeof h);
+    h.size = (uint16_t)end;
     h.id = ev->id;
     h.channel = (uint8_t)ev->channel;
     h.level = (uint8_t)ev->level;
     h.field_count = (uint8_t)fields;
     h.timestamp_ns = ev->timestamp_ns;
-    size_t at = sizeof h + (size_t)fields * 8;
+    at = head;
     for (uint32_t i = 0; i < fields; i++) {
         uint64_t v = 0;
         if (ev->values[i].set) {
             h.set_mask |= 1u << i;
             ld_field_type t = d->fields[i].type;
             if (t == LD_FIELD_ANSI_STRING || t == LD_FIELD_UNICODE_STRING) {
-                const char *s = ev->values[i].s ? ev->values[i].s : "";
-                size_t len = strlen(s);
-                if (at + 1 > sizeof rec)
-                    return 0;
-                if (len > sizeof rec - at - 1)
-                    len = sizeof rec - at - 1; /* a text longer than a record: cut */
-                memcpy(rec + at, s, len);
-                rec[at + len] = 0;
+                if (lens[i])
+                    memcpy(rec + at, ev->values[i].s, lens[i]);
+                rec[at + lens[i]] = 0;
                 v = at;
-                at += len + 1;
+                at += lens[i] + 1;
             } else {
                 v = ev->values[i].u;
             }
         }
         memcpy(rec + sizeof h + (size_t)i * 8, &v, 8);
     }
-    size_t end = (at + 7) & ~(size_t)7;
-    if (end > sizeof rec || end > cap)
-        return 0;
     memset(rec + at, 0, end - at);
-    h.size = (uint16_t)end;
     memcpy(rec, &h, sizeof h);
-    memcpy(dst, rec, end);
-    at = end;
-    return at;
+    return end;
 }
 
 /* ---- the sink: positioned ZwWriteFile into the caller's file ---- */
