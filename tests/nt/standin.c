@@ -198,8 +198,8 @@ static void track(proc *p, int old, int new)
         p->disp_start = t;
     if (old >= DISPATCH_LEVEL && new < DISPATCH_LEVEL) {
         uint64_t d = t - p->disp_start;
-        if (d > p->max_disp)
-            p->max_disp = d;
+        if (d > __atomic_load_n(&p->max_disp, __ATOMIC_RELAXED))
+            __atomic_store_n(&p->max_disp, d, __ATOMIC_RELAXED);
         if (d > W.cfg.dpc_watchdog_ns)
             violation("DPC watchdog: a processor stayed at DISPATCH_LEVEL or above for %llu ms",
                       (unsigned long long)(d / 1000000));
@@ -208,8 +208,8 @@ static void track(proc *p, int old, int new)
         p->clock_start = t;
     if (old >= CLOCK_LEVEL && new < CLOCK_LEVEL) {
         uint64_t d = t - p->clock_start;
-        if (d > p->max_clock)
-            p->max_clock = d;
+        if (d > __atomic_load_n(&p->max_clock, __ATOMIC_RELAXED))
+            __atomic_store_n(&p->max_clock, d, __ATOMIC_RELAXED);
         if (d > W.cfg.clock_watchdog_ns)
             violation("clock watchdog: a processor took no clock interrupt for %llu ms",
                       (unsigned long long)(d / 1000000));
@@ -569,6 +569,24 @@ static uint8_t *ram(uint64_t pfn)
     return (uint8_t *)(uintptr_t)ld_sim_page(W.sim, pfn);
 }
 
+/* Memory the processors write while others read it (the machine runs):
+ * word by word with relaxed atomics, as the simulated machine does, so
+ * the race is the modelled one and ThreadSanitizer sees no other. */
+static void copy_ram(uint8_t *dst, uint64_t pfn, size_t off, size_t n)
+{
+    const uint8_t *src = ram(pfn) + off;
+    while (n && ((uintptr_t)src & 7)) {
+        *dst++ = __atomic_load_n(src++, __ATOMIC_RELAXED);
+        n--;
+    }
+    for (; n >= 8; n -= 8, src += 8, dst += 8) {
+        uint64_t v = __atomic_load_n((const uint64_t *)(const void *)src, __ATOMIC_RELAXED);
+        memcpy(dst, &v, 8);
+    }
+    while (n--)
+        *dst++ = __atomic_load_n(src++, __ATOMIC_RELAXED);
+}
+
 /* The machine's virtual addresses: its direct map, KI_USER_SHARED_DATA
  * and the processors' stack windows. */
 static bool va_to_pa(uint64_t va, uint64_t *pa)
@@ -633,7 +651,7 @@ NTSTATUS NTAPI MmCopyMemory(PVOID target, MM_COPY_ADDRESS source, SIZE_T bytes, 
         size_t n = PG - pa % PG;
         if (n > left)
             n = left;
-        memcpy(dst, ram(pfn) + pa % PG, n);
+        copy_ram(dst, pfn, pa % PG, n);
         dst += n;
         addr += n;
         left -= n;
@@ -740,7 +758,7 @@ PVOID NTAPI MmMapLockedPagesWithReservedMapping(PVOID va, ULONG tag, PMDL mdl, M
     }
     mprotect(m->va, m->bytes, PROT_READ | PROT_WRITE);
     for (size_t i = 0; i < pages; i++)
-        memcpy(m->va + i * PG, ram(pfns[i]), PG);
+        copy_ram(m->va + i * PG, pfns[i], 0, PG);
     m->mapped = true;
     return m->va + mdl->ByteOffset;
 }
@@ -1379,7 +1397,7 @@ NTSTATUS NTAPI ZwClose(HANDLE h)
 
 static void write64(uint64_t pfn, uint64_t off, uint64_t v)
 {
-    memcpy(ram(pfn) + off, &v, 8);
+    __atomic_store_n((uint64_t *)(void *)(ram(pfn) + off), v, __ATOMIC_RELAXED);
 }
 
 /* One step of processor p's workload: its probe, then a write elsewhere. */
@@ -1760,18 +1778,20 @@ bool standin_corralled(void)
 
 uint64_t standin_max_dispatch_ns(uint32_t cpu)
 {
-    return W.cpu[cpu].max_disp;
+    return __atomic_load_n(&W.cpu[cpu].max_disp, __ATOMIC_RELAXED);
 }
 
 uint64_t standin_max_clock_masked_ns(uint32_t cpu)
 {
-    return W.cpu[cpu].max_clock;
+    return __atomic_load_n(&W.cpu[cpu].max_clock, __ATOMIC_RELAXED);
 }
 
 void standin_reset_times(void)
 {
-    for (uint32_t p = 0; p < W.cfg.cpus; p++)
-        W.cpu[p].max_disp = W.cpu[p].max_clock = 0;
+    for (uint32_t p = 0; p < W.cfg.cpus; p++) {
+        __atomic_store_n(&W.cpu[p].max_disp, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&W.cpu[p].max_clock, 0, __ATOMIC_RELAXED);
+    }
 }
 
 void standin_pause(bool paused)
