@@ -1120,8 +1120,7 @@ void ldn_read_cpu_regs(ldn_cpu_regs *r)
 
 void NTAPI IoGetStackLimits(PULONG_PTR low, PULONG_PTR high)
 {
-    enter(R_IoGetStackLimits);
-    irql_max(R_IoGetStackLimits, DISPATCH_LEVEL);
+    enter(R_IoGetStackLimits); /* any IRQL (since Windows Server 2003 SP1) */
     int p = t_cpu >= 0 ? t_cpu : 0;
     *low = STACK_WINDOW + (uint64_t)p * STACK_WINDOW_STRIDE;
     *high = *low + STACK_PAGES * PG;
