@@ -122,15 +122,15 @@ static NTSTATUS NTAPI dispatch_ioctl(PDEVICE_OBJECT dev, PIRP irp)
         ZwClose(file);
     }
     if (len < sizeof(ld_nt_reply)) {
-        /* refused before any work: a reply that says why */
-        ld_nt_reply r;
-        memset(&r, 0, sizeof r);
-        r.version = LD_NT_REPLY_VERSION;
-        r.size = sizeof r;
-        r.status = st;
-        r.result.status = st;
-        memcpy(buf, &r, sizeof r);
-        len = sizeof r;
+        /* refused before any work: a reply that says why (written in place:
+         * the reply is too large for a kernel stack frame) */
+        ld_nt_reply *r = buf; /* pool memory: aligned */
+        memset(r, 0, sizeof *r);
+        r->version = LD_NT_REPLY_VERSION;
+        r->size = sizeof *r;
+        r->status = st;
+        r->result.status = st;
+        len = sizeof *r;
     }
     ldn_free(req);
     return complete(irp, STATUS_SUCCESS, len);
