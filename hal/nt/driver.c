@@ -77,8 +77,10 @@ static NTSTATUS NTAPI dispatch_open_close(PDEVICE_OBJECT dev, PIRP irp)
 }
 
 /* The caller's file as a kernel handle the system thread may use: the
- * caller must hold FILE_WRITE_DATA on it, and it must do synchronous I/O
- * (ZwWriteFile then returns when the bytes are written). */
+ * caller must hold FILE_WRITE_DATA on it, it must do synchronous I/O
+ * (ZwWriteFile then returns when the bytes are written), and it must be a
+ * file: a volume or a device opened directly is refused, so a mistaken
+ * handle cannot have a dump written over a disk. */
 static NTSTATUS kernel_handle(uint64_t user_handle, KPROCESSOR_MODE mode, HANDLE *out)
 {
     PFILE_OBJECT fo = NULL;
@@ -86,7 +88,7 @@ static NTSTATUS kernel_handle(uint64_t user_handle, KPROCESSOR_MODE mode, HANDLE
                                            (PVOID *)&fo, NULL);
     if (!NT_SUCCESS(s))
         return s;
-    if (!(fo->Flags & FO_SYNCHRONOUS_IO))
+    if (!(fo->Flags & FO_SYNCHRONOUS_IO) || (fo->Flags & (FO_VOLUME_OPEN | FO_DIRECT_DEVICE_OPEN)))
         s = STATUS_INVALID_PARAMETER;
     else
         s = ObOpenObjectByPointer(fo, OBJ_KERNEL_HANDLE, NULL, FILE_WRITE_DATA | SYNCHRONIZE, *IoFileObjectType,
