@@ -255,12 +255,13 @@ static void test_quiesce_contexts(void **state)
 {
     (void)state;
     standin_config sc;
-    standin_config_init(&sc);
+    roomy_world(&sc);
     sc.leader = 2;
     start(&sc);
     const standin_layout *L = standin_layout_get();
     ldn *n = NULL;
-    assert_int_equal(ldn_open(NULL, &n), LD_STATUS_SUCCESS);
+    ldn_config cfg = roomy(); /* not a test of the budget */
+    assert_int_equal(ldn_open(&cfg, &n), LD_STATUS_SUCCESS);
     const ld_hal *h = ldn_hal(n);
     inside in;
     memset(&in, 0, sizeof in);
@@ -591,9 +592,10 @@ static void test_stalled_leader(void **state)
     request_init(&req, LD_DUMP_MINI);
     capture c;
     run_capture(&req, NULL, &c);
-    /* (a slow host may spend the budget before the fifth batch) */
+    /* (a slow host may spend the budget before the fifth batch, or even
+     * waiting for the processors: then the budget ends it there) */
     assert_true(standin_faults_fired("MmMapLockedPagesWithReservedMapping") <= 1);
-    assert_int_equal(c.status, LD_STATUS_IO_TIMEOUT);
+    assert_true(c.status == LD_STATUS_IO_TIMEOUT || c.status == LD_STATUS_TIMEOUT);
     for (uint32_t p = 1; p < 4; p++)
         assert_true(standin_max_dispatch_ns(p) <= LDN_FAILSAFE_BUDGETS * LD_NT_STOP_BUDGET_DEFAULT_NS + SLACK);
     assert_int_equal(c.file_bytes, 0);
@@ -823,6 +825,9 @@ static void test_fault_injection(void **state)
     run_capture(&req, &cfg, &c);
     assert_int_equal(c.status, LD_STATUS_SUCCESS);
     drop_capture(&c);
+    /* A fault that keeps a processor away (its DPC never queued) costs the
+     * whole corral timeout: a short one for the faulted captures. */
+    req.corral_timeout_ns = 300 * MS;
     const char *const *routines = standin_routines();
     uint64_t baseline[64];
     size_t count = 0;
