@@ -802,8 +802,8 @@ static void flush_tlbs(void)
         if ((int)q == me)
             continue;
         while (__atomic_load_n(&W.cpu[q].flush_ack, __ATOMIC_ACQUIRE) < want[q]) {
-            if (now_ns() - t0 > 10000000000ull) {
-                violation("TLB flush IPI not taken by processor %u in 10 s (IRQL %d)", q,
+            if (now_ns() - t0 > 3000000000ull) {
+                violation("TLB flush IPI not taken by processor %u in 3 s (IRQL %d)", q,
                           __atomic_load_n(&W.cpu[q].irql, __ATOMIC_ACQUIRE));
                 break;
             }
