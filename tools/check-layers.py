@@ -30,7 +30,8 @@ ROOMS = {
     "src/buffers": [PUBLIC, SYS, "src/buffers"],
     "src/formats": [PUBLIC, SYS, "src/formats"],
     "src/core": [PUBLIC, SYS, "src/core", "src/buffers", "file:src/formats/registry.h"],
-    # user mode
+    # user mode (src/common/win and src/runtime/win are the Win32 halves of
+    # these rooms, for the Windows client: same room, same rules)
     "src/common": [PUBLIC, "src/common"],
     "src/runtime": [PUBLIC, SYS, "src/runtime", "src/common"],
     "src/reports": [PUBLIC, SYS, "src/reports", "src/common"],

@@ -43,6 +43,36 @@ CC=gcc run_config gcc
 echo "=== install: meson install + pkg-config"
 if CC=gcc sh tools/check-install.sh build-test/gcc; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
 CC=clang run_config clang
+# The Windows cross build (cross/x86_64-w64-mingw32.txt, -Werror): livedump.sys
+# and livedump.exe, then its own tests: the driver's PE check, and
+# livedump.exe under wine64 against the gcc build's livedump (the stand-in
+# tests of the NT backend run in every configuration above and below).
+echo "=== nt: Windows cross build (livedump.sys, livedump.exe), PE check, wine"
+if meson setup --wipe build-test/nt --werror --cross-file cross/x86_64-w64-mingw32.txt \
+        -Dlinux_cli="$PWD/build-test/gcc/src/cli/livedump" >build-test/nt.setup.log 2>&1 ||
+   meson setup build-test/nt --werror --cross-file cross/x86_64-w64-mingw32.txt \
+        -Dlinux_cli="$PWD/build-test/gcc/src/cli/livedump" >build-test/nt.setup.log 2>&1; then
+    if ninja -C build-test/nt >build-test/nt.build.log 2>&1; then
+        meson test -C build-test/nt --print-errorlogs --num-processes 2 >build-test/nt.test.log 2>&1
+        rc=$?
+        grep -E '^ *[0-9]+/[0-9]+ ' build-test/nt.test.log
+        ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' build-test/nt.test.log | tail -n 1)
+        xf=$(sed -n 's/^Expected Fail: *\([0-9]*\).*/\1/p' build-test/nt.test.log | tail -n 1)
+        bad=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' build-test/nt.test.log | tail -n 1)
+        passed=$((passed + ${ok:-0} + ${xf:-0} + 1))
+        failed=$((failed + ${bad:-0}))
+        if [ $rc -ne 0 ]; then
+            status=1
+            [ "${bad:-0}" = 0 ] && failed=$((failed + 1))
+        fi
+    else
+        tail -n 40 build-test/nt.build.log
+        failed=$((failed + 1)); status=1
+    fi
+else
+    cat build-test/nt.setup.log
+    failed=$((failed + 1)); status=1
+fi
 # The real-kernel test (tests/vm/run.sh): minutes under TCG emulation.
 # LIVEDUMP_SKIP_VM=1 leaves it out of a local run; CI always runs it.
 if [ -z "${LIVEDUMP_SKIP_VM:-}" ]; then

@@ -23,6 +23,7 @@
 #include "livedump/sim.h"
 #include "livedump/fault.h"
 #include "livedump/dmp.h"
+#include "livedump/nt.h"
 #ifdef __linux__
 #include "livedump/linux.h"
 #endif

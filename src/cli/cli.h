@@ -48,6 +48,10 @@ int cli_once(const char *cmd, bool *seen, const char *opt);
 /* A failure of the library, with its NTSTATUS: "livedump: <what>: <why> (0x...)". */
 void cli_status_error(ld_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The summary a capture prints (not with --quiet): status, file, pages,
+ * mirroring, how long the machine was stopped. */
+void cli_print_summary(const ld_result *r, const char *path);
+
 /* ---- JSON ---- */
 /* s as a JSON string on stdout, escaped by the library's ld_json_string
  * (the event JSON's escaper): ill-formed UTF-8 becomes U+FFFD and control

@@ -64,43 +64,6 @@ static void print_usage(void)
         fputs(machines[i]->help, stdout);
 }
 
-static double ms(uint64_t ns)
-{
-    return (double)ns / 1e6;
-}
-
-static void print_summary(const ld_result *r, uint32_t page_size, const char *path)
-{
-    printf("\nlivedump: %s (%s)\n", ld_ok(r->status) ? "dump written" : "capture failed",
-           ld_status_name(r->status) ? ld_status_name(r->status) : "unknown status");
-    if (!ld_ok(r->status))
-        return;
-    printf("  file            %s (%" PRIu64 " bytes, header|primary|secondary %" PRIu64 "|%" PRIu64 "|%" PRIu64 ")\n",
-           path, r->file_bytes, r->header_bytes, r->primary_bytes, r->secondary_bytes);
-    printf("  pages           %" PRIu64 " (%" PRIu64 " MiB), required %" PRIu64 ", left out %" PRIu64 "\n", r->pages,
-           r->pages * page_size >> 20, r->pages_required, r->pages_left_out);
-    printf("  by kind        ");
-    int shown = 0;
-    for (int k = 0; k < LD_PAGE_KIND_COUNT; k++) {
-        if (!r->pages_by_kind[k])
-            continue;
-        printf("%s %s %" PRIu64, shown++ % 4 == 0 && shown > 1 ? "\n                 " : "",
-               ld_page_kind_name((ld_page_kind)k), r->pages_by_kind[k]);
-    }
-    printf("\n");
-    printf("  mirroring       %s: phase 0 %" PRIu64 " pages in %.1f ms, phase 1 %u passes %" PRIu64 " pages in %.1f ms\n",
-           r->mirrored ? "on" : (r->machine_stopped ? "off (pages copied while stopped)" : "off (pages copied in the final pass)"), r->mirror_phase0_pages, ms(r->mirror_phase0_ns),
-           r->mirror_passes, r->mirror_phase1_pages, ms(r->mirror_phase1_ns));
-    if (r->machine_stopped)
-        printf("  machine stopped sizing %.3f ms, capture %.3f ms (corral %.3f ms, %" PRIu64 " pages copied stopped)\n",
-               ms(r->sizing_stopped_ns), ms(r->capture_stopped_ns), ms(r->capture_quiesce.corral_ns),
-               r->quiesce_copied_pages);
-    else
-        printf("  machine         not stopped (kernel kept running); final pass %.3f ms, %" PRIu64 " pages copied in it\n",
-               ms(r->capture_stopped_ns), r->quiesce_copied_pages);
-    printf("  durations       capture %.1f ms, write %.1f ms\n", ms(r->capture_ns), ms(r->write_ns));
-}
-
 typedef struct capture_args {
     const char *machine_name, *output, *format;
     const char *reports, *component, *policy;
@@ -462,7 +425,7 @@ static int run_capture(capture_args *a, const ld_hal *hal)
         fprintf(stderr, "livedump: warning: hypervisor pages were asked for, but machine '%s' runs no hypervisor: "
                         "the dump holds none\n", a->machine_name);
     if (!a->quiet && (r.status || r.pages))
-        print_summary(&r, r.page_size, a->to_reports ? path : a->output);
+        cli_print_summary(&r, a->to_reports ? path : a->output);
     if (stop_signal && !ld_ok(st))
         cli_status_error(st, "interrupted by signal %d: nothing was written", (int)stop_signal);
     else if (!ld_ok(st) && (r.status || r.pages))

@@ -10,6 +10,10 @@
  * Exit status: 0 success, 1 the work failed, 2 bad arguments. */
 #include <stdio.h>
 #include <string.h>
+#ifdef _WIN32
+#include <fcntl.h>
+#include <io.h>
+#endif
 
 #include "cli.h"
 
@@ -21,10 +25,17 @@ static int cmd_version(int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+/* On Windows the engine runs in the driver: capture asks it
+ * (cmd_capture_nt.c); the policy file and the reports folder are the
+ * Linux build's (docs/windows.md). */
 static const cli_command commands[] = {
+#ifdef _WIN32
+    {"capture", "take a live dump of this machine (through livedump.sys)", cmd_capture},
+#else
     {"capture", "take a live dump of a machine", cmd_capture},
     {"policy", "show, change or check the policy settings", cmd_policy},
     {"reports", "list or prune the reports folder", cmd_reports},
+#endif
     {"info", "show what a .dmp file holds", cmd_info},
     {"verify", "re-read a .dmp file and check it", cmd_verify},
     {"version", "print the version", cmd_version},
@@ -40,6 +51,12 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+#ifdef _WIN32
+    /* Bytes as written: no CR before each LF, so output (the JSON above
+     * all) is the same as on Linux. */
+    _setmode(_fileno(stdout), _O_BINARY);
+    _setmode(_fileno(stderr), _O_BINARY);
+#endif
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_USAGE;

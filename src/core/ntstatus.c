@@ -24,6 +24,8 @@ static const struct status_name status_names[] = {
     {LD_STATUS_DISK_FULL, "STATUS_DISK_FULL", "disk full or file size limit reached"},
     {LD_STATUS_INSUFFICIENT_RESOURCES, "STATUS_INSUFFICIENT_RESOURCES", "insufficient resources"},
     {LD_STATUS_MEDIA_WRITE_PROTECTED, "STATUS_MEDIA_WRITE_PROTECTED", "write-protected (read-only file system)"},
+    {LD_STATUS_IO_TIMEOUT, "STATUS_IO_TIMEOUT",
+     "timed out: the machine would have stayed stopped longer than its stop budget allows"},
     {LD_STATUS_FILE_IS_A_DIRECTORY, "STATUS_FILE_IS_A_DIRECTORY", "is a folder, not a file"},
     {LD_STATUS_NOT_SUPPORTED, "STATUS_NOT_SUPPORTED", "not supported"},
     {LD_STATUS_FILE_CORRUPT, "STATUS_FILE_CORRUPT_ERROR", "file is corrupt"},
