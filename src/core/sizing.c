@@ -45,6 +45,70 @@ static ld_status read_table(const ld_hal *hal, const ld_platform *p, bool kinds,
     return LD_STATUS_UNSUCCESSFUL;
 }
 
+/* The pages of the RAM ranges that no kind run names, as runs, in order:
+ * calls fn(arg, first, count) for each gap. */
+static size_t for_each_gap(const ld_dump *d, void (*fn)(void *arg, uint64_t first, uint64_t count), void *arg)
+{
+    size_t gaps = 0, k = 0;
+    for (size_t i = 0; i < d->info.range_count; i++) {
+        uint64_t pos = d->ranges[i].first_pfn, end = pos + d->ranges[i].page_count;
+        while (k < d->kind_count && d->kinds[k].first_pfn + d->kinds[k].page_count <= pos)
+            k++;
+        for (size_t j = k; pos < end; j++) {
+            uint64_t next = j < d->kind_count ? LDI_MIN(d->kinds[j].first_pfn, end) : end;
+            if (next > pos) {
+                if (fn)
+                    fn(arg, pos, next - pos);
+                gaps++;
+            }
+            if (j >= d->kind_count || d->kinds[j].first_pfn >= end)
+                break;
+            pos = d->kinds[j].first_pfn + d->kinds[j].page_count;
+        }
+    }
+    return gaps;
+}
+
+typedef struct gap_list {
+    ld_kind_range *runs;
+    size_t n;
+} gap_list;
+
+static void add_gap(void *arg, uint64_t first, uint64_t count)
+{
+    gap_list *g = arg;
+    g->runs[g->n++] = (ld_kind_range){first, count, LD_PAGE_UNKNOWN};
+}
+
+/* The HAL contract: a page of RAM in no kind run is LD_PAGE_UNKNOWN. Make
+ * those pages explicit runs, so that selection, trimming and counting by
+ * kind see every page of RAM. */
+static ld_status fill_unclassified(ld_engine *e, ld_dump *d)
+{
+    size_t gaps = for_each_gap(d, 0, 0);
+    if (gaps == 0)
+        return LD_STATUS_SUCCESS;
+    size_t total = d->kind_count + gaps;
+    ld_kind_range *merged = e->plat->alloc(e->plat->ctx, total * sizeof *merged);
+    ld_kind_range *extra = e->plat->alloc(e->plat->ctx, gaps * sizeof *extra);
+    if (!merged || !extra) {
+        e->plat->free(e->plat->ctx, merged);
+        e->plat->free(e->plat->ctx, extra);
+        return LD_STATUS_NO_MEMORY;
+    }
+    gap_list g = {extra, 0};
+    for_each_gap(d, add_gap, &g);
+    size_t a = 0, b = 0, n = 0;
+    while (a < d->kind_count || b < gaps)
+        merged[n++] = b >= gaps || (a < d->kind_count && d->kinds[a].first_pfn < extra[b].first_pfn) ? d->kinds[a++]
+                                                                                                   : extra[b++];
+    e->plat->free(e->plat->ctx, extra);
+    e->plat->free(e->plat->ctx, d->kinds);
+    d->kinds = merged;
+    d->kind_count = total;
+    return LD_STATUS_SUCCESS;
+}
+
 /* Layout: ranges must be sorted and disjoint, kinds sorted, disjoint and
  * inside the ranges' span. A HAL that says otherwise is refused rather than
  * trusted with bitmap indexes. */
@@ -82,7 +146,7 @@ static ld_status read_layout(ld_engine *e, ld_dump *d)
             return LD_STATUS_UNSUCCESSFUL;
         kend = k->first_pfn + k->page_count;
     }
-    return LD_STATUS_SUCCESS;
+    return fill_unclassified(e, d);
 }
 
 /* Populate the selection from the kinds; returns the time spent removing

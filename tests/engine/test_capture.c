@@ -360,6 +360,78 @@ static void test_says_when_nothing_stopped(void **state)
     assert_null(strstr(comment, "not stopped"));
 }
 
+/* The HAL contract: RAM in no kind run is LD_PAGE_UNKNOWN, which a full
+ * dump keeps. A machine whose classification leaves the kernel's other
+ * data out of its runs gives the same full dump, those pages counted as
+ * unknown; a mini dump leaves them out; a partial dump can trim them. */
+static const ld_hal *kinds_inner;
+
+static ld_status kinds_without_other(void *ctx, ld_kind_range *runs, size_t *count)
+{
+    size_t n = 0;
+    ld_status st = kinds_inner->mem_kinds(ctx, 0, &n);
+    if (st != LD_STATUS_SUCCESS && st != LD_STATUS_BUFFER_TOO_SMALL)
+        return st;
+    ld_kind_range *all = calloc(n + 8, sizeof *all);
+    size_t cap = n + 8;
+    st = kinds_inner->mem_kinds(ctx, all, &cap);
+    if (st != LD_STATUS_SUCCESS) {
+        free(all);
+        return st;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < cap; i++)
+        if (all[i].kind != LD_PAGE_KERNEL_OTHER) {
+            if (runs && kept < *count)
+                runs[kept] = all[i];
+            kept++;
+        }
+    free(all);
+    bool fits = runs && kept <= *count;
+    *count = kept;
+    return !runs ? LD_STATUS_SUCCESS : fits ? LD_STATUS_SUCCESS : LD_STATUS_BUFFER_TOO_SMALL;
+}
+
+static void capture_with_kinds(harness *h, const ld_hal *hal, ld_dump_type type, ld_result *r)
+{
+    ld_engine *e;
+    assert_int_equal(ld_engine_create(hal, NULL, &e), LD_STATUS_SUCCESS);
+    ld_capture_request req;
+    ld_capture_request_init(&req);
+    req.type = type;
+    mem_sink m;
+    mem_sink_init(&m);
+    assert_int_equal(ld_engine_capture(e, &req, ld_format_raw(), &m.sink, r), LD_STATUS_SUCCESS);
+    mem_sink_release(&m);
+    ld_engine_destroy(e);
+    (void)h;
+}
+
+static void test_unclassified_pages_are_unknown(void **state)
+{
+    (void)state;
+    ld_sim_config cfg;
+    harness_config(&cfg);
+    harness h;
+    harness_start(&h, &cfg, true);
+    ld_sim_pause(h.sim, true); /* the same pages in both captures */
+    ld_result full, gaps, mini;
+    capture_with_kinds(&h, h.hal, LD_DUMP_FULL_KERNEL, &full);
+    ld_hal hal = *h.hal;
+    kinds_inner = h.hal;
+    hal.mem_kinds = kinds_without_other;
+    capture_with_kinds(&h, &hal, LD_DUMP_FULL_KERNEL, &gaps);
+    assert_true(full.pages_by_kind[LD_PAGE_KERNEL_OTHER] > 0);
+    assert_int_equal(gaps.pages_by_kind[LD_PAGE_KERNEL_OTHER], 0);
+    assert_int_equal(gaps.pages, full.pages);
+    assert_int_equal(gaps.pages_by_kind[LD_PAGE_UNKNOWN],
+                     full.pages_by_kind[LD_PAGE_UNKNOWN] + full.pages_by_kind[LD_PAGE_KERNEL_OTHER]);
+    capture_with_kinds(&h, &hal, LD_DUMP_MINI, &mini);
+    assert_int_equal(mini.pages_by_kind[LD_PAGE_UNKNOWN], 0);
+    ld_sim_pause(h.sim, false);
+    harness_stop(&h);
+}
+
 static void test_file_sink(void **state)
 {
     (void)state;
@@ -432,6 +504,7 @@ int main(void)
         cmocka_unit_test(test_system_info),
         cmocka_unit_test(test_hv_pages_without_hypervisor),
         cmocka_unit_test(test_says_when_nothing_stopped),
+        cmocka_unit_test(test_unclassified_pages_are_unknown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
